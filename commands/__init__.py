@@ -1,0 +1,1 @@
+"""The write side: command models, application services per context, the command HTTP API."""

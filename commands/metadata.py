@@ -1,0 +1,67 @@
+"""Correlation and causation ids carried inside each stored event.
+
+Domain events stay free of tracing concerns: the command handler sets the ids for
+the current unit of work, and the mapper writes them next to the event state.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent
+
+_META_KEY = "_meta"
+
+
+@dataclass(frozen=True, slots=True)
+class EventMetadata:
+    correlation_id: str
+    causation_id: str
+
+
+_current: ContextVar[EventMetadata | None] = ContextVar("shop_event_metadata", default=None)
+
+
+@contextmanager
+def caused_by(correlation_id: str | None, causation_id: str | None = None) -> Iterator[None]:
+    """Events saved inside this block carry these ids (a fresh correlation id if none)."""
+    correlation = correlation_id or str(uuid4())
+    token = _current.set(EventMetadata(correlation, causation_id or correlation))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+class MetadataMapper(Mapper[UUID]):
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        metadata = _current.get()
+        if metadata is None:
+            return super().to_stored_event(domain_event)
+        # A shallow copy, so the event the aggregate holds is left untouched.
+        carrier = copy.copy(domain_event)
+        object.__setattr__(
+            carrier,
+            _META_KEY,
+            {"correlation_id": metadata.correlation_id, "causation_id": metadata.causation_id},
+        )
+        return super().to_stored_event(carrier)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.decode(stored_event)[0]
+
+    def decode(
+        self, stored_event: StoredEvent
+    ) -> tuple[DomainEventProtocol[UUID], EventMetadata | None]:
+        domain_event = super().to_domain_event(stored_event)
+        raw: Any = domain_event.__dict__.pop(_META_KEY, None)
+        if raw is None:
+            return domain_event, None
+        return domain_event, EventMetadata(raw["correlation_id"], raw["causation_id"])

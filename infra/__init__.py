@@ -1,0 +1,1 @@
+"""Infrastructure: settings, clients, the embedded dev stack, the `shop` CLI."""

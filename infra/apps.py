@@ -1,0 +1,59 @@
+"""ASGI factories for uvicorn: each API built from Settings by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from fastapi import FastAPI
+
+from commands.http.app import create_command_api
+from infra import bootstrap
+from infra.http import BodySizeLimit, install_problem_handlers
+from infra.settings import Settings
+from read_api.app import create_read_api
+
+
+def command_api(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    catalog = bootstrap.catalog(settings)
+    dsn = settings.database_url
+
+    def database_answers() -> None:
+        with psycopg.connect(dsn, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        catalog.close()
+
+    read_api_url = f"http://{settings.api_host}:{settings.read_api_port}"
+    api = create_command_api(catalog, database_answers, read_api_url, lifespan)
+    _finish(api, settings)
+    return api
+
+
+def read_api(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    es = bootstrap.async_elasticsearch(settings)
+    alias = settings.products_alias
+
+    async def index_answers() -> None:
+        if not await es.indices.exists_alias(name=alias):
+            raise RuntimeError(f"the search index {alias} does not exist yet")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await es.close()
+
+    api = create_read_api(es, alias, index_answers, lifespan)
+    _finish(api, settings)
+    return api
+
+
+def _finish(api: FastAPI, settings: Settings) -> None:
+    install_problem_handlers(api)
+    api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

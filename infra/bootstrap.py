@@ -1,0 +1,165 @@
+"""The composition root: builds applications, clients and schemas from Settings.
+
+Nothing else in the tree knows a host, a port or a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+from elasticsearch import AsyncElasticsearch, Elasticsearch
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from commands.base import ShopApplication
+from commands.catalog.application import CatalogApplication
+from infra.settings import Settings
+from projections.checkpoints import ProjectionCheckpoints
+from streams.checkpoints import RelayCheckpoints
+from streams.relay import Relay
+from streams.worker import WorkerConfig
+
+log = logging.getLogger(__name__)
+
+APPLICATIONS: dict[str, type[ShopApplication]] = {"catalog": CatalogApplication}
+CONTEXTS = tuple(APPLICATIONS)
+
+
+def event_store_env(settings: Settings, context: str) -> dict[str, str]:
+    """The eventsourcing library's settings for one context: its own schema and table."""
+    info = conninfo_to_dict(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname", "shop")),
+        "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(info.get("port", "5432")),
+        "POSTGRES_USER": str(info.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_SCHEMA": settings.schema_for(context),
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "CREATE_TABLE": "y",
+    }
+
+
+def application(settings: Settings, context: str) -> ShopApplication:
+    return APPLICATIONS[context](env=event_store_env(settings, context))
+
+
+def catalog(settings: Settings) -> CatalogApplication:
+    app = application(settings, "catalog")
+    assert isinstance(app, CatalogApplication)
+    return app
+
+
+def relay_checkpoints(settings: Settings) -> RelayCheckpoints:
+    return RelayCheckpoints(settings.database_url, settings.schema_for("streams"))
+
+
+def projection_checkpoints(settings: Settings) -> ProjectionCheckpoints:
+    return ProjectionCheckpoints(settings.database_url, settings.schema_for("projections"))
+
+
+def kafka_producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        retries=5,
+        request_timeout_ms=10_000,
+        max_block_ms=10_000,
+    )
+
+
+def relay(settings: Settings, context: str, producer: Any | None = None) -> Relay:
+    return Relay(
+        application(settings, context),
+        producer or kafka_producer(settings),
+        relay_checkpoints(settings),
+        settings.topic(context),
+        batch_size=settings.relay_batch_size,
+    )
+
+
+def elasticsearch(settings: Settings) -> Elasticsearch:
+    return Elasticsearch(settings.elasticsearch_url, request_timeout=10)
+
+
+def async_elasticsearch(settings: Settings) -> AsyncElasticsearch:
+    return AsyncElasticsearch(settings.elasticsearch_url, request_timeout=10)
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        app_id=f"{settings.namespace}-projectors",
+        broker="kafka://" + settings.kafka_bootstrap.replace(",", ";kafka://"),
+        catalog_topic=settings.topic("catalog"),
+        dead_letter_topic=settings.dead_letter_topic,
+        products_alias=settings.products_alias,
+    )
+
+
+def provision(settings: Settings) -> None:
+    """Create what the platform needs and nothing creates by itself: schemas, tables,
+    topics with our partition count, and the products index behind its alias. Idempotent."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for context in CONTEXTS:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(settings.schema_for(context))
+                )
+            )
+    for context in CONTEXTS:
+        application(settings, context).close()  # creates its events table
+    checkpoints = relay_checkpoints(settings)
+    checkpoints.create_table()
+    projection_checkpoints(settings).create_table()
+    created = create_topics(
+        settings, [settings.topic(c) for c in CONTEXTS] + [settings.dead_letter_topic]
+    )
+    for context in CONTEXTS:
+        if settings.topic(context) in created:
+            # A new topic holds nothing the old checkpoint counted: publish the whole log
+            # again (consumers ignore what they already applied).
+            checkpoints.reset(context)
+    asyncio.run(_ensure_product_index(settings))
+
+
+async def _ensure_product_index(settings: Settings) -> None:
+    """A missing search index is rebuilt from the event store, not left empty."""
+    from infra.rebuild import rebuild_product_index
+
+    es = async_elasticsearch(settings)
+    try:
+        if not await es.indices.exists_alias(name=settings.products_alias):
+            await rebuild_product_index(settings, es)
+    finally:
+        await es.close()
+
+
+def create_topics(settings: Settings, names: list[str]) -> set[str]:
+    """Create the missing topics with our partition count; return the ones created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=settings.kafka_partitions, replication_factor=1)
+            for name in names
+            if name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                return set()  # another process won the race, and owns the reset
+        return {topic.name for topic in missing}
+    finally:
+        admin.close()

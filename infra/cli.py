@@ -1,0 +1,165 @@
+"""The `shop` command line: run the platform, its processes, and operator tasks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from infra import bootstrap
+from infra.demo_catalog import load_demo_catalog
+from infra.settings import Settings
+
+cli = typer.Typer(no_args_is_help=True, help="shop: an event-sourced commerce platform")
+projections_cli = typer.Typer(no_args_is_help=True, help="Read models and their progress.")
+cli.add_typer(projections_cli, name="projections")
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("SHOP_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for chatty in ("kafka", "elastic_transport"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+@cli.command()
+def run() -> None:
+    """Start the embedded stack and the whole platform in the foreground (Ctrl-C stops)."""
+    from infra.platform import run_platform
+
+    _logging()
+    raise typer.Exit(run_platform(Settings()))
+
+
+@cli.command()
+def provision() -> None:
+    """Create schemas, tables, topics and indices (idempotent)."""
+    _logging()
+    bootstrap.provision(Settings())
+
+
+@cli.command("command-api")
+def command_api() -> None:
+    """Serve the command API."""
+    settings = Settings()
+    uvicorn.run(
+        "infra.apps:command_api",
+        factory=True,
+        host=settings.api_host,
+        port=settings.command_api_port,
+        log_level="info",
+    )
+
+
+@cli.command("read-api")
+def read_api() -> None:
+    """Serve the read API."""
+    settings = Settings()
+    uvicorn.run(
+        "infra.apps:read_api",
+        factory=True,
+        host=settings.api_host,
+        port=settings.read_api_port,
+        log_level="info",
+    )
+
+
+@cli.command()
+def relay(
+    context: Annotated[list[str] | None, typer.Option(help="default: every context")] = None,
+) -> None:
+    """Publish each context's new events to Kafka until stopped."""
+    from streams.relay import run_relay
+
+    _logging()
+    settings = Settings()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    threads = [
+        threading.Thread(
+            target=run_relay,
+            args=(
+                bootstrap.relay(settings, name),
+                settings.database_url,
+                stop,
+                settings.relay_poll_seconds,
+            ),
+            name=f"relay-{name}",
+        )
+        for name in (context or bootstrap.CONTEXTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@cli.command()
+def worker() -> None:
+    """Run the Faust worker with the projector agents."""
+    import faust
+
+    from streams.worker import build_worker
+
+    settings = Settings()
+    app = build_worker(
+        bootstrap.worker_config(settings),
+        lambda: bootstrap.async_elasticsearch(settings),
+        bootstrap.projection_checkpoints(settings),
+    )
+    loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+
+
+@cli.command("demo-load")
+def demo_load(
+    url: Annotated[str | None, typer.Option(help="command API base URL")] = None,
+) -> None:
+    """Add the demo catalog through the command API (products already there are kept)."""
+    settings = Settings()
+    base = url or f"http://{settings.api_host}:{settings.command_api_port}"
+    added = load_demo_catalog(base)
+    typer.echo(f"demo catalog: {added} products added")
+
+
+@projections_cli.command("status")
+def projections_status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Per projection and context: the position applied per partition and when."""
+    rows = [
+        {
+            "projection": c.projection,
+            "context": c.context,
+            "partition": c.partition,
+            "position": c.position,
+            "updated_at": c.updated_at.isoformat(),
+        }
+        for c in bootstrap.projection_checkpoints(Settings()).all()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(
+            "{projection:<16} {context:<10} p{partition:<3} {position:>8}  {updated_at}".format(
+                **row
+            )
+        )
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

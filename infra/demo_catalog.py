@@ -1,0 +1,25 @@
+"""The demo catalog `shop run` loads, through the command API like any client."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import httpx
+
+
+def load_demo_catalog(command_api_url: str) -> int:
+    """Add the demo products; ones already there (409) are kept. Returns how many were added."""
+    products: list[dict[str, Any]] = json.loads(
+        resources.files("infra").joinpath("demo/products.json").read_text()
+    )
+    added = 0
+    with httpx.Client(base_url=command_api_url, timeout=10) as client:
+        for product in products:
+            response = client.post("/products", json=product)
+            if response.status_code == 201:
+                added += 1
+            elif response.status_code != 409:
+                response.raise_for_status()
+    return added

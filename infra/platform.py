@@ -1,0 +1,115 @@
+"""`shop run`: the embedded stack plus every process of the platform, supervised."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+import httpx
+
+from infra import bootstrap
+from infra.demo_catalog import load_demo_catalog
+from infra.embedded.services import embedded_stack
+from infra.embedded.supervisor import ServiceFailed, Supervisor
+from infra.settings import Settings
+
+_STARTUP_SECONDS = 60.0
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The environment a platform process needs to find the stack this one resolved."""
+    return {
+        **os.environ,
+        "SHOP_DATABASE_URL": settings.database_url,
+        "SHOP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "SHOP_ELASTICSEARCH_URL": settings.elasticsearch_url,
+        "SHOP_REDIS_URL": settings.redis_url,
+        "SHOP_NAMESPACE": settings.namespace,
+        "SHOP_COMMAND_API_PORT": str(settings.command_api_port),
+        "SHOP_READ_API_PORT": str(settings.read_api_port),
+    }
+
+
+def start_platform(settings: Settings, supervisor: Supervisor) -> None:
+    """Provision, then start both APIs, the relay and the Faust worker; wait until ready."""
+    bootstrap.provision(settings)
+    env = service_env(settings)
+    shop = [sys.executable, "-m", "infra.cli"]
+    for name in ("command-api", "read-api", "relay", "worker"):
+        supervisor.start(name, [*shop, name], env=env, signal_group=False)
+    for name, port in (
+        ("command-api", settings.command_api_port),
+        ("read-api", settings.read_api_port),
+    ):
+        supervisor.wait_healthy(name, _ready(settings.api_host, port), _STARTUP_SECONDS)
+
+
+def _ready(host: str, port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        return httpx.get(f"http://{host}:{port}/readyz", timeout=2).status_code == 200
+
+    return check
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    # A signal during startup unwinds like Ctrl-C, so the `with` blocks stop what started.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def run_platform(settings: Settings) -> int:
+    """Run everything until Ctrl-C or SIGTERM; 0 on a clean stop, 1 if a part failed."""
+    # Explicit for both: a shell starts background jobs with SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    log_dir = settings.data_dir.resolve() / "logs"
+    try:
+        with (
+            Supervisor(log_dir) as supervisor,
+            embedded_stack(settings, supervisor) as stack,
+        ):
+            start_platform(stack, supervisor)
+            command_url = f"http://{stack.api_host}:{stack.command_api_port}"
+            read_url = f"http://{stack.api_host}:{stack.read_api_port}"
+            added = load_demo_catalog(command_url)
+            _print_banner(stack, command_url, read_url, added, log_dir)
+            received = supervisor.watch()
+            # From here on a second Ctrl-C must not cut the shutdown short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print(f"{received.name}: stopping shop", file=sys.stderr)
+    except ServiceFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: shop stopped", file=sys.stderr)
+    return 0
+
+
+def _print_banner(
+    stack: Settings, command_url: str, read_url: str, added: int, log_dir: os.PathLike[str]
+) -> None:
+    print(
+        f"""
+shop is running (demo catalog: {added} products added).
+
+  command API   {command_url}   (OpenAPI: {command_url}/docs)
+  read API      {read_url}   (OpenAPI: {read_url}/docs)
+  Postgres      {stack.database_url}
+  Kafka         {stack.kafka_bootstrap}
+  Elasticsearch {stack.elasticsearch_url}
+  Redis         {stack.redis_url}
+  logs          {log_dir}
+
+Try:
+  curl -s -X POST {command_url}/products -H 'content-type: application/json' \\
+    -d '{{"sku":"LMP-0001","name":"Desk Lamp","brand":"Lumen","category":"home",\\
+         "description":"Warm white LED","price":{{"amount":"34.90","currency":"EUR"}}}}'
+  curl -s '{read_url}/products/search?q=hedphones'
+
+Ctrl-C stops everything.
+""",
+        flush=True,
+    )

@@ -1,0 +1,58 @@
+"""All settings in one place, read from the environment (prefix ``SHOP_``).
+
+A service URL left empty means "start the embedded one" (see ``infra.embedded``);
+a URL that is set points the platform at that server and nothing is started for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
+
+    # Backing services. Empty = embedded.
+    database_url: str = Field(default="", description="postgresql://user:pass@host:port/db")
+    kafka_bootstrap: str = Field(default="", description="host:port[,host:port]")
+    elasticsearch_url: str = Field(default="", description="http://host:port")
+    redis_url: str = Field(default="", description="redis://host:port/db")
+
+    # Prefix of every topic, schema, index and consumer group, so that several
+    # deployments (or test runs) can share one set of servers without meeting.
+    namespace: str = Field(default="shop", pattern=r"^[a-z][a-z0-9_]{0,30}$")
+
+    # Embedded stack: where its data lives and which ports it binds (0 = any free port).
+    data_dir: Path = Path(".data")
+    embedded_postgres_port: int = 15432
+    embedded_kafka_port: int = 19092
+    embedded_elasticsearch_port: int = 19200
+    embedded_redis_port: int = 16379
+
+    # HTTP APIs.
+    api_host: str = "127.0.0.1"
+    command_api_port: int = 8000
+    read_api_port: int = 8001
+    max_body_bytes: int = 64 * 1024
+
+    # Streams.
+    kafka_partitions: int = Field(default=4, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+
+    def topic(self, context: str) -> str:
+        return f"{self.namespace}.{context}.events"
+
+    def schema_for(self, context: str) -> str:
+        return f"{self.namespace}_{context}"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.namespace}.deadletter"
+
+    @property
+    def products_alias(self) -> str:
+        return f"{self.namespace}-products"

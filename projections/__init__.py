@@ -1,0 +1,1 @@
+"""Read models: pure event → read-model functions, their sinks, and rebuilds."""

@@ -1,0 +1,73 @@
+"""How far each projection has applied each context, per Kafka partition.
+
+Positions rise within a partition (the relay publishes in log order and keys by
+aggregate), so the highest applied position per partition is a true watermark for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    projection: str
+    context: str
+    partition: int
+    position: int
+    updated_at: datetime
+
+
+class ProjectionCheckpoints:
+    def __init__(self, dsn: str, schema: str) -> None:
+        self._dsn = dsn
+        self._schema = sql.Identifier(schema)
+        self._table = sql.Identifier(schema, "checkpoints")
+
+    def create_table(self) -> None:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._schema))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " projection text NOT NULL,"
+                    " context text NOT NULL,"
+                    " partition int NOT NULL,"
+                    " position bigint NOT NULL,"
+                    " updated_at timestamptz NOT NULL DEFAULT now(),"
+                    " PRIMARY KEY (projection, context, partition))"
+                ).format(self._table)
+            )
+
+    async def advance(self, projection: str, context: str, positions: dict[int, int]) -> None:
+        """Record the highest applied position per partition (never moving backwards)."""
+        if not positions:
+            return
+        async with (
+            await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn,
+            conn.cursor() as cur,
+        ):
+            await cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {t} (projection, context, partition, position)"
+                    " VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (projection, context, partition) DO UPDATE"
+                    " SET position = GREATEST({t}.position, EXCLUDED.position),"
+                    " updated_at = now()"
+                ).format(t=self._table),
+                [(projection, context, p, pos) for p, pos in sorted(positions.items())],
+            )
+
+    def all(self) -> list[Checkpoint]:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT projection, context, partition, position, updated_at FROM {}"
+                    " ORDER BY projection, context, partition"
+                ).format(self._table)
+            ).fetchall()
+        return [Checkpoint(*row) for row in rows]

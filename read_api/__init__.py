@@ -1,0 +1,1 @@
+"""The query side: HTTP over read models only, never aggregates or event tables."""

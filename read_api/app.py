@@ -1,0 +1,102 @@
+"""The read API: product search and product pages from the Elasticsearch read model."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any
+from uuid import UUID
+
+from elasticsearch import AsyncElasticsearch, NotFoundError
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Response, status
+
+from read_api.product_queries import InvalidCursor, ProductSearch, SortOrder, encode_cursor, present
+
+
+def create_read_api(
+    es: AsyncElasticsearch,
+    products_alias: str,
+    readiness: Callable[[], Awaitable[None]],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    api = FastAPI(
+        lifespan=lifespan,
+        title="shop read API",
+        version="1",
+        description="Queries over projected read models. Eventually consistent with the "
+        "command API; each document carries the versions it reflects.",
+    )
+    api.include_router(_health_router(readiness))
+    api.include_router(_products_router(es, products_alias))
+    return api
+
+
+def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(response: Response) -> dict[str, str]:
+        try:
+            await readiness()
+        except Exception as e:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return {"status": "unavailable", "reason": str(e)}
+        return {"status": "ready"}
+
+    return router
+
+
+Term = Annotated[str | None, Query(min_length=1, max_length=200)]
+
+
+def _products_router(es: AsyncElasticsearch, alias: str) -> APIRouter:
+    router = APIRouter(prefix="/products", tags=["products"])
+
+    @router.get("/search")
+    async def search(
+        q: Annotated[
+            str | None, Query(max_length=200, description="full text, typo tolerant")
+        ] = None,
+        category: Term = None,
+        brand: Term = None,
+        min_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
+        max_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
+        in_stock: bool | None = None,
+        sort: SortOrder = SortOrder.RELEVANCE,
+        size: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> dict[str, Any]:
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise HTTPException(422, "min_price must not exceed max_price")
+        query = ProductSearch(
+            q, category, brand, min_price, max_price, in_stock, sort, size, cursor
+        )
+        try:
+            body = query.body()
+        except InvalidCursor as e:
+            raise HTTPException(422, str(e)) from None
+        result = await es.search(index=alias, **body)
+        hits = result["hits"]["hits"]
+        return {
+            "total": result["hits"]["total"]["value"],
+            "items": [present(hit) for hit in hits],
+            "facets": {
+                name: [{"value": b["key"], "count": b["doc_count"]} for b in agg["buckets"]]
+                for name, agg in result.get("aggregations", {}).items()
+            },
+            "next_cursor": encode_cursor(hits[-1]["sort"]) if len(hits) == size else None,
+        }
+
+    @router.get("/{product_id}")
+    async def get_product(product_id: UUID) -> dict[str, Any]:
+        try:
+            hit = await es.get(index=alias, id=str(product_id))
+        except NotFoundError:
+            raise HTTPException(404, f"product {product_id} does not exist") from None
+        return present(dict(hit))
+
+    return router

@@ -1,0 +1,1 @@
+"""The bus: relay (event store → Kafka), the envelope schema, the Faust app and its agents."""

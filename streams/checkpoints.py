@@ -1,0 +1,51 @@
+"""Relay checkpoints in Postgres: how far each context's log has been published."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+
+class RelayCheckpoints:
+    def __init__(self, dsn: str, schema: str) -> None:
+        self._dsn = dsn
+        self._table = sql.Identifier(schema, "relay_checkpoints")
+        self._schema = sql.Identifier(schema)
+
+    def create_table(self) -> None:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._schema))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " context text PRIMARY KEY,"
+                    " position bigint NOT NULL,"
+                    " updated_at timestamptz NOT NULL DEFAULT now())"
+                ).format(self._table)
+            )
+
+    def get(self, context: str) -> int:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            row = conn.execute(
+                sql.SQL("SELECT position FROM {} WHERE context = %s").format(self._table),
+                (context,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def advance(self, context: str, position: int) -> None:
+        # GREATEST: a checkpoint never moves backwards, even if two relays overlap.
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {t} (context, position) VALUES (%s, %s)"
+                    " ON CONFLICT (context) DO UPDATE"
+                    " SET position = GREATEST({t}.position, EXCLUDED.position), updated_at = now()"
+                ).format(t=self._table),
+                (context, position),
+            )
+
+    def reset(self, context: str) -> None:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE context = %s").format(self._table), (context,)
+            )
