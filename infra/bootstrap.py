@@ -104,6 +104,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         catalog_topic=settings.topic("catalog"),
         dead_letter_topic=settings.dead_letter_topic,
         products_alias=settings.products_alias,
+        datadir=str(settings.data_dir.resolve() / "faust" / settings.namespace),
     )
 
 
@@ -151,7 +152,11 @@ def create_topics(settings: Settings, names: list[str]) -> set[str]:
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=settings.kafka_partitions, replication_factor=1)
+            NewTopic(
+                name,
+                num_partitions=settings.kafka_partitions,
+                replication_factor=settings.kafka_replication_factor,
+            )
             for name in names
             if name not in existing
         ]

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -111,8 +112,10 @@ def worker() -> None:
     from streams.worker import build_worker
 
     settings = Settings()
+    config = bootstrap.worker_config(settings)
+    Path(config.datadir).mkdir(parents=True, exist_ok=True)
     app = build_worker(
-        bootstrap.worker_config(settings),
+        config,
         lambda: bootstrap.async_elasticsearch(settings),
         bootstrap.projection_checkpoints(settings),
     )

@@ -20,17 +20,9 @@ _STARTUP_SECONDS = 60.0
 
 
 def service_env(settings: Settings) -> dict[str, str]:
-    """The environment a platform process needs to find the stack this one resolved."""
-    return {
-        **os.environ,
-        "SHOP_DATABASE_URL": settings.database_url,
-        "SHOP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "SHOP_ELASTICSEARCH_URL": settings.elasticsearch_url,
-        "SHOP_REDIS_URL": settings.redis_url,
-        "SHOP_NAMESPACE": settings.namespace,
-        "SHOP_COMMAND_API_PORT": str(settings.command_api_port),
-        "SHOP_READ_API_PORT": str(settings.read_api_port),
-    }
+    """The environment that gives a platform process exactly these settings."""
+    own = {f"SHOP_{name.upper()}": str(value) for name, value in settings.model_dump().items()}
+    return {**os.environ, **own}
 
 
 def start_platform(settings: Settings, supervisor: Supervisor) -> None:

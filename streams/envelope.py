@@ -58,7 +58,8 @@ class Envelope:
             version = data.get("schema_version")
             if version != SCHEMA_VERSION:
                 raise MalformedEnvelope(f"unsupported schema_version {version!r}")
-            envelope = cls(**data)
+            # Unknown top-level fields are ignored: producers may add fields first.
+            envelope = cls(**{f: data[f] for f in cls.__dataclass_fields__ if f in data})
         except (ValueError, TypeError) as e:
             raise MalformedEnvelope(str(e)) from e
         if not isinstance(envelope.payload, dict) or not isinstance(

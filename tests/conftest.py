@@ -1,0 +1,79 @@
+"""Shared fixtures: one embedded stack per test session, one namespace per test.
+
+Set SHOP_DATABASE_URL, SHOP_KAFKA_BOOTSTRAP, SHOP_ELASTICSEARCH_URL and SHOP_REDIS_URL
+to run the suite against servers of your own; each test still gets its own namespace
+(topics, schemas, index alias, consumer group), so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import bootstrap
+from infra.embedded.services import embedded_stack
+from infra.embedded.supervisor import Supervisor
+from infra.settings import Settings
+
+_FREE = {
+    "embedded_postgres_port": 0,
+    "embedded_kafka_port": 0,
+    "embedded_elasticsearch_port": 0,
+    "embedded_redis_port": 0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Settings]:
+    """The real servers: the embedded stack on free ports, or the ones the environment names."""
+    # Readable by the postgres system user the embedded stack runs as (see ADR 0003).
+    data_dir = Path(tempfile.mkdtemp(prefix="shop-test-"))
+    data_dir.chmod(0o755)
+    settings = Settings().model_copy(update={"data_dir": data_dir, **_FREE})
+    with Supervisor(data_dir / "logs") as supervisor, embedded_stack(settings, supervisor) as s:
+        yield s
+
+
+@pytest.fixture
+def settings(stack: Settings) -> Settings:
+    """Settings for one test: its own namespace, provisioned, with free API ports."""
+    test_settings = stack.model_copy(
+        update={
+            "namespace": f"t{uuid.uuid4().hex[:12]}",
+            "command_api_port": free_port(),
+            "read_api_port": free_port(),
+            "relay_poll_seconds": 0.2,
+        }
+    )
+    bootstrap.provision(test_settings)
+    return test_settings
+
+
+@pytest.fixture
+def processes(settings: Settings, tmp_path: Path) -> Iterator[Supervisor]:
+    """A supervisor for the platform processes a test starts; stops them all afterwards."""
+    with Supervisor(tmp_path / "logs") as supervisor:
+        yield supervisor
+
+
+def pytest_report_header() -> str:
+    external = [
+        name
+        for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP", "ELASTICSEARCH_URL", "REDIS_URL")
+        if os.environ.get(f"SHOP_{name}")
+    ]
+    return "servers: " + (
+        ", ".join(external) + " from the environment" if external else "embedded stack"
+    )

@@ -1,0 +1,137 @@
+"""The Faust product projector against the real broker and search server."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from decimal import Decimal
+
+import pytest
+from kafka import KafkaProducer
+
+from commands.catalog.models import AddProduct, Price
+from domain.catalog import Product
+from domain.money import Money
+from infra import bootstrap
+from infra.embedded.supervisor import Supervisor
+from infra.settings import Settings
+from tests.support.kafka import read_topic
+from tests.support.platform import eventually, indexed_products, start
+
+pytestmark = pytest.mark.integration
+
+
+def expected_products(settings: Settings) -> dict[str, tuple[int, int]]:
+    """What the event store says: product id → (version, price in minor units)."""
+    catalog = bootstrap.catalog(settings)
+    try:
+        result = {}
+        for notification in catalog.recorder.select_notifications(start=1, limit=100_000):
+            product = catalog.repository.get(notification.originator_id)
+            assert isinstance(product, Product)
+            result[str(product.id)] = (product.version, product.price.minor)
+        return result
+    finally:
+        catalog.close()
+
+
+def as_indexed(settings: Settings) -> dict[str, tuple[int, int]]:
+    return {
+        doc_id: (doc["versions"]["catalog"], doc["price_minor"])
+        for doc_id, doc in indexed_products(settings).items()
+    }
+
+
+def test_killing_relay_and_worker_mid_stream_loses_and_duplicates_nothing(
+    settings: Settings, processes: Supervisor
+) -> None:
+    catalog = bootstrap.catalog(settings)
+    ids = [
+        catalog.add_product(
+            AddProduct(
+                sku=f"K-{i}",
+                name=f"Kettle {i}",
+                brand="Morning",
+                category="kitchen",
+                price=Price(amount=Decimal("20"), currency="EUR"),
+            )
+        ).id
+        for i in range(40)
+    ]
+    start(processes, settings, "relay")
+    start(processes, settings, "worker")
+    rng = random.Random(7)
+
+    def write_prices() -> None:
+        for step in range(300):
+            catalog.change_price(rng.choice(ids), Money(2000 + step + 1, "EUR"))
+
+    writer = threading.Thread(target=write_prices)
+    writer.start()
+    for victim in ("worker", "relay", "worker", "relay"):
+        eventually(lambda: len(indexed_products(settings)) > 0, what="projection started")
+        os.kill(processes._child(victim).process.pid, signal.SIGKILL)
+        processes.stop(victim)
+        start(processes, settings, victim)
+    writer.join()
+    catalog.close()
+
+    expected = expected_products(settings)
+    eventually(
+        lambda: as_indexed(settings) == expected,
+        timeout=120,
+        what="the index equals the event store",
+    )
+    # The topic shows the relay's at-least-once redelivery the index absorbed.
+    published = read_topic(
+        settings.kafka_bootstrap, settings.topic("catalog"), expected=340, timeout=5
+    )
+    assert len(published) >= 340
+
+
+def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carries_on(
+    settings: Settings, processes: Supervisor
+) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer.send(settings.topic("catalog"), key=b"x", value=b"{not json")
+    producer.flush()
+    producer.close()
+    catalog = bootstrap.catalog(settings)
+    product_id = catalog.add_product(
+        AddProduct(
+            sku="AFTER-POISON",
+            name="Yoga Mat",
+            brand="Stride",
+            category="sports",
+            price=Price(amount=Decimal("29"), currency="EUR"),
+        )
+    ).id
+    catalog.close()
+    start(processes, settings, "relay")
+    start(processes, settings, "worker")
+
+    eventually(
+        lambda: str(product_id) in indexed_products(settings),
+        what="the event after the poison message is projected",
+    )
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+    )
+    partitions = [
+        TopicPartition(settings.dead_letter_topic, p)
+        for p in consumer.partitions_for_topic(settings.dead_letter_topic)
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    dead = [m for batch in consumer.poll(timeout_ms=3000).values() for m in batch]
+    consumer.close()
+    assert [m.value for m in dead] == [b"{not json"]
+    headers = dict(dead[0].headers)
+    assert headers["projection"] == b"product-search"
+    assert b"MalformedEnvelope" in headers["reason"]

@@ -1,0 +1,87 @@
+"""The product search document: folding envelopes, idempotently."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.catalog import Product
+from domain.money import Money
+from projections.product_search import Document, apply
+from streams.envelope import Envelope, envelope_for
+
+
+def envelopes_for_prices(prices: list[int]) -> list[Envelope]:
+    product = Product(
+        sku="CF-1",
+        name="Coffee Grinder",
+        description="Burrs",
+        brand="Morning",
+        category="kitchen",
+        price=Money(prices[0], "EUR"),
+    )
+    for price in prices[1:]:
+        product.change_price(Money(price, "EUR"))
+    return [
+        envelope_for("catalog", e, position, None)
+        for position, e in enumerate(product.collect_events(), start=1)
+    ]
+
+
+def fold(envelopes: list[Envelope]) -> Document | None:
+    return reduce(lambda doc, env: apply(doc, env) or doc, envelopes, None)
+
+
+def test_an_added_product_becomes_a_searchable_document() -> None:
+    (added,) = envelopes_for_prices([7900])
+    document = apply(None, added)
+    assert document is not None
+    assert document["name"] == "Coffee Grinder"
+    assert (document["price_minor"], document["currency"]) == (7900, "EUR")
+    assert document["versions"] == {"catalog": 1}
+    assert document["status"] == "active"
+
+
+def test_a_price_change_updates_the_price_and_the_version() -> None:
+    document = fold(envelopes_for_prices([7900, 6900]))
+    assert document is not None
+    assert document["price_minor"] == 6900
+    assert document["versions"] == {"catalog": 2}
+
+
+def test_an_event_already_applied_changes_nothing() -> None:
+    envelopes = envelopes_for_prices([7900, 6900])
+    document = fold(envelopes)
+    assert apply(document, envelopes[0]) is None
+    assert apply(document, envelopes[1]) is None
+
+
+def test_other_sources_versions_are_kept() -> None:
+    envelopes = envelopes_for_prices([7900, 6900])
+    document = apply({"id": envelopes[0].aggregate_id, "versions": {"inventory": 5}}, envelopes[0])
+    assert document is not None
+    assert document["versions"] == {"inventory": 5, "catalog": 1}
+
+
+@given(
+    prices=st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=8),
+    data=st.data(),
+)
+def test_redelivered_and_replayed_events_give_the_same_document(
+    prices: list[int], data: st.DataObject
+) -> None:
+    """At-least-once delivery: any prefix may come again, in order, any number of times."""
+    envelopes = envelopes_for_prices(prices)
+    delivered: list[Envelope] = []
+    for i, envelope in enumerate(envelopes):
+        delivered.append(envelope)
+        if data.draw(st.booleans()):
+            replay_from = data.draw(st.integers(min_value=0, max_value=i))
+            delivered.extend(envelopes[replay_from : i + 1])
+
+    assert fold(delivered) == fold(envelopes)
+    final = fold(envelopes)
+    assert final is not None
+    assert final["price_minor"] == prices[-1]
