@@ -105,6 +105,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         dead_letter_topic=settings.dead_letter_topic,
         products_alias=settings.products_alias,
         datadir=str(settings.data_dir.resolve() / "faust" / settings.namespace),
+        session_timeout=settings.kafka_session_timeout_seconds,
     )
 
 

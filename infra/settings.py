@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # Streams.
     kafka_partitions: int = Field(default=4, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    # Consumer-group session: how soon a dead worker's partitions move to another one.
+    kafka_session_timeout_seconds: float = Field(default=6.0, ge=3.0)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
 

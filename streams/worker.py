@@ -35,6 +35,7 @@ class WorkerConfig:
     dead_letter_topic: str
     products_alias: str
     datadir: str
+    session_timeout: float = 6.0
     batch_size: int = 500
     batch_seconds: float = 0.5
 
@@ -57,8 +58,10 @@ def build_worker(
         consumer_auto_offset_reset="earliest",
         broker_commit_every=config.batch_size,
         broker_commit_interval=1.0,
-        # Tansu completes a group join only after the rebalance timeout.
-        broker_rebalance_timeout=10.0,
+        # Tansu completes a group join after half the session timeout (measured: 60 s → 30 s,
+        # 6 s → 3 s); a short one also hands a dead worker's partitions over quickly.
+        broker_session_timeout=config.session_timeout,
+        broker_heartbeat_interval=config.session_timeout / 4,
     )
     catalog_events = app.topic(config.catalog_topic, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")

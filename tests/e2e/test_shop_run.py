@@ -1,0 +1,143 @@
+"""`shop run` (what `make run` starts) on a fresh data folder, driven through HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil  # type: ignore[import-untyped]
+import pytest
+
+from infra.embedded.supervisor import die_with_parent
+from tests.conftest import free_port
+from tests.support.platform import eventually
+from tests.support.processes import MARKER, alive, marked_processes
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    marker: str
+    banner: str
+    command_url: str
+    read_url: str
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[Running]:
+    data_dir = Path(tempfile.mkdtemp(prefix="shop-run-"))
+    data_dir.chmod(0o755)
+    command_port, read_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")} | {
+        "SHOP_DATA_DIR": str(data_dir),
+        "SHOP_EMBEDDED_POSTGRES_PORT": "0",
+        "SHOP_EMBEDDED_KAFKA_PORT": "0",
+        "SHOP_EMBEDDED_ELASTICSEARCH_PORT": "0",
+        "SHOP_EMBEDDED_REDIS_PORT": "0",
+        "SHOP_COMMAND_API_PORT": str(command_port),
+        "SHOP_READ_API_PORT": str(read_port),
+        MARKER: uuid.uuid4().hex,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "run"], cwd=ROOT, env=env, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True, preexec_fn=die_with_parent(),
+    )
+    banner = _read_until(process, "Ctrl-C stops everything.", timeout=180)
+    try:
+        yield Running(process, env[MARKER], banner, f"http://127.0.0.1:{command_port}",
+                      f"http://127.0.0.1:{read_port}")
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        for leftover in marked_processes(env[MARKER]):
+            with suppress(psutil.Error):
+                leftover.kill()
+
+
+def _read_until(process: subprocess.Popen[str], last_line: str, timeout: float) -> str:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        lines.append(line)
+        if line.strip() == last_line:
+            return "".join(lines)
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError("shop run did not come up:\n" + "".join(lines[-60:]))
+
+
+def test_the_banner_names_both_apis_and_the_demo_catalog(shop: Running) -> None:
+    assert shop.command_url in shop.banner
+    assert shop.read_url in shop.banner
+    assert "demo catalog: 12 products added" in shop.banner
+
+
+def test_the_printed_example_requests_work(shop: Running) -> None:
+    commands = re.findall(r"^  (curl .*?)(?=\n  curl |\n\n)", shop.banner, re.S | re.M)
+    assert len(commands) == 2
+    create, search = (c.replace("\\\n", " ") for c in commands)
+
+    created = subprocess.run(shlex.split(create), capture_output=True, text=True, check=True)
+    assert '"version":1' in created.stdout
+
+    def headphones_found() -> bool:
+        out = subprocess.run(shlex.split(search), capture_output=True, text=True).stdout
+        return '"Wireless Headphones"' in out
+
+    eventually(headphones_found, timeout=30, what="the misspelled search finds headphones")
+
+
+def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
+    product = {"sku": "TEL-4242", "name": "Refracting Telescope",
+               "description": "70 mm aperture, for beginners", "brand": "Starlight",
+               "category": "optics", "price": {"amount": "149.00", "currency": "EUR"}}
+    created = httpx.post(f"{shop.command_url}/products", json=product)
+    assert created.status_code == 201
+    product_id = created.json()["id"]
+
+    def found() -> list[dict[str, object]]:
+        response = httpx.get(f"{shop.read_url}/products/search", params={"q": "telescop"})
+        return [item for item in response.json()["items"] if item["id"] == product_id]
+
+    (item,) = eventually(found, timeout=30, what="the new product is searchable")
+    assert item["price"] == {"minor": 14900, "currency": "EUR"}
+    page = httpx.get(f"{shop.read_url}/products/{product_id}")
+    assert page.status_code == 200
+    assert page.json()["name"] == "Refracting Telescope"
+
+
+def test_the_read_api_refuses_bad_queries_with_problems(shop: Running) -> None:
+    for params in ({"size": 0}, {"size": 1000}, {"min_price": -1}, {"sort": "cheapest"},
+                   {"cursor": "!!!"}, {"min_price": 10, "max_price": 5}):
+        response = httpx.get(f"{shop.read_url}/products/search", params=params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"] == "application/problem+json"
+    missing = httpx.get(f"{shop.read_url}/products/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+
+
+def test_sigterm_stops_everything_cleanly(shop: Running) -> None:
+    children = psutil.Process(shop.process.pid).children(recursive=True)
+    assert len(children) >= 8  # four servers, the search proxy, two APIs, relay, worker
+
+    shop.process.send_signal(signal.SIGTERM)
+
+    assert shop.process.wait(timeout=60) == 0
+    assert alive(children, within=10) == []
