@@ -54,14 +54,25 @@ def shop() -> Iterator[Running]:
         MARKER: uuid.uuid4().hex,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "run"], cwd=ROOT, env=env, text=True,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=die_with_parent(),
+        [sys.executable, "-m", "infra.cli", "run"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
     banner = _read_until(process, "Ctrl-C stops everything.", timeout=180)
     try:
-        yield Running(process, env[MARKER], banner, f"http://127.0.0.1:{command_port}",
-                      f"http://127.0.0.1:{read_port}")
+        yield Running(
+            process,
+            env[MARKER],
+            banner,
+            f"http://127.0.0.1:{command_port}",
+            f"http://127.0.0.1:{read_port}",
+        )
     finally:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -105,9 +116,14 @@ def test_the_printed_example_requests_work(shop: Running) -> None:
 
 
 def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
-    product = {"sku": "TEL-4242", "name": "Refracting Telescope",
-               "description": "70 mm aperture, for beginners", "brand": "Starlight",
-               "category": "optics", "price": {"amount": "149.00", "currency": "EUR"}}
+    product = {
+        "sku": "TEL-4242",
+        "name": "Refracting Telescope",
+        "description": "70 mm aperture, for beginners",
+        "brand": "Starlight",
+        "category": "optics",
+        "price": {"amount": "149.00", "currency": "EUR"},
+    }
     created = httpx.post(f"{shop.command_url}/products", json=product)
     assert created.status_code == 201
     product_id = created.json()["id"]
@@ -124,8 +140,14 @@ def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
 
 
 def test_the_read_api_refuses_bad_queries_with_problems(shop: Running) -> None:
-    for params in ({"size": 0}, {"size": 1000}, {"min_price": -1}, {"sort": "cheapest"},
-                   {"cursor": "!!!"}, {"min_price": 10, "max_price": 5}):
+    for params in (
+        {"size": 0},
+        {"size": 1000},
+        {"min_price": -1},
+        {"sort": "cheapest"},
+        {"cursor": "!!!"},
+        {"min_price": 10, "max_price": 5},
+    ):
         response = httpx.get(f"{shop.read_url}/products/search", params=params)
         assert response.status_code == 422, params
         assert response.headers["content-type"] == "application/problem+json"

@@ -15,8 +15,12 @@ from infra.settings import Settings
 pytestmark = pytest.mark.integration
 
 LAMP: dict[str, Any] = {
-    "sku": "LMP-0001", "name": "Desk Lamp", "description": "Warm white LED", "brand": "Lumen",
-    "category": "home", "price": {"amount": "34.90", "currency": "EUR"},
+    "sku": "LMP-0001",
+    "name": "Desk Lamp",
+    "description": "Warm white LED",
+    "brand": "Lumen",
+    "category": "home",
+    "price": {"amount": "34.90", "currency": "EUR"},
 }
 
 
@@ -89,8 +93,9 @@ def test_invalid_products_get_a_problem_naming_the_field_and_append_nothing(
 
 def test_a_body_that_is_not_json_is_refused(client: TestClient, settings: Settings) -> None:
     before = head_position(settings)
-    response = client.post("/products", content=b"{sku: nope",
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/products", content=b"{sku: nope", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_failed"
     assert head_position(settings) == before
@@ -102,8 +107,7 @@ def test_a_one_megabyte_body_is_refused_before_it_is_read(
     before = head_position(settings)
     huge = json.dumps(with_(description="x" * 1_000_000))
 
-    response = client.post("/products", content=huge,
-                           headers={"content-type": "application/json"})
+    response = client.post("/products", content=huge, headers={"content-type": "application/json"})
 
     assert response.status_code == 413
     assert response.json()["code"] == "body_too_large"
@@ -125,11 +129,14 @@ def test_changing_a_price_with_a_stale_version_is_a_conflict(client: TestClient)
     product_id = client.post("/products", json=LAMP).json()["id"]
     new_price = {"price": {"amount": "29.90", "currency": "EUR"}}
 
-    first = client.post(f"/products/{product_id}/price", json=new_price,
-                        headers={"If-Match": '"1"'})
-    stale = client.post(f"/products/{product_id}/price",
-                        json={"price": {"amount": "19.90", "currency": "EUR"}},
-                        headers={"If-Match": '"1"'})
+    first = client.post(
+        f"/products/{product_id}/price", json=new_price, headers={"If-Match": '"1"'}
+    )
+    stale = client.post(
+        f"/products/{product_id}/price",
+        json={"price": {"amount": "19.90", "currency": "EUR"}},
+        headers={"If-Match": '"1"'},
+    )
 
     assert first.status_code == 200
     assert first.json()["version"] == 2
@@ -138,15 +145,18 @@ def test_changing_a_price_with_a_stale_version_is_a_conflict(client: TestClient)
 
 
 def test_changing_the_price_of_an_unknown_product_is_not_found(client: TestClient) -> None:
-    response = client.post("/products/7d9f1c9e-59a4-4cbb-9d8e-0f7b0c6a3a11/price",
-                           json={"price": {"amount": "1.00", "currency": "EUR"}})
+    response = client.post(
+        "/products/7d9f1c9e-59a4-4cbb-9d8e-0f7b0c6a3a11/price",
+        json={"price": {"amount": "1.00", "currency": "EUR"}},
+    )
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
 
 
 def test_an_id_that_is_not_a_uuid_is_a_validation_problem(client: TestClient) -> None:
-    response = client.post("/products/not-a-uuid/price",
-                           json={"price": {"amount": "1.00", "currency": "EUR"}})
+    response = client.post(
+        "/products/not-a-uuid/price", json={"price": {"amount": "1.00", "currency": "EUR"}}
+    )
     assert response.status_code == 422
 
 

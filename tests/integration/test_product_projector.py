@@ -7,12 +7,12 @@ import random
 import signal
 import threading
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from kafka import KafkaProducer
 
 from commands.catalog.models import AddProduct, Price
-from domain.catalog import Product
 from domain.money import Money
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
@@ -29,8 +29,7 @@ def expected_products(settings: Settings) -> dict[str, tuple[int, int]]:
     try:
         result = {}
         for notification in catalog.recorder.select_notifications(start=1, limit=100_000):
-            product = catalog.repository.get(notification.originator_id)
-            assert isinstance(product, Product)
+            product = catalog.get_product(UUID(str(notification.originator_id)))
             result[str(product.id)] = (product.version, product.price.minor)
         return result
     finally:

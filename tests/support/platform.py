@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from elasticsearch import Elasticsearch
 
 from infra.embedded.supervisor import Supervisor
@@ -22,20 +21,6 @@ def start(supervisor: Supervisor, settings: Settings, name: str, *args: str) -> 
         env=service_env(settings),
         signal_group=False,
     )
-
-
-def start_apis(supervisor: Supervisor, settings: Settings) -> tuple[str, str]:
-    start(supervisor, settings, "command-api")
-    start(supervisor, settings, "read-api")
-    urls = (
-        f"http://127.0.0.1:{settings.command_api_port}",
-        f"http://127.0.0.1:{settings.read_api_port}",
-    )
-    for name, url in zip(("command-api", "read-api"), urls, strict=True):
-        supervisor.wait_healthy(
-            name, lambda url=url: httpx.get(f"{url}/readyz").status_code == 200, 60
-        )
-    return urls
 
 
 def eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:

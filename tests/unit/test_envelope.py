@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from eventsourcing.domain import Aggregate, event
@@ -14,7 +14,7 @@ from domain.money import Money
 from streams.envelope import SCHEMA_VERSION, Envelope, MalformedEnvelope, envelope_for
 
 
-def product_events() -> list[Aggregate.Event]:
+def product_events() -> list[Any]:
     product = Product(
         sku="KB-1",
         name="Keyboard",

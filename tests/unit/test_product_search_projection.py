@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import reduce
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,7 +29,10 @@ def envelopes_for_prices(prices: list[int]) -> list[Envelope]:
 
 
 def fold(envelopes: list[Envelope]) -> Document | None:
-    return reduce(lambda doc, env: apply(doc, env) or doc, envelopes, None)
+    document: Document | None = None
+    for envelope in envelopes:
+        document = apply(document, envelope) or document
+    return document
 
 
 def test_an_added_product_becomes_a_searchable_document() -> None:
