@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
@@ -15,7 +15,10 @@ from eventsourcing.persistence import (
     Mapper,
     Transcoding,
 )
+from psycopg import sql
+from pydantic import BaseModel
 
+from commands.idempotency import IdempotencyStore
 from commands.metadata import MetadataMapper
 from domain.errors import DomainError, NotFound
 from domain.money import Money
@@ -23,6 +26,7 @@ from domain.money import Money
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
+_IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "urn:shop:idempotency")
 # Conflicting writers are rare and cheap to retry when the client did not pin a version.
 MAX_CONFLICT_RETRIES = 5
 
@@ -56,6 +60,30 @@ class ShopApplication(Application[UUID]):
 
     context: ClassVar[str]
 
+    def __init__(
+        self, env: Mapping[str, str] | None = None, idempotency: IdempotencyStore | None = None
+    ) -> None:
+        super().__init__(env)
+        self.idempotency = idempotency
+
+    def once(
+        self,
+        key: str | None,
+        operation: str,
+        request: BaseModel,
+        action: Callable[[], CommandResult],
+    ) -> dict[str, Any]:
+        """Run a command at most once per Idempotency-Key; the JSON response of its first run."""
+
+        def respond() -> dict[str, Any]:
+            return asdict(action())
+
+        if self.idempotency is None:
+            return respond()
+        return self.idempotency.run_once(
+            key, f"{self.context}.{operation}", request.model_dump(mode="json"), respond
+        )
+
     def construct_mapper(self) -> Mapper[UUID]:
         return MetadataMapper(transcoder=self.construct_transcoder())
 
@@ -77,13 +105,43 @@ class ShopApplication(Application[UUID]):
             raise NotFound(f"{what} {aggregate_id} does not exist")
         return aggregate
 
-    def save_and_report(self, aggregate: Aggregate) -> CommandResult:
-        recordings = self.save(aggregate)
+    def save_and_report(self, aggregate: Aggregate, *others: Aggregate) -> CommandResult:
+        """Save (all of them in one transaction) and report on the first aggregate."""
+        recordings = self.save(aggregate, *others)
         if recordings:
             position = recordings[-1].notification.id
         else:  # nothing changed: the current head is as good a position as any
             position = self.recorder.max_notification_id() or 0
         return CommandResult(aggregate.id, aggregate.version, position)
+
+    def idempotent_id(self, key: str | None) -> UUID:
+        """The id of what a keyed command creates: the same key gives the same id."""
+        if key is None:
+            return uuid4()
+        return uuid5(_IDEMPOTENCY_NAMESPACE, f"{self.context}/{key}")
+
+    def create(self, aggregate: Aggregate, conflict: DomainError | None) -> CommandResult:
+        """Save a new aggregate. If its id exists, that is either a repeat of the same
+        keyed command (``conflict`` None: answer with the first result) or a conflict."""
+        try:
+            return self.save_and_report(aggregate)
+        except IntegrityError:
+            if conflict is not None:
+                raise conflict from None
+            return self.result_at(aggregate.id, 1)
+
+    def result_at(self, aggregate_id: UUID, version: int) -> CommandResult:
+        """The result a command got when it took the aggregate to ``version``."""
+        recorder: Any = self.recorder  # the Postgres recorder: its schema and table
+        statement = sql.SQL(
+            "SELECT notification_id FROM {} WHERE originator_id = %s AND originator_version = %s"
+        ).format(sql.Identifier(recorder.datastore.schema, recorder.events_table_name))
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (aggregate_id, version))
+            row = cursor.fetchone()
+        if row is None:
+            raise NotFound(f"{aggregate_id} has no version {version}")
+        return CommandResult(aggregate_id, version, int(row["notification_id"]))
 
     def update(
         self,

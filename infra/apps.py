@@ -17,7 +17,7 @@ from read_api.app import create_read_api
 
 def command_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    catalog = bootstrap.catalog(settings)
+    applications = {name: bootstrap.application(settings, name) for name in bootstrap.CONTEXTS}
     dsn = settings.database_url
 
     def database_answers() -> None:
@@ -27,10 +27,15 @@ def command_api(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        catalog.close()
+        for application in applications.values():
+            application.close()
 
     read_api_url = f"http://{settings.api_host}:{settings.read_api_port}"
-    api = create_command_api(catalog, database_answers, read_api_url, lifespan)
+    routers = [
+        bootstrap.REGISTRY[name].router(application, read_api_url)
+        for name, application in applications.items()
+    ]
+    api = create_command_api(routers, database_answers, lifespan)
     _finish(api, settings)
     return api
 

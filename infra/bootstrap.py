@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from fastapi import APIRouter
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -18,7 +21,9 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from commands.base import ShopApplication
+from commands.catalog import http as catalog_http
 from commands.catalog.application import CatalogApplication
+from commands.idempotency import IdempotencyStore
 from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
 from streams.checkpoints import RelayCheckpoints
@@ -27,8 +32,21 @@ from streams.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
 
-APPLICATIONS: dict[str, type[ShopApplication]] = {"catalog": CatalogApplication}
-CONTEXTS = tuple(APPLICATIONS)
+
+@dataclass(frozen=True)
+class BoundedContext:
+    """What the composition root needs to know of a context: its application and its
+    command endpoints (``router(application, read_api_url)``)."""
+
+    application: type[ShopApplication]
+    router: Callable[[Any, str], APIRouter]
+
+
+# One line per context.
+REGISTRY: dict[str, BoundedContext] = {
+    "catalog": BoundedContext(CatalogApplication, catalog_http.router),
+}
+CONTEXTS = tuple(REGISTRY)
 
 
 def event_store_env(settings: Settings, context: str) -> dict[str, str]:
@@ -50,7 +68,13 @@ def event_store_env(settings: Settings, context: str) -> dict[str, str]:
 
 
 def application(settings: Settings, context: str) -> ShopApplication:
-    return APPLICATIONS[context](env=event_store_env(settings, context))
+    return REGISTRY[context].application(
+        env=event_store_env(settings, context), idempotency=idempotency_store(settings, context)
+    )
+
+
+def idempotency_store(settings: Settings, context: str) -> IdempotencyStore:
+    return IdempotencyStore(settings.database_url, settings.schema_for(context))
 
 
 def catalog(settings: Settings) -> CatalogApplication:
@@ -121,6 +145,7 @@ def provision(settings: Settings) -> None:
             )
     for context in CONTEXTS:
         application(settings, context).close()  # creates its events table
+        idempotency_store(settings, context).create_table()
     checkpoints = relay_checkpoints(settings)
     checkpoints.create_table()
     projection_checkpoints(settings).create_table()

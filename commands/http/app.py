@@ -1,28 +1,18 @@
-"""The command HTTP API: one resource per aggregate, one endpoint per command."""
+"""The command HTTP API: each context contributes one router of command endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated
-from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Header, Response, status
+from fastapi import APIRouter, FastAPI, Response, status
 
-from commands.base import CommandResult
-from commands.catalog.application import CatalogApplication
-from commands.catalog.models import AddProduct, ChangePrice
-from commands.metadata import caused_by
-
-CorrelationId = Annotated[str | None, Header(max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-IfMatch = Annotated[str | None, Header(pattern=r'^(W/)?"?\d{1,18}"?$')]
 
 
 def create_command_api(
-    catalog: CatalogApplication,
+    routers: Iterable[APIRouter],
     readiness: Callable[[], None],
-    read_api_url: str,
     lifespan: Lifespan | None = None,
 ) -> FastAPI:
     api = FastAPI(
@@ -33,7 +23,8 @@ def create_command_api(
         "version and the event-store position to read your own writes.",
     )
     api.include_router(_health_router(readiness))
-    api.include_router(_catalog_router(catalog, read_api_url.rstrip("/")))
+    for router in routers:
+        api.include_router(router)
     return api
 
 
@@ -54,41 +45,3 @@ def _health_router(readiness: Callable[[], None]) -> APIRouter:
         return {"status": "ready"}
 
     return router
-
-
-def _catalog_router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
-    router = APIRouter(prefix="/products", tags=["catalog"])
-
-    @router.post("", status_code=status.HTTP_201_CREATED)
-    def add_product(
-        command: AddProduct,
-        response: Response,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
-        with caused_by(x_correlation_id):
-            result = catalog.add_product(command)
-        # The product is read where queries are served: the read API.
-        response.headers["Location"] = f"{read_api_url}/products/{result.id}"
-        response.headers["ETag"] = f'"{result.version}"'
-        return result
-
-    @router.post("/{product_id}/price")
-    def change_price(
-        product_id: UUID,
-        command: ChangePrice,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
-        with caused_by(x_correlation_id):
-            result = catalog.change_price(
-                product_id, command.price.to_money(), expected_version=_version(if_match)
-            )
-        response.headers["ETag"] = f'"{result.version}"'
-        return result
-
-    return router
-
-
-def _version(if_match: str | None) -> int | None:
-    return None if if_match is None else int(if_match.removeprefix("W/").strip('"'))
