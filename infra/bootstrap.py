@@ -103,10 +103,10 @@ def kafka_producer(settings: Settings) -> KafkaProducer:
     )
 
 
-def relay(settings: Settings, context: str, producer: Any | None = None) -> Relay:
+def relay(settings: Settings, context: str) -> Relay:
     return Relay(
         application(settings, context),
-        producer or kafka_producer(settings),
+        lambda: kafka_producer(settings),
         relay_checkpoints(settings),
         settings.topic(context),
         batch_size=settings.relay_batch_size,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -39,7 +39,7 @@ class Relay:
     def __init__(
         self,
         app: ShopApplication,
-        producer: Any,
+        producer_factory: Callable[[], Any],
         checkpoints: RelayCheckpoints,
         topic: str,
         *,
@@ -47,7 +47,8 @@ class Relay:
         send_timeout: float = 30.0,
     ) -> None:
         self.app = app
-        self.producer = producer
+        self._producer_factory = producer_factory
+        self._producer: Any = None
         self.checkpoints = checkpoints
         self.topic = topic
         self.batch_size = batch_size
@@ -65,15 +66,27 @@ class Relay:
         )
         if not notifications:
             return 0
-        futures = [
-            self.producer.send(self.topic, key=envelope.key, value=envelope.to_json())
-            for envelope in envelopes(self.app, notifications)
-        ]
-        self.producer.flush(timeout=self.send_timeout)
-        for future in futures:
-            future.get(timeout=self.send_timeout)  # raises if the broker did not acknowledge
+        # Made on first use, so a relay starts (and waits) while the broker is away.
+        if self._producer is None:
+            self._producer = self._producer_factory()
+        try:
+            futures = [
+                self._producer.send(self.topic, key=envelope.key, value=envelope.to_json())
+                for envelope in envelopes(self.app, notifications)
+            ]
+            self._producer.flush(timeout=self.send_timeout)
+            for future in futures:
+                future.get(timeout=self.send_timeout)  # raises unless the broker acknowledged
+        except Exception:
+            self.close()  # a fresh producer next time: no half-sent state carries over
+            raise
         self.checkpoints.advance(self.context, notifications[-1].id)
         return len(notifications)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            producer.close(timeout=self.send_timeout)
 
     def catch_up(self) -> int:
         total = 0
@@ -88,26 +101,36 @@ def run_relay(relay: Relay, dsn: str, stop: threading.Event, poll_seconds: float
     One relay per context publishes at a time (a Postgres advisory lock); a second one
     waits as a hot standby. A broker outage only delays publishing: commands never wait.
     """
-    channel = relay.app.recorder.channel_name  # type: ignore[attr-defined]
     lock_key = zlib.crc32(f"shop-relay/{relay.topic}".encode())
     backoff = poll_seconds
+    try:
+        while not stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    _wait_for_leadership(conn, lock_key, stop, poll_seconds)
+                    _follow(relay, conn, stop, poll_seconds)
+            except Exception as e:  # the broker or the database is away: retry, never skip
+                log.warning("relay %s: %s; retrying in %.1fs", relay.context, e, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+            else:
+                backoff = poll_seconds
+    finally:
+        relay.close()
+        relay.app.close()
+
+
+def _follow(
+    relay: Relay, conn: psycopg.Connection[Any], stop: threading.Event, poll_seconds: float
+) -> None:
+    channel = relay.app.recorder.channel_name  # type: ignore[attr-defined]
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    log.info("relay %s: publishing to %s", relay.context, relay.topic)
     while not stop.is_set():
-        try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                _wait_for_leadership(conn, lock_key, stop, poll_seconds)
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                log.info("relay %s: publishing to %s", relay.context, relay.topic)
-                while not stop.is_set():
-                    published = relay.catch_up()
-                    if published:
-                        log.info("relay %s: published %d events", relay.context, published)
-                    backoff = poll_seconds
-                    for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
-                        pass
-        except Exception as e:  # the broker or the database is away: retry, never skip
-            log.warning("relay %s: %s; retrying in %.1fs", relay.context, e, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+        if published := relay.catch_up():
+            log.info("relay %s: published %d events", relay.context, published)
+        for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
+            pass
 
 
 def _wait_for_leadership(
