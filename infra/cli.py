@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -132,6 +133,34 @@ def demo_load(
     base = url or f"http://{settings.api_host}:{settings.command_api_port}"
     added = load_demo_catalog(base)
     typer.echo(f"demo catalog: {added} products added")
+
+
+REBUILDABLE = ("products",)
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str, typer.Argument(help="the read model: " + ", ".join(REBUILDABLE))],
+) -> None:
+    """Rebuild a read model from the event store; queries keep working meanwhile."""
+    from infra.rebuild import rebuild_product_index
+
+    if name not in REBUILDABLE:
+        typer.echo(
+            f"error: unknown read model {name!r}; one of: {', '.join(REBUILDABLE)}", err=True
+        )
+        raise typer.Exit(2)
+    _logging()
+    settings = Settings()
+
+    async def rebuild() -> str:
+        es = bootstrap.async_elasticsearch(settings)
+        try:
+            return await rebuild_product_index(settings, es)
+        finally:
+            await es.close()
+
+    typer.echo(f"{name}: rebuilt into {asyncio.run(rebuild())}")
 
 
 @projections_cli.command("status")

@@ -1,15 +1,25 @@
 """Rebuild read models from the event store (never from Kafka).
 
-The products index is rebuilt into a new index; the alias moves to it in one atomic
-alias update, so searches keep working throughout.
+The products index is rebuilt into a new index while searches keep using the old one:
+
+1. fill the new index from the catalog's log up to its current head;
+2. move the alias to the new index in one atomic alias update (from here on the live
+   projector writes into the new index);
+3. apply the log from the position of step 1 to the head again, into the new index:
+   whatever the projector wrote only into the old index before the swap is applied here.
+
+Every write is version-guarded, so events applied twice (by step 3 and the projector)
+change nothing. The old index is deleted at the end.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
-from elasticsearch import AsyncElasticsearch
+from elasticsearch import AsyncElasticsearch, NotFoundError
 
+from commands.base import ShopApplication
 from infra import bootstrap
 from infra.settings import Settings
 from projections.sinks.product_index import ProductIndex
@@ -20,28 +30,47 @@ _BATCH = 1000
 
 
 async def rebuild_product_index(settings: Settings, es: AsyncElasticsearch) -> str:
-    """Fill a fresh index from the catalog's log, point the alias at it; return its name."""
+    """Rebuild the products read model behind its alias; return the new index's name."""
     alias = settings.products_alias
-    builder = ProductIndex(es, alias)
-    new_index = await builder.create_index(make_write_alias=False)
+    new_index = await ProductIndex(es, alias).create_index(make_write_alias=False)
     target = ProductIndex(es, new_index)
     app = bootstrap.catalog(settings)
     try:
-        position, total = 0, 0
-        while notifications := app.recorder.select_notifications(
-            start=position, limit=_BATCH, inclusive_of_start=False
-        ):
-            await target.apply(envelopes(app, notifications))
-            position = notifications[-1].id
-            total += len(notifications)
+        position, total = await _apply_log(app, target, after=0)
+        await es.indices.refresh(index=new_index)
+        old = await _indices_behind(es, alias)
+        actions = [{"add": {"index": new_index, "alias": alias, "is_write_index": True}}]
+        actions += [{"remove": {"index": index, "alias": alias}} for index in old]
+        await es.indices.update_aliases(actions=actions)
+        position, caught_up = await _apply_log(app, target, after=position)
     finally:
         app.close()
-    await es.indices.refresh(index=new_index)
-    old = []
-    if await es.indices.exists_alias(name=alias):
-        old = list((await es.indices.get_alias(name=alias)).keys())
-    actions = [{"add": {"index": new_index, "alias": alias}}]
-    actions += [{"remove": {"index": index, "alias": alias}} for index in old]
-    await es.indices.update_aliases(actions=actions)
-    log.info("products: rebuilt %s from %d events up to position %d", new_index, total, position)
+    for index in old:
+        with suppress(NotFoundError):  # another rebuild removed it already
+            await es.indices.delete(index=index)
+    log.info(
+        "products: rebuilt %s from %d events (%d more after the swap) up to position %d",
+        new_index,
+        total,
+        caught_up,
+        position,
+    )
     return new_index
+
+
+async def _apply_log(app: ShopApplication, target: ProductIndex, after: int) -> tuple[int, int]:
+    """Apply the log after ``after`` to its head; return the last position and the count."""
+    position, total = after, 0
+    while notifications := app.recorder.select_notifications(
+        start=position, limit=_BATCH, inclusive_of_start=False
+    ):
+        await target.apply(envelopes(app, notifications))
+        position = notifications[-1].id
+        total += len(notifications)
+    return position, total
+
+
+async def _indices_behind(es: AsyncElasticsearch, alias: str) -> list[str]:
+    if not await es.indices.exists_alias(name=alias):
+        return []
+    return list((await es.indices.get_alias(name=alias)).keys())
