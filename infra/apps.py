@@ -13,6 +13,8 @@ from infra import bootstrap
 from infra.http import BodySizeLimit, install_problem_handlers
 from infra.settings import Settings
 from read_api.app import create_read_api
+from streams.watermark import complete_up_to
+from streams.worker import PRODUCT_SEARCH
 
 
 def command_api(settings: Settings | None = None) -> FastAPI:
@@ -54,7 +56,13 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         yield
         await es.close()
 
-    api = create_read_api(es, alias, index_answers, lifespan)
+    checkpoints = bootstrap.projection_checkpoints(settings)
+
+    async def products_applied() -> int:
+        positions = await checkpoints.positions(PRODUCT_SEARCH, "catalog")
+        return complete_up_to(positions, settings.kafka_partitions)
+
+    api = create_read_api(es, alias, products_applied, index_answers, lifespan)
     _finish(api, settings)
     return api
 

@@ -62,6 +62,17 @@ class ProjectionCheckpoints:
                 [(projection, context, p, pos) for p, pos in sorted(positions.items())],
             )
 
+    async def positions(self, projection: str, context: str) -> dict[int, int]:
+        """Applied position per partition for one projection of one context."""
+        async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+            cursor = await conn.execute(
+                sql.SQL(
+                    "SELECT partition, position FROM {} WHERE projection = %s AND context = %s"
+                ).format(self._table),
+                (projection, context),
+            )
+            return {int(p): int(pos) for p, pos in await cursor.fetchall()}
+
     def all(self) -> list[Checkpoint]:
         with psycopg.connect(self._dsn, autocommit=True) as conn:
             rows = conn.execute(

@@ -10,14 +10,17 @@ from uuid import UUID
 from elasticsearch import AsyncElasticsearch, NotFoundError
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Response, status
 
+from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
 from read_api.product_queries import InvalidCursor, ProductSearch, SortOrder, encode_cursor, present
 
 
 def create_read_api(
     es: AsyncElasticsearch,
     products_alias: str,
+    products_applied: AppliedPosition,
     readiness: Callable[[], Awaitable[None]],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    wait_seconds: float = 2.0,
 ) -> FastAPI:
     api = FastAPI(
         lifespan=lifespan,
@@ -27,7 +30,7 @@ def create_read_api(
         "command API; each document carries the versions it reflects.",
     )
     api.include_router(_health_router(readiness))
-    api.include_router(_products_router(es, products_alias))
+    api.include_router(_products_router(es, products_alias, products_applied, wait_seconds))
     return api
 
 
@@ -53,11 +56,28 @@ def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:
 Term = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
-def _products_router(es: AsyncElasticsearch, alias: str) -> APIRouter:
+After = Annotated[
+    int | None,
+    Query(ge=0, description="the position a command returned: wait until it is visible"),
+]
+
+
+def _products_router(
+    es: AsyncElasticsearch, alias: str, applied: AppliedPosition, wait_seconds: float
+) -> APIRouter:
     router = APIRouter(prefix="/products", tags=["products"])
+
+    async def consistent(after: int | None, response: Response) -> Consistency:
+        consistency = await wait_until_applied(applied, after, wait_seconds)
+        if after is not None and not consistency.stale:
+            # Applied is not yet searchable until a refresh; only these readers pay for it.
+            await es.indices.refresh(index=alias)
+        response.headers.update(consistency.headers())
+        return consistency
 
     @router.get("/search")
     async def search(
+        response: Response,
         q: Annotated[
             str | None, Query(max_length=200, description="full text, typo tolerant")
         ] = None,
@@ -69,6 +89,7 @@ def _products_router(es: AsyncElasticsearch, alias: str) -> APIRouter:
         sort: SortOrder = SortOrder.RELEVANCE,
         size: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=2000)] = None,
+        after: After = None,
     ) -> dict[str, Any]:
         if min_price is not None and max_price is not None and min_price > max_price:
             raise HTTPException(422, "min_price must not exceed max_price")
@@ -79,6 +100,7 @@ def _products_router(es: AsyncElasticsearch, alias: str) -> APIRouter:
             body = query.body()
         except InvalidCursor as e:
             raise HTTPException(422, str(e)) from None
+        consistency = await consistent(after, response)
         result = await es.search(index=alias, **body)
         hits = result["hits"]["hits"]
         return {
@@ -89,10 +111,14 @@ def _products_router(es: AsyncElasticsearch, alias: str) -> APIRouter:
                 for name, agg in result.get("aggregations", {}).items()
             },
             "next_cursor": encode_cursor(hits[-1]["sort"]) if len(hits) == size else None,
+            "consistency": consistency.body(),
         }
 
     @router.get("/{product_id}")
-    async def get_product(product_id: UUID) -> dict[str, Any]:
+    async def get_product(
+        product_id: UUID, response: Response, after: After = None
+    ) -> dict[str, Any]:
+        await consistent(after, response)
         try:
             hit = await es.get(index=alias, id=str(product_id))
         except NotFoundError:

@@ -21,6 +21,7 @@ from psycopg import sql
 from commands.base import ShopApplication
 from streams.checkpoints import RelayCheckpoints
 from streams.envelope import Envelope, envelope_for
+from streams.watermark import watermark_header
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,25 @@ class Relay:
             self._producer.flush(timeout=self.send_timeout)
             for future in futures:
                 future.get(timeout=self.send_timeout)  # raises unless the broker acknowledged
+            self._send_watermarks(notifications[-1].id)
         except Exception:
             self.close()  # a fresh producer next time: no half-sent state carries over
             raise
         self.checkpoints.advance(self.context, notifications[-1].id)
         return len(notifications)
+
+    def _send_watermarks(self, position: int) -> None:
+        """Tell every partition that the log is published up to ``position``."""
+        partitions = sorted(self._producer.partitions_for(self.topic) or ())
+        futures = [
+            self._producer.send(
+                self.topic, value=b"", partition=p, headers=watermark_header(position)
+            )
+            for p in partitions
+        ]
+        self._producer.flush(timeout=self.send_timeout)
+        for future in futures:
+            future.get(timeout=self.send_timeout)
 
     def close(self) -> None:
         if self._producer is not None:

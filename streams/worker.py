@@ -22,6 +22,7 @@ from projections import product_search
 from projections.checkpoints import ProjectionCheckpoints
 from projections.sinks.product_index import ProductIndex
 from streams.envelope import Envelope, MalformedEnvelope
+from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
 PRODUCT_SEARCH = "product-search"
@@ -81,12 +82,16 @@ def build_worker(
             good: list[Envelope] = []
             positions: dict[int, int] = {}
             for event in events:
+                partition = event.message.partition
+                mark = watermark_of(event.message.headers)
+                if mark is not None:
+                    positions[partition] = max(positions.get(partition, 0), mark)
+                    continue
                 try:
                     envelope = Envelope.from_json(event.value)
                 except MalformedEnvelope as e:
                     await _dead_letter(dead_letters, PRODUCT_SEARCH, event, e)
                     continue
-                partition = event.message.partition
                 positions[partition] = max(positions.get(partition, 0), envelope.position)
                 try:
                     product_search.apply(None, envelope)  # poison check: pure and cheap

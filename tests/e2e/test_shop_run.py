@@ -139,6 +139,46 @@ def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
     assert page.json()["name"] == "Refracting Telescope"
 
 
+def test_a_client_reads_its_own_write_by_passing_the_position(shop: Running) -> None:
+    product = {
+        "sku": "RYW-0001",
+        "name": "Tea Infuser",
+        "brand": "Morning",
+        "category": "kitchen",
+        "price": {"amount": "9.50", "currency": "EUR"},
+    }
+    created = httpx.post(f"{shop.command_url}/products", json=product).json()
+    changed = httpx.post(
+        f"{shop.command_url}/products/{created['id']}/price",
+        json={"price": {"amount": "8.00", "currency": "EUR"}},
+    ).json()
+
+    page = httpx.get(
+        f"{shop.read_url}/products/{created['id']}",
+        params={"after": changed["position"]},
+        timeout=10,
+    )
+    search = httpx.get(
+        f"{shop.read_url}/products/search",
+        params={"q": "infuser", "after": changed["position"]},
+        timeout=10,
+    )
+
+    assert page.headers["shop-stale"] == "false"
+    assert page.json()["price"] == {"minor": 800, "currency": "EUR"}
+    assert search.json()["consistency"]["stale"] is False
+    assert [item["price"]["minor"] for item in search.json()["items"]] == [800]
+
+
+def test_a_position_not_yet_applied_is_answered_as_stale_not_silently(shop: Running) -> None:
+    response = httpx.get(
+        f"{shop.read_url}/products/search", params={"q": "lamp", "after": 10**12}, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.headers["shop-stale"] == "true"
+    assert response.json()["consistency"]["stale"] is True
+
+
 def test_the_read_api_refuses_bad_queries_with_problems(shop: Running) -> None:
     for params in (
         {"size": 0},

@@ -7,6 +7,7 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 
 from streams.envelope import Envelope
+from streams.watermark import watermark_of
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[Envelope]:
@@ -25,7 +26,9 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0)
         deadline = time.monotonic() + timeout
         while len(messages) < expected and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=500).values():
-                messages.extend(Envelope.from_json(m.value) for m in batch)
+                messages.extend(
+                    Envelope.from_json(m.value) for m in batch if watermark_of(m.headers) is None
+                )
         return messages
     finally:
         consumer.close()

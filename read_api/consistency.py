@@ -1,0 +1,45 @@
+"""Read-your-writes: wait (bounded) until a read model has applied a given position.
+
+A command answers with the event-store position of its write; a query may pass it as
+``after``. The API waits until the projection has applied everything up to it, or answers
+after the bound with ``stale: true`` — never silently stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+AppliedPosition = Callable[[], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Consistency:
+    after: int | None
+    applied: int
+    stale: bool
+
+    def headers(self) -> dict[str, str]:
+        return {"Shop-Applied-Position": str(self.applied), "Shop-Stale": str(self.stale).lower()}
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def wait_until_applied(
+    applied_position: AppliedPosition,
+    after: int | None,
+    wait_seconds: float,
+    interval: float = 0.05,
+) -> Consistency:
+    applied = await applied_position()
+    if after is None:
+        return Consistency(None, applied, stale=False)
+    deadline = time.monotonic() + wait_seconds
+    while applied < after and time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+        applied = await applied_position()
+    return Consistency(after, applied, stale=applied < after)
