@@ -12,6 +12,7 @@ from commands.http.app import create_command_api
 from infra import bootstrap
 from infra.http import BodySizeLimit, install_problem_handlers
 from infra.settings import Settings
+from infra.status import projection_status
 from read_api.app import create_read_api
 from streams.watermark import complete_up_to
 from streams.worker import PRODUCT_SEARCH
@@ -62,7 +63,9 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         positions = await checkpoints.positions(PRODUCT_SEARCH, "catalog")
         return complete_up_to(positions, settings.kafka_partitions)
 
-    api = create_read_api(es, alias, products_applied, index_answers, lifespan)
+    api = create_read_api(
+        es, alias, products_applied, index_answers, lambda: projection_status(settings), lifespan
+    )
     _finish(api, settings)
     return api
 

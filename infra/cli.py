@@ -167,25 +167,22 @@ def projections_rebuild(
 def projections_status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Per projection and context: the position applied per partition and when."""
-    rows = [
-        {
-            "projection": c.projection,
-            "context": c.context,
-            "partition": c.partition,
-            "position": c.position,
-            "updated_at": c.updated_at.isoformat(),
-        }
-        for c in bootstrap.projection_checkpoints(Settings()).all()
-    ]
+    """Per projection and context: applied and published positions, lag, dead letters."""
+    from infra.status import projection_status
+
+    rows = projection_status(Settings())
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    typer.echo(
+        f"{'projection':<16} {'context':<10} {'applied':>8} {'published':>9} "
+        f"{'behind':>7} {'lag s':>7} {'dead':>5}"
+    )
     for row in rows:
         typer.echo(
-            "{projection:<16} {context:<10} p{partition:<3} {position:>8}  {updated_at}".format(
-                **row
-            )
+            f"{row['projection']:<16} {row['context']:<10} {row['applied_position']:>8} "
+            f"{row['published_position']:>9} {row['behind_positions']:>7} "
+            f"{row['lag_seconds']:>7} {row['dead_letters']:>5}"
         )
 
 

@@ -27,6 +27,7 @@ class ProjectionCheckpoints:
         self._dsn = dsn
         self._schema = sql.Identifier(schema)
         self._table = sql.Identifier(schema, "checkpoints")
+        self._dead = sql.Identifier(schema, "dead_letters")
 
     def create_table(self) -> None:
         with psycopg.connect(self._dsn, autocommit=True) as conn:
@@ -41,6 +42,16 @@ class ProjectionCheckpoints:
                     " updated_at timestamptz NOT NULL DEFAULT now(),"
                     " PRIMARY KEY (projection, context, partition))"
                 ).format(self._table)
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " id bigserial PRIMARY KEY,"
+                    " projection text NOT NULL,"
+                    " source text NOT NULL,"
+                    " reason text NOT NULL,"
+                    " recorded_at timestamptz NOT NULL DEFAULT now())"
+                ).format(self._dead)
             )
 
     async def advance(self, projection: str, context: str, positions: dict[int, int]) -> None:
@@ -72,6 +83,26 @@ class ProjectionCheckpoints:
                 (projection, context),
             )
             return {int(p): int(pos) for p, pos in await cursor.fetchall()}
+
+    async def record_dead_letter(self, projection: str, source: str, reason: str) -> None:
+        """Remember a message a projection could not apply (it also goes to the topic)."""
+        async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+            await conn.execute(
+                sql.SQL("INSERT INTO {} (projection, source, reason) VALUES (%s, %s, %s)").format(
+                    self._dead
+                ),
+                (projection, source, reason),
+            )
+
+    def dead_letters(self) -> dict[str, int]:
+        """How many messages each projection has dead-lettered."""
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT projection, count(*) FROM {} GROUP BY projection").format(
+                    self._dead
+                )
+            ).fetchall()
+        return {str(name): int(count) for name, count in rows}
 
     def all(self) -> list[Checkpoint]:
         with psycopg.connect(self._dsn, autocommit=True) as conn:

@@ -19,6 +19,7 @@ def create_read_api(
     products_alias: str,
     products_applied: AppliedPosition,
     readiness: Callable[[], Awaitable[None]],
+    projections: Callable[[], list[dict[str, Any]]],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     wait_seconds: float = 2.0,
 ) -> FastAPI:
@@ -30,6 +31,7 @@ def create_read_api(
         "command API; each document carries the versions it reflects.",
     )
     api.include_router(_health_router(readiness))
+    api.include_router(_projections_router(projections))
     api.include_router(_products_router(es, products_alias, products_applied, wait_seconds))
     return api
 
@@ -49,6 +51,17 @@ def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
             return {"status": "unavailable", "reason": str(e)}
         return {"status": "ready"}
+
+    return router
+
+
+def _projections_router(projections: Callable[[], list[dict[str, Any]]]) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/projections")
+    def projection_status() -> dict[str, Any]:
+        """Per projection and context: applied vs published position, lag, dead letters."""
+        return {"projections": projections()}
 
     return router
 

@@ -49,3 +49,9 @@ class RelayCheckpoints:
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE context = %s").format(self._table), (context,)
             )
+
+    def all(self) -> dict[str, int]:
+        """Published position per context."""
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            rows = conn.execute(sql.SQL("SELECT context, position FROM {}").format(self._table))
+            return {str(context): int(position) for context, position in rows.fetchall()}

@@ -90,13 +90,13 @@ def build_worker(
                 try:
                     envelope = Envelope.from_json(event.value)
                 except MalformedEnvelope as e:
-                    await _dead_letter(dead_letters, PRODUCT_SEARCH, event, e)
+                    await _dead_letter(dead_letters, checkpoints, PRODUCT_SEARCH, event, e)
                     continue
                 positions[partition] = max(positions.get(partition, 0), envelope.position)
                 try:
                     product_search.apply(None, envelope)  # poison check: pure and cheap
                 except (KeyError, TypeError, ValueError) as e:
-                    await _dead_letter(dead_letters, PRODUCT_SEARCH, event, e)
+                    await _dead_letter(dead_letters, checkpoints, PRODUCT_SEARCH, event, e)
                     continue
                 good.append(envelope)
             await _with_retries(partial(index.apply, good), "product index")
@@ -120,9 +120,18 @@ async def _with_retries(action: Callable[[], Any], what: str) -> None:
             delay = min(delay * 2, 30.0)
 
 
-async def _dead_letter(topic: Any, projection: str, event: Any, error: Exception) -> None:
+async def _dead_letter(
+    topic: Any,
+    checkpoints: ProjectionCheckpoints,
+    projection: str,
+    event: Any,
+    error: Exception,
+) -> None:
+    """Park a message the projection cannot apply: on the dead-letter topic (waiting for the
+    broker's acknowledgement, so committing past it never loses it) and in Postgres."""
     message = event.message
     reason = f"{type(error).__name__}: {error}"
+    source = f"{message.topic}[{message.partition}]@{message.offset}"
     log.error(
         "dead letter from %s at %s[%d]@%d: %s",
         projection,
@@ -131,12 +140,17 @@ async def _dead_letter(topic: Any, projection: str, event: Any, error: Exception
         message.offset,
         reason,
     )
-    await topic.send(
+    delivery = await topic.send(
         key=message.key,
         value=event.value if isinstance(event.value, bytes) else str(event.value).encode(),
         headers={
             "projection": projection.encode(),
             "reason": reason.encode()[:1000],
-            "source": f"{message.topic}[{message.partition}]@{message.offset}".encode(),
+            "source": source.encode(),
         },
+    )
+    await delivery
+    await _with_retries(
+        partial(checkpoints.record_dead_letter, projection, source, reason[:1000]),
+        "dead letter record",
     )

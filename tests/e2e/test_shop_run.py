@@ -179,6 +179,14 @@ def test_a_position_not_yet_applied_is_answered_as_stale_not_silently(shop: Runn
     assert response.json()["consistency"]["stale"] is True
 
 
+def test_the_read_api_reports_where_each_projection_stands(shop: Running) -> None:
+    (row,) = httpx.get(f"{shop.read_url}/projections").json()["projections"]
+    assert row["projection"] == "product-search"
+    assert row["context"] == "catalog"
+    assert row["published_position"] > 0
+    assert row["dead_letters"] == 0
+
+
 def test_the_read_api_refuses_bad_queries_with_problems(shop: Running) -> None:
     for params in (
         {"size": 0},

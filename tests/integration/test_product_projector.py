@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 from decimal import Decimal
 from uuid import UUID
@@ -16,6 +19,7 @@ from commands.catalog.models import AddProduct, Price
 from domain.money import Money
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
+from infra.platform import service_env
 from infra.settings import Settings
 from tests.support.kafka import read_topic
 from tests.support.platform import eventually, indexed_products, start
@@ -134,3 +138,19 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
     headers = dict(dead[0].headers)
     assert headers["projection"] == b"product-search"
     assert b"MalformedEnvelope" in headers["reason"]
+
+    def caught_up() -> dict[str, object] | None:
+        status = subprocess.run(
+            [sys.executable, "-m", "infra.cli", "projections", "status", "--json"],
+            env=service_env(settings),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        (row,) = json.loads(status.stdout)
+        return row if row["behind_positions"] == 0 else None
+
+    row = eventually(caught_up, what="the status shows the projection caught up")
+    assert row["projection"] == "product-search"
+    assert row["applied_position"] == row["published_position"] > 0
+    assert row["dead_letters"] == 1
