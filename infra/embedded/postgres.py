@@ -73,6 +73,9 @@ def launch(supervisor: Supervisor, data_dir: Path, log_dir: Path, host: str, por
     _prepare_postgres_dir(pg_dir, user)
     # TCP only (-k ''): no socket file to place where the Postgres user may write.
     argv = [str(bin_dir / "postgres"), "-D", str(pg_dir), "-h", host, "-p", str(port), "-k", ""]
+    # Every process holds a small pool per context; the default 100 is tight for a dev box
+    # that runs the APIs, the relay, the worker and a test suite against one server.
+    argv += ["-c", "max_connections=400"]
     supervisor.start(
         _SERVICE,
         argv,
