@@ -23,3 +23,9 @@ class AlreadyExists(DomainError):
 
 class RuleViolated(DomainError):
     code = "rule_violated"
+
+
+class Conflict(DomainError):
+    """The request is valid but the aggregate's current state refuses it (HTTP 409)."""
+
+    code = "conflict"

@@ -21,9 +21,19 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from commands.base import ShopApplication
+from commands.carts import http as carts_http
+from commands.carts.application import CartsApplication
 from commands.catalog import http as catalog_http
 from commands.catalog.application import CatalogApplication
 from commands.idempotency import IdempotencyStore
+from commands.identity import http as identity_http
+from commands.identity.application import IdentityApplication
+from commands.inventory import http as inventory_http
+from commands.inventory.application import InventoryApplication
+from commands.orders import http as orders_http
+from commands.orders.application import OrdersApplication
+from commands.payments import http as payments_http
+from commands.payments.application import PaymentsApplication
 from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
 from streams.checkpoints import RelayCheckpoints
@@ -45,6 +55,11 @@ class BoundedContext:
 # One line per context.
 REGISTRY: dict[str, BoundedContext] = {
     "catalog": BoundedContext(CatalogApplication, catalog_http.router),
+    "inventory": BoundedContext(InventoryApplication, inventory_http.router),
+    "carts": BoundedContext(CartsApplication, carts_http.router),
+    "identity": BoundedContext(IdentityApplication, identity_http.router),
+    "orders": BoundedContext(OrdersApplication, orders_http.router),
+    "payments": BoundedContext(PaymentsApplication, payments_http.router),
 }
 CONTEXTS = tuple(REGISTRY)
 
@@ -60,7 +75,7 @@ def event_store_env(settings: Settings, context: str) -> dict[str, str]:
         "POSTGRES_USER": str(info.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(info.get("password", "")),
         "POSTGRES_SCHEMA": settings.schema_for(context),
-        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y",

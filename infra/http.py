@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import logging
 from typing import Any
 
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.base import VersionConflict
-from domain.errors import AlreadyExists, DomainError, NotFound
+from domain.errors import AlreadyExists, Conflict, DomainError, NotFound
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -31,11 +32,24 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> JS
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON)
 
 
+def reason(status: int) -> str:
+    """The HTTP reason phrase for ``status`` ("Conflict", "Precondition Required", ...)."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
 def domain_status(error: DomainError) -> int:
+    """NotFound → 404; AlreadyExists, Conflict, VersionConflict → 409; other rules → 422.
+
+    Statuses that only some endpoints use (402, 428, 503, 504) are not decided here: those
+    routers raise ``commands.http.problems.Problem``.
+    """
     match error:
         case NotFound():
             return 404
-        case AlreadyExists() | VersionConflict():
+        case AlreadyExists() | Conflict() | VersionConflict():
             return 409
         case _:
             return 422
@@ -61,7 +75,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
         code = str(getattr(exc, "code", "")) or f"http_{exc.status_code}"
-        response = problem(exc.status_code, str(exc.detail), str(exc.detail), code)
+        response = problem(exc.status_code, reason(exc.status_code), str(exc.detail), code)
         response.headers.update(exc.headers or {})
         return response
 

@@ -48,6 +48,20 @@ def _fields(envelope: Envelope) -> Document:
             }
         case "catalog.ProductPriceChanged":
             return {**_price(payload["price"]), "updated_at": envelope.occurred_at}
+        case "catalog.ProductRenamed":
+            return {"name": payload["name"], "updated_at": envelope.occurred_at}
+        case "catalog.ProductDescribed":
+            return {"description": payload["description"], "updated_at": envelope.occurred_at}
+        case "catalog.ProductRecategorised":
+            return {
+                "category": payload["category"],
+                "brand": payload["brand"],
+                "updated_at": envelope.occurred_at,
+            }
+        case "catalog.ProductDiscontinued":
+            return {"status": "discontinued", "updated_at": envelope.occurred_at}
+        case "catalog.ProductReinstated":
+            return {"status": "active", "updated_at": envelope.occurred_at}
         case _:  # an event this view does not show still advances the version
             return {}
 

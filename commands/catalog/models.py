@@ -12,6 +12,8 @@ from domain.money import InvalidMoney, Money
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Description = Annotated[str, StringConstraints(max_length=5000)]
+Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 
 
 class Command(BaseModel):
@@ -40,10 +42,11 @@ class Price(Command):
 class AddProduct(Command):
     sku: Sku = Field(description="Stock keeping unit, upper case letters, digits and dashes")
     name: Text
-    description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    description: Description = ""
     brand: Text
     category: Text
     price: Price
+    tags: Annotated[list[Tag], Field(max_length=20)] = []
 
     @field_validator("price")
     @classmethod
@@ -60,3 +63,20 @@ class ChangePrice(Command):
     def price_fits_currency(cls, price: Price) -> Price:
         price.to_money()
         return price
+
+
+class Rename(Command):
+    name: Text
+
+
+class Describe(Command):
+    description: Description
+
+
+class Recategorise(Command):
+    category: Text
+    brand: Text | None = Field(default=None, description="left as it is when not given")
+
+
+class Discontinue(Command):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from domain.catalog import Product, product_id_for
-from domain.catalog.product import NegativePrice
+from domain.catalog.product import (
+    BlankListing,
+    NegativePrice,
+    ProductDiscontinued,
+    ProductStatus,
+)
 from domain.money import Money
 
 EUR_10 = Money(1000, "EUR")
@@ -84,3 +89,174 @@ def test_replaying_the_events_rebuilds_the_same_state() -> None:
 
     assert isinstance(replayed, Product)
     assert (replayed.price, replayed.version, replayed.sku) == (Money(999, "EUR"), 2, "HP-1000")
+
+
+def an_added_product() -> Product:
+    product = a_product()
+    product.collect_events()
+    return product
+
+
+def a_discontinued_product() -> Product:
+    product = an_added_product()
+    product.discontinue("end of line")
+    product.collect_events()
+    return product
+
+
+def test_a_product_is_added_without_tags_unless_given_some() -> None:
+    assert a_product().tags == []
+    tagged = Product(
+        sku="HP-2",
+        name="Earbuds",
+        description="",
+        brand="Sonora",
+        category="audio",
+        price=EUR_10,
+        tags=["wireless", "sport"],
+    )
+    (added,) = tagged.collect_events()
+    assert isinstance(added, Product.Added)
+    assert added.tags == ["wireless", "sport"]
+    assert tagged.tags == ["wireless", "sport"]
+
+
+def test_renaming_records_only_the_new_name() -> None:
+    product = an_added_product()
+
+    product.revise(name="Studio Headphones")
+
+    (renamed,) = product.collect_events()
+    assert isinstance(renamed, Product.Renamed)
+    assert renamed.name == "Studio Headphones"
+    assert product.name == "Studio Headphones"
+
+
+def test_describing_records_only_the_new_description() -> None:
+    product = an_added_product()
+
+    product.revise(description="Closed back, 32 ohm")
+
+    (described,) = product.collect_events()
+    assert isinstance(described, Product.Described)
+    assert product.description == "Closed back, 32 ohm"
+
+
+def test_revising_name_and_description_records_one_event_for_each_change() -> None:
+    product = an_added_product()
+
+    product.revise(name="Studio Headphones", description="Closed back")
+    product.revise(name="Studio Headphones", description="Open back")
+
+    events = product.collect_events()
+    assert [type(e) for e in events] == [Product.Renamed, Product.Described, Product.Described]
+    assert product.version == 4
+
+
+def test_revising_to_what_it_already_is_records_nothing() -> None:
+    product = an_added_product()
+    product.revise(name="Headphones", description="")
+    product.revise()
+    assert product.collect_events() == []
+
+
+def test_a_blank_name_is_refused() -> None:
+    product = an_added_product()
+    with pytest.raises(BlankListing):
+        product.revise(name="   ")
+    assert product.collect_events() == []
+
+
+def test_recategorising_records_the_new_category_and_keeps_the_brand() -> None:
+    product = an_added_product()
+
+    product.recategorise("hifi")
+
+    (moved,) = product.collect_events()
+    assert isinstance(moved, Product.Recategorised)
+    assert (moved.category, moved.brand) == ("hifi", "Sonora")
+    assert (product.category, product.brand) == ("hifi", "Sonora")
+
+
+def test_recategorising_can_change_the_brand_too() -> None:
+    product = an_added_product()
+    product.recategorise("audio", "Sonora Pro")
+    (moved,) = product.collect_events()
+    assert isinstance(moved, Product.Recategorised)
+    assert (moved.category, moved.brand) == ("audio", "Sonora Pro")
+
+
+def test_recategorising_to_the_same_place_records_nothing() -> None:
+    product = an_added_product()
+    product.recategorise("audio", "Sonora")
+    assert product.collect_events() == []
+
+
+def test_discontinuing_takes_the_product_off_sale_once() -> None:
+    product = an_added_product()
+
+    product.discontinue("replaced by HP-2000")
+    product.discontinue("again")
+
+    (discontinued,) = product.collect_events()
+    assert isinstance(discontinued, Product.Discontinued)
+    assert discontinued.reason == "replaced by HP-2000"
+    assert product.status is ProductStatus.DISCONTINUED
+
+
+def test_discontinuing_needs_a_reason() -> None:
+    product = an_added_product()
+    with pytest.raises(BlankListing):
+        product.discontinue(" ")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p.change_price(Money(500, "EUR")),
+        lambda p: p.revise(name="Clearance Headphones"),
+        lambda p: p.revise(description="Last pieces"),
+        lambda p: p.recategorise("outlet"),
+    ],
+    ids=["price", "name", "description", "category"],
+)
+def test_a_discontinued_product_refuses_changes_and_records_nothing(change) -> None:
+    product = a_discontinued_product()
+    with pytest.raises(ProductDiscontinued) as refused:
+        change(product)
+    assert refused.value.code == "product_discontinued"
+    assert product.collect_events() == []
+
+
+def test_reinstating_puts_a_discontinued_product_back_on_sale() -> None:
+    product = a_discontinued_product()
+
+    product.reinstate()
+    product.change_price(Money(900, "EUR"))
+
+    reinstated, _ = product.collect_events()
+    assert isinstance(reinstated, Product.Reinstated)
+    assert product.status is ProductStatus.ACTIVE
+    assert product.price == Money(900, "EUR")
+
+
+def test_reinstating_an_active_product_records_nothing() -> None:
+    product = an_added_product()
+    product.reinstate()
+    assert product.collect_events() == []
+
+
+def test_replaying_the_whole_lifecycle_rebuilds_the_same_state() -> None:
+    product = a_product()
+    product.revise(name="Studio Headphones", description="Closed back")
+    product.recategorise("hifi", "Sonora Pro")
+    product.discontinue("seasonal")
+    product.reinstate()
+    events = product.collect_events()
+
+    replayed = None
+    for domain_event in events:
+        replayed = domain_event.mutate(replayed)
+
+    assert isinstance(replayed, Product)
+    assert replayed.__dict__ == product.__dict__

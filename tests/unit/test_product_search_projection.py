@@ -86,3 +86,52 @@ def test_redelivered_and_replayed_events_give_the_same_document(
     final = fold(envelopes)
     assert final is not None
     assert final["price_minor"] == prices[-1]
+
+
+def envelopes_for_a_listing_lifecycle() -> list[Envelope]:
+    product = Product(
+        sku="CF-2",
+        name="Coffee Grinder",
+        description="Burrs",
+        brand="Morning",
+        category="kitchen",
+        price=Money(7900, "EUR"),
+    )
+    product.revise(name="Burr Grinder", description="Conical steel burrs")
+    product.recategorise("coffee", "Dawn")
+    product.discontinue("supplier stopped making it")
+    return [
+        envelope_for("catalog", e, position, None)
+        for position, e in enumerate(product.collect_events(), start=1)
+    ]
+
+
+def test_the_search_document_follows_renames_descriptions_and_categories() -> None:
+    document = fold(envelopes_for_a_listing_lifecycle()[:4])
+    assert document is not None
+    assert (document["name"], document["description"]) == ("Burr Grinder", "Conical steel burrs")
+    assert (document["category"], document["brand"]) == ("coffee", "Dawn")
+    assert document["versions"] == {"catalog": 4}
+    assert "tags" not in document  # the index mapping is strict; tags are not searchable yet
+
+
+def test_a_discontinued_product_leaves_search_and_a_reinstated_one_returns() -> None:
+    envelopes = envelopes_for_a_listing_lifecycle()
+    discontinued = fold(envelopes)
+    assert discontinued is not None
+    assert discontinued["status"] == "discontinued"
+
+    product = Product(
+        sku="CF-2",
+        name="Coffee Grinder",
+        description="Burrs",
+        brand="Morning",
+        category="kitchen",
+        price=Money(7900, "EUR"),
+    )
+    product.discontinue("seasonal")
+    product.reinstate()
+    reinstated = fold([envelope_for("catalog", e, 1, None) for e in product.collect_events()])
+    assert reinstated is not None
+    assert reinstated["status"] == "active"
+    assert reinstated["versions"] == {"catalog": 3}

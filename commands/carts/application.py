@@ -1,0 +1,78 @@
+"""The carts context's application service: thin handlers over the Cart aggregate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from commands.base import CommandResult, ShopApplication
+from commands.carts.models import AddItem, CreateCart
+from domain.carts import Cart, Checkout
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult(CommandResult):
+    """The checked-out cart's version, plus what an order needs: customer and lines."""
+
+    customer_id: UUID
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+class CartsApplication(ShopApplication):
+    name = "carts"
+    context = "carts"
+
+    def create_cart(self, command: CreateCart, key: str | None) -> CommandResult:
+        """A keyed create makes the same cart id every time, so a repeat is no second cart."""
+        cart = Cart(customer_id=command.customer_id, id=self.idempotent_id(key))
+        return self.create(cart, conflict=None)
+
+    def add_item(
+        self, cart_id: UUID, command: AddItem, expected_version: int | None = None
+    ) -> CommandResult:
+        return self.update(
+            Cart,
+            cart_id,
+            "cart",
+            lambda cart: cart.add_item(command.sku, command.quantity),
+            expected_version,
+        )
+
+    def change_quantity(
+        self, cart_id: UUID, sku: str, quantity: int, expected_version: int | None = None
+    ) -> CommandResult:
+        return self.update(
+            Cart,
+            cart_id,
+            "cart",
+            lambda cart: cart.change_quantity(sku, quantity),
+            expected_version,
+        )
+
+    def remove_item(
+        self, cart_id: UUID, sku: str, expected_version: int | None = None
+    ) -> CommandResult:
+        return self.update(
+            Cart, cart_id, "cart", lambda cart: cart.remove_item(sku), expected_version
+        )
+
+    def clear(self, cart_id: UUID, expected_version: int | None = None) -> CommandResult:
+        return self.update(Cart, cart_id, "cart", lambda cart: cart.clear(), expected_version)
+
+    def check_out(self, cart_id: UUID, expected_version: int | None = None) -> CheckoutResult:
+        checkouts: list[Checkout] = []
+        result = self.update(
+            Cart, cart_id, "cart", lambda cart: checkouts.append(cart.check_out()), expected_version
+        )
+        checkout = checkouts[-1]
+        return CheckoutResult(
+            id=result.id,
+            version=result.version,
+            position=result.position,
+            customer_id=checkout.customer_id,
+            lines=[{"sku": line.sku, "quantity": line.quantity} for line in checkout.lines],
+        )
+
+    def get_cart(self, cart_id: UUID) -> Cart:
+        return self.load(Cart, cart_id, "cart")

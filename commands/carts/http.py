@@ -1,0 +1,116 @@
+"""Cart command endpoints.
+
+A checked-out cart accepts no changes: 409 ``cart_checked_out`` (a ``Conflict``, mapped by
+``infra.http`` like every other domain error). Every change takes ``If-Match`` (409
+``version_conflict`` when stale); a line the cart does not have is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response, status
+
+from commands.base import CommandResult
+from commands.carts.application import CartsApplication, CheckoutResult
+from commands.carts.models import SKU_PATTERN, AddItem, ChangeQuantity, CreateCart
+from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.metadata import caused_by
+
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the stock keeping unit")]
+
+
+def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
+    routes = APIRouter(prefix="/carts", tags=["carts"])
+
+    def answer(result: CommandResult, response: Response) -> CommandResult:
+        response.headers["ETag"] = f'"{result.version}"'
+        return result
+
+    @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
+    def create_cart(
+        command: CreateCart,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> dict[str, Any]:
+        """Open a cart for a customer. The same Idempotency-Key again is the same cart."""
+        with caused_by(x_correlation_id):
+            result = carts.once(
+                idempotency_key,
+                "create",
+                command,
+                lambda: carts.create_cart(command, idempotency_key),
+            )
+        response.headers["Location"] = f"{read_api_url}/carts/{result['id']}"
+        response.headers["ETag"] = f'"{result["version"]}"'
+        return result
+
+    @routes.post("/{cart_id}/items")
+    def add_item(
+        cart_id: UUID,
+        command: AddItem,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Add units of a SKU (to its line if there is one; at most 99 per line)."""
+        with caused_by(x_correlation_id):
+            result = carts.add_item(cart_id, command, expected_version(if_match))
+        return answer(result, response)
+
+    @routes.put("/{cart_id}/items/{sku}")
+    def change_quantity(
+        cart_id: UUID,
+        sku: SkuPath,
+        command: ChangeQuantity,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Set the quantity of a line the cart has (404 if it has none for the SKU)."""
+        with caused_by(x_correlation_id):
+            result = carts.change_quantity(
+                cart_id, sku, command.quantity, expected_version(if_match)
+            )
+        return answer(result, response)
+
+    @routes.delete("/{cart_id}/items/{sku}")
+    def remove_item(
+        cart_id: UUID,
+        sku: SkuPath,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        with caused_by(x_correlation_id):
+            result = carts.remove_item(cart_id, sku, expected_version(if_match))
+        return answer(result, response)
+
+    @routes.post("/{cart_id}/clear")
+    def clear(
+        cart_id: UUID,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        with caused_by(x_correlation_id):
+            result = carts.clear(cart_id, expected_version(if_match))
+        return answer(result, response)
+
+    @routes.post("/{cart_id}/checkout")
+    def check_out(
+        cart_id: UUID,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CheckoutResult:
+        """Check the cart out: the answer carries the customer and lines for the order.
+        An empty cart is 422 ``cart_empty``; a second checkout is 409 ``cart_checked_out``."""
+        with caused_by(x_correlation_id):
+            result = carts.check_out(cart_id, expected_version(if_match))
+        response.headers["ETag"] = f'"{result.version}"'
+        return result
+
+    return routes

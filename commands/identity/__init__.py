@@ -1,0 +1,1 @@
+"""The identity context's write side: users, their profiles, preferences and roles."""

@@ -1,0 +1,102 @@
+"""The identity context's application service: thin handlers over the User aggregate."""
+
+from __future__ import annotations
+
+from typing import cast
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.popo import POPOFactory
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import get_topic
+
+from commands.base import CommandResult, ShopApplication
+from commands.identity.emails import (
+    EmailClaim,
+    EmailClaims,
+    POPOUserRecorder,
+    PostgresUserRecorder,
+    email_hash,
+)
+from commands.identity.models import ChangeProfile, RegisterUser, SetPreferences
+from domain.errors import AlreadyExists
+from domain.identity import Role, User
+
+
+class EmailTaken(AlreadyExists):
+    code = "email_taken"
+
+
+class IdentityApplication(ShopApplication):
+    name = "identity"
+    context = "identity"
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if isinstance(self.factory, POPOFactory):
+            return POPOUserRecorder()
+        if isinstance(self.factory, PostgresFactory):
+            topic = PostgresFactory.APPLICATION_RECORDER_TOPIC
+            self.factory.env[topic] = get_topic(PostgresUserRecorder)
+        return super().construct_recorder()
+
+    @property
+    def email_claims(self) -> EmailClaims:
+        return cast(EmailClaims, self.recorder)
+
+    def register(self, command: RegisterUser, user_id: UUID) -> CommandResult:
+        """Register a user with the given id; the address is claimed in the same transaction.
+
+        A collision is either the same registration again (same id owns the address: answer
+        with the first result) or another user's address (409 ``email_taken``).
+        """
+        user = User.register(
+            user_id,
+            command.email,
+            command.display_name,
+            None if command.address is None else command.address.to_address(),
+            command.phone,
+        )
+        claim = EmailClaim(email_hash(user.email), user.id)
+        try:
+            recordings = self.save(user, email_claim=claim)
+        except IntegrityError:
+            owner = self.email_claims.email_owner(claim.email_hash)
+            if owner == user.id:
+                return self.result_at(user.id, 1)
+            if owner is None:  # the id exists with another address: a reused key
+                raise AlreadyExists(f"user {user.id} already exists") from None
+            raise EmailTaken("that e-mail address is already registered") from None
+        return CommandResult(user.id, user.version, recordings[-1].notification.id)
+
+    def change_profile(
+        self, user_id: UUID, command: ChangeProfile, expected_version: int | None = None
+    ) -> CommandResult:
+        address = None if command.address is None else command.address.to_address()
+        return self.update(
+            User,
+            user_id,
+            "user",
+            lambda u: u.change_profile(command.display_name, address, command.phone),
+            expected_version,
+        )
+
+    def set_preferences(
+        self, user_id: UUID, command: SetPreferences, expected_version: int | None = None
+    ) -> CommandResult:
+        preferences = command.to_preferences()
+        return self.update(
+            User, user_id, "user", lambda u: u.set_preferences(preferences), expected_version
+        )
+
+    def assign_role(
+        self, user_id: UUID, role: Role, expected_version: int | None = None
+    ) -> CommandResult:
+        return self.update(User, user_id, "user", lambda u: u.assign_role(role), expected_version)
+
+    def revoke_role(
+        self, user_id: UUID, role: Role, expected_version: int | None = None
+    ) -> CommandResult:
+        return self.update(User, user_id, "user", lambda u: u.revoke_role(role), expected_version)
+
+    def get_user(self, user_id: UUID) -> User:
+        return self.load(User, user_id, "user")

@@ -1,0 +1,98 @@
+"""Identity command endpoints: registration, profile, preferences and roles."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from commands.base import CommandResult
+from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.identity.application import IdentityApplication
+from commands.identity.models import AssignRole, ChangeProfile, RegisterUser, SetPreferences
+from commands.metadata import caused_by
+from domain.identity import Role
+
+
+def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
+    routes = APIRouter(prefix="/users", tags=["identity"])
+
+    @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
+    def register_user(
+        command: RegisterUser,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> dict[str, Any]:
+        """Register a user (a customer). One user per e-mail address: 409 `email_taken`.
+
+        With an Idempotency-Key, a repeat returns the first response and registers no one.
+        """
+        user_id = identity.idempotent_id(idempotency_key)
+        with caused_by(x_correlation_id):
+            result = identity.once(
+                idempotency_key,
+                "register_user",
+                command,
+                lambda: identity.register(command, user_id),
+            )
+        response.headers["ETag"] = f'"{result["version"]}"'
+        return result
+
+    @routes.put("/{user_id}/profile")
+    def change_profile(
+        user_id: UUID,
+        command: ChangeProfile,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Replace the profile (display name, address, phone)."""
+        with caused_by(x_correlation_id):
+            result = identity.change_profile(user_id, command, expected_version(if_match))
+        return _answer(response, result)
+
+    @routes.put("/{user_id}/preferences")
+    def set_preferences(
+        user_id: UUID,
+        command: SetPreferences,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        with caused_by(x_correlation_id):
+            result = identity.set_preferences(user_id, command, expected_version(if_match))
+        return _answer(response, result)
+
+    @routes.post("/{user_id}/roles")
+    def assign_role(
+        user_id: UUID,
+        command: AssignRole,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Grant a role (an admin's command; who may send it comes with the security issue)."""
+        with caused_by(x_correlation_id):
+            result = identity.assign_role(user_id, command.role, expected_version(if_match))
+        return _answer(response, result)
+
+    @routes.delete("/{user_id}/roles/{role}")
+    def revoke_role(
+        user_id: UUID,
+        role: Role,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        with caused_by(x_correlation_id):
+            result = identity.revoke_role(user_id, role, expected_version(if_match))
+        return _answer(response, result)
+
+    return routes
+
+
+def _answer(response: Response, result: CommandResult) -> CommandResult:
+    response.headers["ETag"] = f'"{result.version}"'
+    return result

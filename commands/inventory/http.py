@@ -1,0 +1,122 @@
+"""Inventory command endpoints: stock per SKU and reservations per order.
+
+Rules that say "not now, the stock is not there" are ``Conflict``s with the current state,
+so ``infra.http`` answers them with 409 and the domain's code: insufficient stock, a
+reservation that does not match, committing what is not reserved, releasing what is
+committed, adjusting below reserved.
+A SKU that was never received has nothing available: reserving it is 409
+``insufficient_stock`` (not 404), so a client sees one answer for "cannot have it".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response, status
+
+from commands.base import CommandResult
+from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.inventory.application import ExpiryResult, InventoryApplication, StockResult
+from commands.inventory.models import (
+    SKU_PATTERN,
+    AdjustStock,
+    ExpireReservations,
+    OrderSkus,
+    ReceiveStock,
+    ReserveStock,
+)
+from commands.metadata import caused_by
+
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the stock keeping unit")]
+
+
+def router(inventory: InventoryApplication, read_api_url: str) -> APIRouter:
+    routes = APIRouter(tags=["inventory"])
+
+    @routes.post(
+        "/stock/{sku}/receipts", status_code=status.HTTP_201_CREATED, response_model=CommandResult
+    )
+    def receive_stock(
+        sku: SkuPath,
+        command: ReceiveStock,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> dict[str, Any]:
+        """Record received units (the SKU's stock item starts with its first receipt)."""
+        with caused_by(x_correlation_id):
+            result = inventory.once(
+                idempotency_key,
+                f"receive/{sku}",
+                command,
+                lambda: inventory.receive(sku, command.quantity, idempotency_key),
+            )
+        response.headers["ETag"] = f'"{result["version"]}"'
+        return result
+
+    @routes.post(
+        "/stock/{sku}/adjustments",
+        status_code=status.HTTP_201_CREATED,
+        response_model=CommandResult,
+    )
+    def adjust_stock(
+        sku: SkuPath,
+        command: AdjustStock,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> dict[str, Any]:
+        """A counted correction; it may not remove units that are reserved (409)."""
+        version = expected_version(if_match)
+        with caused_by(x_correlation_id):
+            result = inventory.once(
+                idempotency_key,
+                f"adjust/{sku}",
+                command,
+                lambda: inventory.adjust(sku, command, idempotency_key, version),
+            )
+        response.headers["ETag"] = f'"{result["version"]}"'
+        return result
+
+    @routes.post("/reservations", status_code=status.HTTP_201_CREATED, response_model=StockResult)
+    def reserve_stock(
+        command: ReserveStock,
+        idempotency_key: IdempotencyKey = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> dict[str, Any]:
+        """Reserve every line of an order, or none (409 ``insufficient_stock`` names the
+        short SKUs). The same order and lines again changes nothing."""
+        at = datetime.now(UTC)
+        with caused_by(x_correlation_id):
+            return inventory.once(
+                idempotency_key, "reserve", command, lambda: inventory.reserve(command, at)
+            )
+
+    @routes.post("/reservations/expire", response_model=ExpiryResult)
+    def expire_reservations(
+        command: ExpireReservations, x_correlation_id: CorrelationId = None
+    ) -> ExpiryResult:
+        """Release every reservation made before ``older_than``."""
+        with caused_by(x_correlation_id):
+            return inventory.expire(command)
+
+    @routes.post("/reservations/{order_id}/release", response_model=StockResult)
+    def release_stock(
+        order_id: UUID, command: OrderSkus, x_correlation_id: CorrelationId = None
+    ) -> StockResult:
+        """Give back what the order holds on these SKUs; nothing held is a no-op."""
+        with caused_by(x_correlation_id):
+            return inventory.release(order_id, command)
+
+    @routes.post("/reservations/{order_id}/commit", response_model=StockResult)
+    def commit_stock(
+        order_id: UUID, command: OrderSkus, x_correlation_id: CorrelationId = None
+    ) -> StockResult:
+        """The order is paid: its reserved units leave stock, on all SKUs or none."""
+        with caused_by(x_correlation_id):
+            return inventory.commit(order_id, command)
+
+    return routes

@@ -1,0 +1,141 @@
+"""Orders command endpoints.
+
+An order only moves forward through its lifecycle; any other step is a 409
+``illegal_transition`` (a ``Conflict``, mapped by ``infra.http``) naming where it is and
+where it was asked to go. Placing takes an optional ``Idempotency-Key`` (the order's id
+derives from it); a refund needs one (it is the refund's id: without it, 428
+``idempotency_key_required``, raised as ``commands.http.problems.Problem``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from commands.base import CommandResult
+from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.http.problems import IdempotencyKeyRequired, Problem
+from commands.metadata import caused_by
+from commands.orders.application import OrdersApplication
+from commands.orders.models import CancelOrder, MarkPaymentAuthorized, PlaceOrder, RefundOrder
+
+
+def answer(response: Response, result: CommandResult | dict[str, Any]) -> CommandResult:
+    """The result (or the stored first response to a keyed command), with its ETag."""
+    if isinstance(result, dict):
+        result = CommandResult(UUID(str(result["id"])), result["version"], result["position"])
+    response.headers["ETag"] = f'"{result.version}"'
+    return result
+
+
+def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
+    routes = APIRouter(prefix="/orders", tags=["orders"])
+
+    @routes.post("", status_code=status.HTTP_201_CREATED)
+    def place_order(
+        body: PlaceOrder,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Place an order from a checked-out cart's lines; prices are fixed from here on."""
+        with caused_by(x_correlation_id):
+            result = orders.once(
+                idempotency_key, "place", body, lambda: orders.place_order(body, idempotency_key)
+            )
+        response.headers["Location"] = f"{read_api_url}/orders/{result['id']}"
+        return answer(response, result)
+
+    steps = {
+        "stock-reserved": (orders.mark_stock_reserved, "Stock for every line is reserved."),
+        "confirm": (orders.confirm, "Confirm a paid order."),
+        "ship": (orders.ship, "The order left the warehouse."),
+        "deliver": (orders.deliver, "The order reached the customer."),
+    }
+    for path, (change, summary) in steps.items():
+        routes.add_api_route(
+            f"/{{order_id}}/{path}",
+            step_endpoint(change),
+            methods=["POST"],
+            name=path.replace("-", "_"),
+            summary=summary,
+            response_model=CommandResult,
+        )
+
+    @routes.post("/{order_id}/payment-authorized")
+    def mark_payment_authorized(
+        order_id: UUID,
+        body: MarkPaymentAuthorized,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """The payment for the order was authorized."""
+        with caused_by(x_correlation_id):
+            result = orders.mark_payment_authorized(
+                order_id, body.payment_id, expected_version(if_match)
+            )
+        return answer(response, result)
+
+    @routes.post("/{order_id}/cancel")
+    def cancel(
+        order_id: UUID,
+        body: CancelOrder,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Cancel an order that has not shipped yet."""
+        with caused_by(x_correlation_id):
+            result = orders.cancel(order_id, body.reason, expected_version(if_match))
+        return answer(response, result)
+
+    @routes.post("/{order_id}/refunds")
+    def refund(
+        order_id: UUID,
+        body: RefundOrder,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Refund part or all of a confirmed order; each Idempotency-Key is one refund."""
+        if idempotency_key is None:
+            raise Problem(
+                status.HTTP_428_PRECONDITION_REQUIRED,
+                IdempotencyKeyRequired("a refund is identified by its Idempotency-Key header"),
+            )
+        key = idempotency_key
+        with caused_by(x_correlation_id):
+            result = orders.once(
+                key,
+                f"refund {order_id}",
+                body,
+                lambda: orders.refund(
+                    order_id, body.amount.to_money(), key, expected_version(if_match)
+                ),
+            )
+        return answer(response, result)
+
+    return routes
+
+
+def step_endpoint(
+    change: Callable[[UUID, int | None], CommandResult],
+) -> Callable[..., CommandResult]:
+    """An endpoint for a lifecycle step that needs nothing but the order's id."""
+
+    def take_step(
+        order_id: UUID,
+        response: Response,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        with caused_by(x_correlation_id):
+            result = change(order_id, expected_version(if_match))
+        return answer(response, result)
+
+    return take_step

@@ -1,0 +1,142 @@
+"""Payments command endpoints.
+
+Every one of them moves money, so each needs an ``Idempotency-Key``: without one the
+answer is 428 ``idempotency_key_required`` (nothing is derived, nothing happens). The
+processor's answers map to: declined → 402 ``payment_declined`` (the declined authorization
+is still recorded), no answer in time → 504 ``gateway_timeout``, "retry later" after a few
+attempts → 503 ``gateway_unavailable`` with Retry-After (all raised as
+``commands.http.problems.Problem``). An illegal step is a ``Conflict``: ``infra.http``
+answers it with 409 ``illegal_transition``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Response, status
+
+from commands.base import CommandResult
+from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.http.problems import IdempotencyKeyRequired, Problem
+from commands.metadata import caused_by
+from commands.payments.application import (
+    GatewayTimedOut,
+    GatewayUnavailable,
+    PaymentDeclined,
+    PaymentsApplication,
+)
+from commands.payments.models import Authorize, Capture, Refund, Void
+
+
+@contextmanager
+def command(correlation_id: str | None) -> Iterator[None]:
+    """Trace the command, and answer the processor's refusals with their own statuses."""
+    with caused_by(correlation_id):
+        try:
+            yield
+        except PaymentDeclined as e:
+            raise Problem(status.HTTP_402_PAYMENT_REQUIRED, e) from e
+        except GatewayTimedOut as e:
+            raise Problem(status.HTTP_504_GATEWAY_TIMEOUT, e) from e
+        except GatewayUnavailable as e:
+            retry_after = str(max(1, math.ceil(e.retry_after_seconds)))
+            raise Problem(
+                status.HTTP_503_SERVICE_UNAVAILABLE, e, {"Retry-After": retry_after}
+            ) from e
+
+
+def required(key: str | None) -> str:
+    if key is None:
+        raise Problem(
+            status.HTTP_428_PRECONDITION_REQUIRED,
+            IdempotencyKeyRequired("payments move money: send an Idempotency-Key header"),
+        )
+    return key
+
+
+def answered(response: Response, first: dict[str, Any]) -> CommandResult:
+    """The stored first response to a keyed command, with its ETag."""
+    response.headers["ETag"] = f'"{first["version"]}"'
+    return CommandResult(UUID(str(first["id"])), first["version"], first["position"])
+
+
+def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
+    routes = APIRouter(prefix="/payments", tags=["payments"])
+
+    @routes.post("", status_code=status.HTTP_201_CREATED)
+    def authorize(
+        body: Authorize,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Authorize a card payment; the same key always answers the same (402 if declined)."""
+        key = required(idempotency_key)
+        with command(x_correlation_id):
+            answer = payments.once(key, "authorize", body, lambda: payments.authorize(body, key))
+        return answered(response, answer)
+
+    @routes.post("/{payment_id}/capture")
+    def capture(
+        payment_id: UUID,
+        response: Response,
+        body: Annotated[Capture | None, Body()] = None,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Capture all of the authorization, or the ``amount`` given (at most authorized)."""
+        key, request = required(idempotency_key), body or Capture()
+        with command(x_correlation_id):
+            answer = payments.once(
+                key,
+                f"capture {payment_id}",
+                request,
+                lambda: payments.capture(payment_id, request, key, expected_version(if_match)),
+            )
+        return answered(response, answer)
+
+    @routes.post("/{payment_id}/void")
+    def void(
+        payment_id: UUID,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Release an authorization that was not captured."""
+        key = required(idempotency_key)
+        with command(x_correlation_id):
+            answer = payments.once(
+                key,
+                f"void {payment_id}",
+                Void(),
+                lambda: payments.void(payment_id, key, expected_version(if_match)),
+            )
+        return answered(response, answer)
+
+    @routes.post("/{payment_id}/refunds")
+    def refund(
+        payment_id: UUID,
+        body: Refund,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """Refund part or all of what was captured; each key is one refund."""
+        key = required(idempotency_key)
+        with command(x_correlation_id):
+            answer = payments.once(
+                key,
+                f"refund {payment_id}",
+                body,
+                lambda: payments.refund(payment_id, body, key, expected_version(if_match)),
+            )
+        return answered(response, answer)
+
+    return routes

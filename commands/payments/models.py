@@ -1,0 +1,164 @@
+"""Payments command models: what a client may send, validated before the domain sees it.
+
+PCI scope: a payment token, the card brand and the last four digits are all a payment
+ever receives. A value that looks like a card number (13 to 19 digits, spaces or dashes
+allowed, passing the Luhn check) or a field named like a security code is refused with a
+422 ``card_data_refused`` that names the field and never echoes the value, so it is never
+validated further, logged or stored.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from domain.money import InvalidMoney, Money
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Id = Annotated[UUID, Field(strict=False)]  # a UUID from its JSON string
+CardBrand = Literal[
+    "visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "maestro"
+]
+
+_CARD_NUMBER = re.compile(r"\d(?:[ -]?\d){12,18}")
+_DIGIT_RUN = re.compile(r"\d{13,}")
+_SECURITY_CODE_FIELDS = frozenset(
+    {
+        "cvv",
+        "cvv2",
+        "cvc",
+        "cvc2",
+        "cid",
+        "csc",
+        "securitycode",
+        "cardsecuritycode",
+        "cardverificationvalue",
+        "cardverificationcode",
+        "verificationcode",
+    }
+)
+
+
+def passes_luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2 == 1:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def looks_like_card_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    text = str(value).strip()
+    if not _CARD_NUMBER.fullmatch(text):
+        return False
+    return passes_luhn(re.sub(r"[ -]", "", text))
+
+
+def card_data_field(data: object, path: str = "") -> str | None:
+    """The first field (dotted path) holding card data, if any."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{path}.{key}" if path else str(key)
+            if re.sub(r"[^a-z0-9]", "", str(key).lower()) in _SECURITY_CODE_FIELDS:
+                return name
+            found = card_data_field(value, name)
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found = card_data_field(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    elif looks_like_card_number(data):
+        return path or "body"
+    return None
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_card_data(cls, data: Any) -> Any:
+        field = card_data_field(data)
+        if field is not None:
+            raise PydanticCustomError(
+                "card_data_refused",
+                "{field} looks like a card number or security code: send a payment token, "
+                "the card brand and the last four digits only",
+                {"field": field},
+            )
+        return data
+
+
+class Amount(Command):
+    # Decimal from a JSON string or number; never a float in between.
+    amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3, strict=False)]
+    currency: Currency
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def no_booleans(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("amount must be a decimal number")
+        return value
+
+    @model_validator(mode="after")
+    def fits_currency(self) -> Amount:
+        self.to_money()
+        return self
+
+    def to_money(self) -> Money:
+        try:
+            return Money.of(self.amount, self.currency)
+        except InvalidMoney as e:
+            raise ValueError(str(e)) from None
+
+
+class Authorize(Command):
+    order_id: Id
+    amount: Amount
+    payment_token: Annotated[
+        str,
+        StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,60}$"),
+        Field(description="a token from the processor's card form, never a card number"),
+    ]
+    card_brand: CardBrand
+    last_four: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+
+    @field_validator("payment_token")
+    @classmethod
+    def token_hides_no_card_number(cls, value: str) -> str:
+        if _DIGIT_RUN.search(value):
+            raise PydanticCustomError(
+                "card_data_refused", "a payment token must not contain a card number"
+            )
+        return value
+
+
+class Capture(Command):
+    amount: Amount | None = Field(default=None, description="omit to capture it all")
+
+
+class Void(Command):
+    pass
+
+
+class Refund(Command):
+    amount: Amount

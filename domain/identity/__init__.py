@@ -1,0 +1,23 @@
+from domain.identity.user import (
+    Address,
+    Currency,
+    InvalidEmail,
+    InvalidProfile,
+    Language,
+    Preferences,
+    Role,
+    User,
+    normalise_email,
+)
+
+__all__ = [
+    "Address",
+    "Currency",
+    "InvalidEmail",
+    "InvalidProfile",
+    "Language",
+    "Preferences",
+    "Role",
+    "User",
+    "normalise_email",
+]

@@ -1,0 +1,297 @@
+"""The orders context's Order aggregate: what was bought, at what price, and how far it got."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict, RuleViolated
+from domain.money import Money
+
+MIN_QUANTITY = 1
+MAX_QUANTITY = 99
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    STOCK_RESERVED = "stock_reserved"
+    PAYMENT_AUTHORIZED = "payment_authorized"
+    CONFIRMED = "confirmed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+# The happy path, in order: each step may only follow the one before it.
+LIFECYCLE = (
+    OrderStatus.PLACED,
+    OrderStatus.STOCK_RESERVED,
+    OrderStatus.PAYMENT_AUTHORIZED,
+    OrderStatus.CONFIRMED,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+)
+CANCELLABLE = frozenset(LIFECYCLE[: LIFECYCLE.index(OrderStatus.CONFIRMED) + 1])
+REFUNDABLE = frozenset(LIFECYCLE[LIFECYCLE.index(OrderStatus.CONFIRMED) :])
+
+
+def can_move(current: OrderStatus, target: OrderStatus) -> bool:
+    """Whether an order in ``current`` may take the step to ``target``.
+
+    A refund is a step "to refunded" even when it is partial (the status then stays put).
+    """
+    if target is OrderStatus.CANCELLED:
+        return current in CANCELLABLE
+    if target is OrderStatus.REFUNDED:
+        return current in REFUNDABLE
+    if current in LIFECYCLE and target in LIFECYCLE:
+        return LIFECYCLE.index(target) == LIFECYCLE.index(current) + 1
+    return False
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+    def __init__(self, order_id: UUID, current: OrderStatus, target: OrderStatus) -> None:
+        super().__init__(f"order {order_id} cannot go from {current} to {target}")
+        self.from_status = current
+        self.to_status = target
+
+
+class EmptyOrder(RuleViolated):
+    code = "empty_order"
+
+
+class InvalidQuantity(RuleViolated):
+    code = "invalid_quantity"
+
+
+class DuplicateSku(RuleViolated):
+    code = "duplicate_sku"
+
+
+class MixedCurrencies(RuleViolated):
+    code = "mixed_currencies"
+
+
+class NegativePrice(RuleViolated):
+    code = "negative_price"
+
+
+class InvalidRefundAmount(RuleViolated):
+    code = "invalid_refund_amount"
+
+
+class RefundExceedsTotal(RuleViolated):
+    code = "refund_exceeds_total"
+
+
+class RefundIdReused(RuleViolated):
+    code = "refund_id_reused"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    sku: str
+    quantity: int
+    unit_price: Money  # fixed when the order is placed
+
+    @property
+    def subtotal(self) -> Money:
+        return Money(self.unit_price.minor * self.quantity, self.unit_price.currency)
+
+    def as_event(self) -> dict[str, Any]:
+        return {"sku": self.sku, "quantity": self.quantity, "unit_price": self.unit_price}
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> OrderLine:
+        return cls(data["sku"], data["quantity"], data["unit_price"])
+
+
+def order_total(lines: Sequence[OrderLine]) -> Money:
+    """The total of valid lines: at least one, quantities in range, one currency, SKUs once."""
+    if not lines:
+        raise EmptyOrder("an order needs at least one line")
+    currencies = {line.unit_price.currency for line in lines}
+    if len(currencies) > 1:
+        raise MixedCurrencies(f"all lines must be in one currency, got {sorted(currencies)}")
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise DuplicateSku("each SKU may appear on one line only")
+    for line in lines:
+        if not MIN_QUANTITY <= line.quantity <= MAX_QUANTITY:
+            raise InvalidQuantity(
+                f"quantity of {line.sku} must be {MIN_QUANTITY}..{MAX_QUANTITY}, "
+                f"not {line.quantity}"
+            )
+        if line.unit_price.is_negative():
+            raise NegativePrice(f"unit price of {line.sku} must not be negative")
+    return Money(sum(line.subtotal.minor for line in lines), currencies.pop())
+
+
+class Order(Aggregate):
+    class Placed(Aggregate.Created):
+        """Version 2: each line carries its unit price as Money (and the total is stored).
+
+        Version 1 stored ``unit_price_minor`` (an integer) per line, one order-level
+        ``currency`` and no total; ``upcast_v1_v2`` reads those events as version 2.
+        """
+
+        class_version = 2
+        customer_id: UUID
+        cart_id: UUID
+        lines: list[dict[str, Any]]
+        total: Money
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            currency = state.pop("currency")
+            state["lines"] = [
+                {
+                    "sku": line["sku"],
+                    "quantity": line["quantity"],
+                    "unit_price": Money(line["unit_price_minor"], currency),
+                }
+                for line in state["lines"]
+            ]
+            total = sum(line["unit_price"].minor * line["quantity"] for line in state["lines"])
+            state["total"] = Money(total, currency)
+
+    @classmethod
+    def place(
+        cls, order_id: UUID, customer_id: UUID, cart_id: UUID, lines: Sequence[OrderLine]
+    ) -> Order:
+        total = order_total(lines)
+        return cls(
+            id=order_id,
+            customer_id=customer_id,
+            cart_id=cart_id,
+            lines=[line.as_event() for line in lines],
+            total=total,
+        )
+
+    @event(Placed)
+    def __init__(
+        self,
+        id: UUID,
+        customer_id: UUID,
+        cart_id: UUID,
+        lines: list[dict[str, Any]],
+        total: Money,
+    ) -> None:
+        self.customer_id = customer_id
+        self.cart_id = cart_id
+        self.lines = [OrderLine.from_event(line) for line in lines]
+        self.total = total
+        self.status = OrderStatus.PLACED
+        self.payment_id: UUID | None = None
+        self.cancellation_reason: str | None = None
+        self.refunds: dict[UUID, Money] = {}
+        self.refunded = Money(0, total.currency)
+
+    class StockReserved(Aggregate.Event):
+        pass
+
+    def mark_stock_reserved(self) -> None:
+        self.check_move(OrderStatus.STOCK_RESERVED)
+        self._stock_reserved()
+
+    @event(StockReserved)
+    def _stock_reserved(self) -> None:
+        self.status = OrderStatus.STOCK_RESERVED
+
+    class PaymentAuthorized(Aggregate.Event):
+        payment_id: UUID
+
+    def mark_payment_authorized(self, payment_id: UUID) -> None:
+        self.check_move(OrderStatus.PAYMENT_AUTHORIZED)
+        self._payment_authorized(payment_id)
+
+    @event(PaymentAuthorized)
+    def _payment_authorized(self, payment_id: UUID) -> None:
+        self.payment_id = payment_id
+        self.status = OrderStatus.PAYMENT_AUTHORIZED
+
+    class Confirmed(Aggregate.Event):
+        pass
+
+    def confirm(self) -> None:
+        self.check_move(OrderStatus.CONFIRMED)
+        self._confirmed()
+
+    @event(Confirmed)
+    def _confirmed(self) -> None:
+        self.status = OrderStatus.CONFIRMED
+
+    class Shipped(Aggregate.Event):
+        pass
+
+    def ship(self) -> None:
+        self.check_move(OrderStatus.SHIPPED)
+        self._shipped()
+
+    @event(Shipped)
+    def _shipped(self) -> None:
+        self.status = OrderStatus.SHIPPED
+
+    class Delivered(Aggregate.Event):
+        pass
+
+    def deliver(self) -> None:
+        self.check_move(OrderStatus.DELIVERED)
+        self._delivered()
+
+    @event(Delivered)
+    def _delivered(self) -> None:
+        self.status = OrderStatus.DELIVERED
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+
+    def cancel(self, reason: str) -> None:
+        self.check_move(OrderStatus.CANCELLED)
+        self._cancelled(reason)
+
+    @event(Cancelled)
+    def _cancelled(self, reason: str) -> None:
+        self.cancellation_reason = reason
+        self.status = OrderStatus.CANCELLED
+
+    class Refunded(Aggregate.Event):
+        refund_id: UUID
+        amount: Money
+
+    def refund(self, refund_id: UUID, amount: Money) -> None:
+        """Refund part or all of the total; the same refund id again changes nothing."""
+        if refund_id in self.refunds:
+            if self.refunds[refund_id] != amount:
+                raise RefundIdReused(f"refund {refund_id} was for {self.refunds[refund_id]}")
+            return
+        self.check_move(OrderStatus.REFUNDED)
+        if amount.currency != self.total.currency or amount.minor <= 0:
+            raise InvalidRefundAmount(
+                f"a refund must be a positive amount in {self.total.currency}, not {amount}"
+            )
+        if self.refunded.minor + amount.minor > self.total.minor:
+            raise RefundExceedsTotal(
+                f"refunding {amount} would exceed the total {self.total} "
+                f"({self.refunded} already refunded)"
+            )
+        self._refunded(refund_id, amount)
+
+    @event(Refunded)
+    def _refunded(self, refund_id: UUID, amount: Money) -> None:
+        self.refunds[refund_id] = amount
+        self.refunded = Money(self.refunded.minor + amount.minor, amount.currency)
+        if self.refunded == self.total:
+            self.status = OrderStatus.REFUNDED
+
+    def check_move(self, target: OrderStatus) -> None:
+        if not can_move(self.status, target):
+            raise IllegalTransition(self.id, self.status, target)

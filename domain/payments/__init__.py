@@ -1,0 +1,3 @@
+from domain.payments.payment import IllegalTransition, Payment, PaymentStatus
+
+__all__ = ["IllegalTransition", "Payment", "PaymentStatus"]
