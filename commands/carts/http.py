@@ -14,19 +14,22 @@ from fastapi import APIRouter, Path, Response, status
 
 from commands.base import CommandResult
 from commands.carts.application import CartsApplication, CheckoutResult
-from commands.carts.models import SKU_PATTERN, AddItem, ChangeQuantity, CreateCart
-from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.carts.models import AddItem, ChangeQuantity, CreateCart
+from commands.http.headers import (
+    CorrelationId,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    with_etag,
+)
 from commands.metadata import caused_by
+from commands.models import SKU_PATTERN
 
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the stock keeping unit")]
 
 
 def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/carts", tags=["carts"])
-
-    def answer(result: CommandResult, response: Response) -> CommandResult:
-        response.headers["ETag"] = f'"{result.version}"'
-        return result
 
     @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
     def create_cart(
@@ -44,8 +47,7 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
                 lambda: carts.create_cart(command, idempotency_key),
             )
         response.headers["Location"] = f"{read_api_url}/carts/{result['id']}"
-        response.headers["ETag"] = f'"{result["version"]}"'
-        return result
+        return with_etag(response, result)
 
     @routes.post("/{cart_id}/items")
     def add_item(
@@ -58,7 +60,7 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
         """Add units of a SKU (to its line if there is one; at most 99 per line)."""
         with caused_by(x_correlation_id):
             result = carts.add_item(cart_id, command, expected_version(if_match))
-        return answer(result, response)
+        return with_etag(response, result)
 
     @routes.put("/{cart_id}/items/{sku}")
     def change_quantity(
@@ -74,7 +76,7 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
             result = carts.change_quantity(
                 cart_id, sku, command.quantity, expected_version(if_match)
             )
-        return answer(result, response)
+        return with_etag(response, result)
 
     @routes.delete("/{cart_id}/items/{sku}")
     def remove_item(
@@ -86,7 +88,7 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = carts.remove_item(cart_id, sku, expected_version(if_match))
-        return answer(result, response)
+        return with_etag(response, result)
 
     @routes.post("/{cart_id}/clear")
     def clear(
@@ -97,7 +99,7 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = carts.clear(cart_id, expected_version(if_match))
-        return answer(result, response)
+        return with_etag(response, result)
 
     @routes.post("/{cart_id}/checkout")
     def check_out(
@@ -110,7 +112,6 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
         An empty cart is 422 ``cart_empty``; a second checkout is 409 ``cart_checked_out``."""
         with caused_by(x_correlation_id):
             result = carts.check_out(cart_id, expected_version(if_match))
-        response.headers["ETag"] = f'"{result.version}"'
-        return result
+        return with_etag(response, result)
 
     return routes

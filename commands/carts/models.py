@@ -4,24 +4,17 @@ since prices are fixed when the order is placed."""
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field
 
+from commands.models import Command, Id, Sku
 from domain.carts import MAX_QUANTITY
 
-SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
-Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 
 
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
 class CreateCart(Command):
-    # A UUID arrives as a JSON string, so it is parsed leniently.
-    customer_id: Annotated[UUID, Field(strict=False)]
+    customer_id: Id
 
 
 class AddItem(Command):

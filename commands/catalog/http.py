@@ -26,6 +26,7 @@ from commands.http.headers import (
     IdempotencyKey,
     IfMatch,
     expected_version,
+    with_etag,
 )
 from commands.metadata import caused_by
 
@@ -53,8 +54,7 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
             )
         # The product is read where queries are served: the read API.
         response.headers["Location"] = f"{read_api_url}/products/{result['id']}"
-        response.headers["ETag"] = f'"{result["version"]}"'
-        return result
+        return with_etag(response, result)
 
     @routes.post("/{product_id}/price")
     def change_price(
@@ -68,7 +68,7 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
             result = catalog.change_price(
                 product_id, command.price.to_money(), expected_version(if_match)
             )
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.put("/{product_id}/name")
     def rename(
@@ -80,7 +80,7 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = catalog.rename(product_id, command.name, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.put("/{product_id}/description")
     def describe(
@@ -92,7 +92,7 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = catalog.describe(product_id, command.description, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.put("/{product_id}/category")
     def recategorise(
@@ -107,7 +107,7 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
             result = catalog.recategorise(
                 product_id, command.category, command.brand, expected_version(if_match)
             )
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.post("/{product_id}/discontinue")
     def discontinue(
@@ -120,7 +120,7 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
         """Take the product off sale: it leaves search and refuses changes until reinstated."""
         with caused_by(x_correlation_id):
             result = catalog.discontinue(product_id, command.reason, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.post("/{product_id}/reinstate")
     def reinstate(
@@ -131,11 +131,6 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = catalog.reinstate(product_id, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     return routes
-
-
-def _answer(response: Response, result: CommandResult) -> CommandResult:
-    response.headers["ETag"] = f'"{result.version}"'
-    return result

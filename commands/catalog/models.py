@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
-from domain.money import InvalidMoney, Money
+from commands.models import Amount, Command, Sku
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Description = Annotated[str, StringConstraints(max_length=5000)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-
-
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Price(Command):
-    # Decimal from a JSON string or number; never a float in between.
-    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3, strict=False)]
-    currency: Currency
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def no_floats_from_python(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("amount must be a decimal number")
-        return value
-
-    def to_money(self) -> Money:
-        try:
-            return Money.of(self.amount, self.currency)
-        except InvalidMoney as e:
-            raise ValueError(str(e)) from None
+Price = Amount  # at least 0, and it fits the currency (else a 422 names the price)
 
 
 class AddProduct(Command):
@@ -48,21 +23,9 @@ class AddProduct(Command):
     price: Price
     tags: Annotated[list[Tag], Field(max_length=20)] = []
 
-    @field_validator("price")
-    @classmethod
-    def price_fits_currency(cls, price: Price) -> Price:
-        price.to_money()
-        return price
-
 
 class ChangePrice(Command):
     price: Price
-
-    @field_validator("price")
-    @classmethod
-    def price_fits_currency(cls, price: Price) -> Price:
-        price.to_money()
-        return price
 
 
 class Rename(Command):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Header
+from fastapi import Header, Response
+
+from commands.base import CommandResult
+
+Result = TypeVar("Result", bound=CommandResult | dict[str, Any])
 
 CorrelationId = Annotated[
     str | None,
@@ -27,3 +31,10 @@ IdempotencyKey = Annotated[
 
 def expected_version(if_match: str | None) -> int | None:
     return None if if_match is None else int(if_match.removeprefix("W/").strip('"'))
+
+
+def with_etag(response: Response, result: Result) -> Result:
+    """The result, its version set as the ETag. A dict is a keyed command's first response."""
+    version = result["version"] if isinstance(result, dict) else result.version
+    response.headers["ETag"] = f'"{version}"'
+    return result

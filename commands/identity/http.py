@@ -8,7 +8,13 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from commands.base import CommandResult
-from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.http.headers import (
+    CorrelationId,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    with_etag,
+)
 from commands.identity.application import IdentityApplication
 from commands.identity.models import AssignRole, ChangeProfile, RegisterUser, SetPreferences
 from commands.metadata import caused_by
@@ -37,8 +43,7 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
                 command,
                 lambda: identity.register(command, user_id),
             )
-        response.headers["ETag"] = f'"{result["version"]}"'
-        return result
+        return with_etag(response, result)
 
     @routes.put("/{user_id}/profile")
     def change_profile(
@@ -51,7 +56,7 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         """Replace the profile (display name, address, phone)."""
         with caused_by(x_correlation_id):
             result = identity.change_profile(user_id, command, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.put("/{user_id}/preferences")
     def set_preferences(
@@ -63,7 +68,7 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = identity.set_preferences(user_id, command, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.post("/{user_id}/roles")
     def assign_role(
@@ -76,7 +81,7 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         """Grant a role (an admin's command; who may send it comes with the security issue)."""
         with caused_by(x_correlation_id):
             result = identity.assign_role(user_id, command.role, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     @routes.delete("/{user_id}/roles/{role}")
     def revoke_role(
@@ -88,11 +93,6 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = identity.revoke_role(user_id, role, expected_version(if_match))
-        return _answer(response, result)
+        return with_etag(response, result)
 
     return routes
-
-
-def _answer(response: Response, result: CommandResult) -> CommandResult:
-    response.headers["ETag"] = f'"{result.version}"'
-    return result

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
+from commands.models import Command
 from domain.identity import Address, Currency, InvalidEmail, Language, Preferences, Role
 from domain.identity import normalise_email as domain_normalise_email
 from domain.identity.user import MAX_ADDRESS_FIELD_LENGTH, MAX_DISPLAY_NAME_LENGTH
@@ -35,10 +36,6 @@ AddressLine = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ADDRESS_FIELD_LENGTH),
 ]
-
-
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class PostalAddress(Command):

@@ -17,10 +17,15 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response, status
 
 from commands.base import CommandResult
-from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.http.headers import (
+    CorrelationId,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    with_etag,
+)
 from commands.inventory.application import ExpiryResult, InventoryApplication, StockResult
 from commands.inventory.models import (
-    SKU_PATTERN,
     AdjustStock,
     ExpireReservations,
     OrderSkus,
@@ -28,6 +33,7 @@ from commands.inventory.models import (
     ReserveStock,
 )
 from commands.metadata import caused_by
+from commands.models import SKU_PATTERN
 
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the stock keeping unit")]
 
@@ -53,8 +59,7 @@ def router(inventory: InventoryApplication, read_api_url: str) -> APIRouter:
                 command,
                 lambda: inventory.receive(sku, command.quantity, idempotency_key),
             )
-        response.headers["ETag"] = f'"{result["version"]}"'
-        return result
+        return with_etag(response, result)
 
     @routes.post(
         "/stock/{sku}/adjustments",
@@ -78,8 +83,7 @@ def router(inventory: InventoryApplication, read_api_url: str) -> APIRouter:
                 command,
                 lambda: inventory.adjust(sku, command, idempotency_key, version),
             )
-        response.headers["ETag"] = f'"{result["version"]}"'
-        return result
+        return with_etag(response, result)
 
     @routes.post("/reservations", status_code=status.HTTP_201_CREATED, response_model=StockResult)
     def reserve_stock(

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
-SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
-Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+from commands.models import Command, Id, Sku
+
 MAX_UNITS = 1_000_000
 MAX_LINES = 100
 Units = Annotated[int, Field(ge=1, le=MAX_UNITS)]
-# UUIDs and timestamps arrive as JSON strings, so they are parsed leniently.
-OrderId = Annotated[UUID, Field(strict=False)]
-
-
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class ReceiveStock(Command):
@@ -50,7 +43,7 @@ def _unique_skus(skus: list[str]) -> None:
 
 
 class ReserveStock(Command):
-    order_id: OrderId
+    order_id: Id
     lines: Annotated[list[ReservationLine], Field(min_length=1, max_length=MAX_LINES)]
 
     @field_validator("lines")
@@ -75,5 +68,6 @@ class OrderSkus(Command):
 class ExpireReservations(Command):
     older_than: Annotated[
         AwareDatetime,
+        # a timestamp arrives as a JSON string, so it is parsed leniently
         Field(strict=False, description="reservations made before this instant are released"),
     ]

@@ -16,38 +16,36 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from commands.base import CommandResult
-from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.http.headers import (
+    CorrelationId,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    with_etag,
+)
 from commands.http.problems import IdempotencyKeyRequired, Problem
 from commands.metadata import caused_by
 from commands.orders.application import OrdersApplication
 from commands.orders.models import CancelOrder, MarkPaymentAuthorized, PlaceOrder, RefundOrder
 
 
-def answer(response: Response, result: CommandResult | dict[str, Any]) -> CommandResult:
-    """The result (or the stored first response to a keyed command), with its ETag."""
-    if isinstance(result, dict):
-        result = CommandResult(UUID(str(result["id"])), result["version"], result["position"])
-    response.headers["ETag"] = f'"{result.version}"'
-    return result
-
-
 def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/orders", tags=["orders"])
 
-    @routes.post("", status_code=status.HTTP_201_CREATED)
+    @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
     def place_order(
         body: PlaceOrder,
         response: Response,
         idempotency_key: IdempotencyKey = None,
         x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    ) -> dict[str, Any]:
         """Place an order from a checked-out cart's lines; prices are fixed from here on."""
         with caused_by(x_correlation_id):
             result = orders.once(
                 idempotency_key, "place", body, lambda: orders.place_order(body, idempotency_key)
             )
         response.headers["Location"] = f"{read_api_url}/orders/{result['id']}"
-        return answer(response, result)
+        return with_etag(response, result)
 
     steps = {
         "stock-reserved": (orders.mark_stock_reserved, "Stock for every line is reserved."),
@@ -78,7 +76,7 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
             result = orders.mark_payment_authorized(
                 order_id, body.payment_id, expected_version(if_match)
             )
-        return answer(response, result)
+        return with_etag(response, result)
 
     @routes.post("/{order_id}/cancel")
     def cancel(
@@ -91,9 +89,9 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
         """Cancel an order that has not shipped yet."""
         with caused_by(x_correlation_id):
             result = orders.cancel(order_id, body.reason, expected_version(if_match))
-        return answer(response, result)
+        return with_etag(response, result)
 
-    @routes.post("/{order_id}/refunds")
+    @routes.post("/{order_id}/refunds", response_model=CommandResult)
     def refund(
         order_id: UUID,
         body: RefundOrder,
@@ -101,7 +99,7 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    ) -> dict[str, Any]:
         """Refund part or all of a confirmed order; each Idempotency-Key is one refund."""
         if idempotency_key is None:
             raise Problem(
@@ -118,7 +116,7 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
                     order_id, body.amount.to_money(), key, expected_version(if_match)
                 ),
             )
-        return answer(response, result)
+        return with_etag(response, result)
 
     return routes
 
@@ -136,6 +134,6 @@ def step_endpoint(
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = change(order_id, expected_version(if_match))
-        return answer(response, result)
+        return with_etag(response, result)
 
     return take_step

@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
-from uuid import UUID
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, StringConstraints, field_validator
 
-from domain.money import InvalidMoney, Money
+from commands.models import Amount, Command, Id, Sku
 from domain.orders import OrderLine
 from domain.orders.order import MAX_QUANTITY, MIN_QUANTITY
 
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Id = Annotated[UUID, Field(strict=False)]  # a UUID from its JSON string
 MAX_LINES = 100
-
-
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Amount(Command):
-    # Decimal from a JSON string or number; never a float in between.
-    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3, strict=False)]
-    currency: Currency
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def no_booleans(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("amount must be a decimal number")
-        return value
-
-    @model_validator(mode="after")
-    def fits_currency(self) -> Amount:
-        self.to_money()
-        return self
-
-    def to_money(self) -> Money:
-        try:
-            return Money.of(self.amount, self.currency)
-        except InvalidMoney as e:
-            raise ValueError(str(e)) from None
 
 
 class Line(Command):

@@ -20,7 +20,13 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Response, status
 
 from commands.base import CommandResult
-from commands.http.headers import CorrelationId, IdempotencyKey, IfMatch, expected_version
+from commands.http.headers import (
+    CorrelationId,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    with_etag,
+)
 from commands.http.problems import IdempotencyKeyRequired, Problem
 from commands.metadata import caused_by
 from commands.payments.application import (
@@ -58,29 +64,23 @@ def required(key: str | None) -> str:
     return key
 
 
-def answered(response: Response, first: dict[str, Any]) -> CommandResult:
-    """The stored first response to a keyed command, with its ETag."""
-    response.headers["ETag"] = f'"{first["version"]}"'
-    return CommandResult(UUID(str(first["id"])), first["version"], first["position"])
-
-
 def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/payments", tags=["payments"])
 
-    @routes.post("", status_code=status.HTTP_201_CREATED)
+    @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
     def authorize(
         body: Authorize,
         response: Response,
         idempotency_key: IdempotencyKey = None,
         x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    ) -> dict[str, Any]:
         """Authorize a card payment; the same key always answers the same (402 if declined)."""
         key = required(idempotency_key)
         with command(x_correlation_id):
             answer = payments.once(key, "authorize", body, lambda: payments.authorize(body, key))
-        return answered(response, answer)
+        return with_etag(response, answer)
 
-    @routes.post("/{payment_id}/capture")
+    @routes.post("/{payment_id}/capture", response_model=CommandResult)
     def capture(
         payment_id: UUID,
         response: Response,
@@ -88,7 +88,7 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    ) -> dict[str, Any]:
         """Capture all of the authorization, or the ``amount`` given (at most authorized)."""
         key, request = required(idempotency_key), body or Capture()
         with command(x_correlation_id):
@@ -98,16 +98,16 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
                 request,
                 lambda: payments.capture(payment_id, request, key, expected_version(if_match)),
             )
-        return answered(response, answer)
+        return with_etag(response, answer)
 
-    @routes.post("/{payment_id}/void")
+    @routes.post("/{payment_id}/void", response_model=CommandResult)
     def void(
         payment_id: UUID,
         response: Response,
         idempotency_key: IdempotencyKey = None,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    ) -> dict[str, Any]:
         """Release an authorization that was not captured."""
         key = required(idempotency_key)
         with command(x_correlation_id):
@@ -117,9 +117,9 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
                 Void(),
                 lambda: payments.void(payment_id, key, expected_version(if_match)),
             )
-        return answered(response, answer)
+        return with_etag(response, answer)
 
-    @routes.post("/{payment_id}/refunds")
+    @routes.post("/{payment_id}/refunds", response_model=CommandResult)
     def refund(
         payment_id: UUID,
         body: Refund,
@@ -127,7 +127,7 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    ) -> dict[str, Any]:
         """Refund part or all of what was captured; each key is one refund."""
         key = required(idempotency_key)
         with command(x_correlation_id):
@@ -137,6 +137,6 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
                 body,
                 lambda: payments.refund(payment_id, body, key, expected_version(if_match)),
             )
-        return answered(response, answer)
+        return with_etag(response, answer)
 
     return routes

@@ -10,24 +10,15 @@ validated further, logged or stored.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from domain.money import InvalidMoney, Money
+from commands import models
+from commands.models import Id, PositiveAmount
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Id = Annotated[UUID, Field(strict=False)]  # a UUID from its JSON string
+Amount = PositiveAmount  # a payment never moves 0
 CardBrand = Literal[
     "visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "maestro"
 ]
@@ -90,8 +81,8 @@ def card_data_field(data: object, path: str = "") -> str | None:
     return None
 
 
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+class Command(models.Command):
+    """A payments command: it refuses card data anywhere in its body."""
 
     @model_validator(mode="before")
     @classmethod
@@ -105,30 +96,6 @@ class Command(BaseModel):
                 {"field": field},
             )
         return data
-
-
-class Amount(Command):
-    # Decimal from a JSON string or number; never a float in between.
-    amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3, strict=False)]
-    currency: Currency
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def no_booleans(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("amount must be a decimal number")
-        return value
-
-    @model_validator(mode="after")
-    def fits_currency(self) -> Amount:
-        self.to_money()
-        return self
-
-    def to_money(self) -> Money:
-        try:
-            return Money.of(self.amount, self.currency)
-        except InvalidMoney as e:
-            raise ValueError(str(e)) from None
 
 
 class Authorize(Command):
