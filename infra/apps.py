@@ -13,9 +13,9 @@ from infra import bootstrap
 from infra.http import BodySizeLimit, install_problem_handlers
 from infra.settings import Settings
 from infra.status import projection_status
+from projections.sinks.product_index import PRODUCT_SEARCH
 from read_api.app import create_read_api
 from streams.watermark import complete_up_to
-from streams.worker import PRODUCT_SEARCH
 
 
 def command_api(settings: Settings | None = None) -> FastAPI:

@@ -36,6 +36,8 @@ from commands.payments import http as payments_http
 from commands.payments.application import PaymentsApplication
 from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
+from projections.projector import ProjectorSpec
+from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
 from streams.checkpoints import RelayCheckpoints
 from streams.relay import Relay
 from streams.worker import WorkerConfig
@@ -140,12 +142,22 @@ def worker_config(settings: Settings) -> WorkerConfig:
     return WorkerConfig(
         app_id=f"{settings.namespace}-projectors",
         broker="kafka://" + settings.kafka_bootstrap.replace(",", ";kafka://"),
-        catalog_topic=settings.topic("catalog"),
+        topics={context: settings.topic(context) for context in CONTEXTS},
         dead_letter_topic=settings.dead_letter_topic,
-        products_alias=settings.products_alias,
         datadir=str(settings.data_dir.resolve() / "faust" / settings.namespace),
         session_timeout=settings.kafka_session_timeout_seconds,
     )
+
+
+def projectors(settings: Settings) -> list[ProjectorSpec]:
+    """Every read model the worker keeps; one line each."""
+    return [
+        ProjectorSpec(
+            PRODUCT_SEARCH,
+            ("catalog",),
+            lambda: ProductSearchProjector(async_elasticsearch(settings), settings.products_alias),
+        ),
+    ]
 
 
 def provision(settings: Settings) -> None:

@@ -116,9 +116,7 @@ def worker() -> None:
     config = bootstrap.worker_config(settings)
     Path(config.datadir).mkdir(parents=True, exist_ok=True)
     app = build_worker(
-        config,
-        lambda: bootstrap.async_elasticsearch(settings),
-        bootstrap.projection_checkpoints(settings),
+        config, bootstrap.projectors(settings), bootstrap.projection_checkpoints(settings)
     )
     loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -10,10 +10,6 @@ from infra import bootstrap
 from infra.settings import Settings
 from projections.checkpoints import Checkpoint
 from streams.watermark import complete_up_to
-from streams.worker import PRODUCT_SEARCH
-
-# Each projection and the contexts it follows.
-PROJECTIONS: dict[str, tuple[str, ...]] = {PRODUCT_SEARCH: ("catalog",)}
 
 
 def projection_status(settings: Settings) -> list[dict[str, Any]]:
@@ -25,8 +21,9 @@ def projection_status(settings: Settings) -> list[dict[str, Any]]:
         by_key[(checkpoint.projection, checkpoint.context)].append(checkpoint)
     now = datetime.now(UTC)
     rows = []
-    for projection, contexts in PROJECTIONS.items():
-        for context in contexts:
+    for spec in bootstrap.projectors(settings):
+        projection = spec.name
+        for context in spec.contexts:
             checkpoints = by_key[(projection, context)]
             applied = complete_up_to(
                 {c.partition: c.position for c in checkpoints}, settings.kafka_partitions

@@ -1,40 +1,36 @@
-"""The Faust worker: agents that project the bus into read models.
+"""The Faust worker: one agent per projector and followed context.
 
-Each agent reads raw bytes and decodes envelopes itself, so one malformed message
-goes to the dead-letter topic with its reason instead of crashing the agent. Offsets
-are committed only after a batch is applied, and writes are version-guarded, so a
-crash at any point redelivers and re-applies without duplicating anything.
+Each agent reads raw bytes and decodes envelopes itself, so one malformed message goes to
+the dead-letter topic with its reason instead of crashing the agent. Offsets are committed
+only after a batch is applied, and every write is version-guarded, so a crash at any point
+redelivers and re-applies without duplicating anything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import faust
-from elasticsearch import AsyncElasticsearch
 
-from projections import product_search
 from projections.checkpoints import ProjectionCheckpoints
-from projections.sinks.product_index import ProductIndex
+from projections.projector import Projector, ProjectorSpec
 from streams.envelope import Envelope, MalformedEnvelope
 from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
-PRODUCT_SEARCH = "product-search"
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
     app_id: str
     broker: str
-    catalog_topic: str
+    topics: Mapping[str, str]  # context → topic
     dead_letter_topic: str
-    products_alias: str
     datadir: str
     session_timeout: float = 6.0
     batch_size: int = 500
@@ -43,9 +39,10 @@ class WorkerConfig:
 
 def build_worker(
     config: WorkerConfig,
-    es_factory: Callable[[], AsyncElasticsearch],
+    projectors: Sequence[ProjectorSpec],
     checkpoints: ProjectionCheckpoints,
 ) -> faust.App:
+    """A Faust app running every projector."""
     app = faust.App(
         config.app_id,
         broker=config.broker,
@@ -64,47 +61,66 @@ def build_worker(
         broker_session_timeout=config.session_timeout,
         broker_heartbeat_interval=config.session_timeout / 4,
     )
-    catalog_events = app.topic(config.catalog_topic, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
-
-    @app.agent(catalog_events, name=PRODUCT_SEARCH)
-    async def project_products(stream: Any) -> None:
-        es = es_factory()
-        try:
-            index = ProductIndex(es, config.products_alias)
-            await _with_retries(index.ensure, "product index setup")
-            await _project_products(stream, index)
-        finally:
-            await es.close()
-
-    async def _project_products(stream: Any, index: ProductIndex) -> None:
-        async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
-            good: list[Envelope] = []
-            positions: dict[int, int] = {}
-            for event in events:
-                partition = event.message.partition
-                mark = watermark_of(event.message.headers)
-                if mark is not None:
-                    positions[partition] = max(positions.get(partition, 0), mark)
-                    continue
-                try:
-                    envelope = Envelope.from_json(event.value)
-                except MalformedEnvelope as e:
-                    await _dead_letter(dead_letters, checkpoints, PRODUCT_SEARCH, event, e)
-                    continue
-                positions[partition] = max(positions.get(partition, 0), envelope.position)
-                try:
-                    product_search.apply(None, envelope)  # poison check: pure and cheap
-                except (KeyError, TypeError, ValueError) as e:
-                    await _dead_letter(dead_letters, checkpoints, PRODUCT_SEARCH, event, e)
-                    continue
-                good.append(envelope)
-            await _with_retries(partial(index.apply, good), "product index")
-            await _with_retries(
-                partial(checkpoints.advance, PRODUCT_SEARCH, "catalog", positions), "checkpoint"
-            )
-
+    for spec in projectors:
+        _add_agents(app, config, spec, checkpoints, dead_letters)
     return app
+
+
+def _add_agents(
+    app: faust.App,
+    config: WorkerConfig,
+    spec: ProjectorSpec,
+    checkpoints: ProjectionCheckpoints,
+    dead_letters: Any,
+) -> None:
+    for context in spec.contexts:
+        topic = app.topic(config.topics[context], key_serializer="raw", value_serializer="raw")
+
+        async def run(stream: Any, context: str = context) -> None:
+            projector = spec.make()
+            try:
+                await _with_retries(projector.start, f"{spec.name} start")
+                await _project(stream, projector, context, config, checkpoints, dead_letters)
+            finally:
+                await projector.close()
+
+        app.agent(topic, name=f"{spec.name}.{context}")(run)
+
+
+async def _project(
+    stream: Any,
+    projector: Projector,
+    context: str,
+    config: WorkerConfig,
+    checkpoints: ProjectionCheckpoints,
+    dead_letters: Any,
+) -> None:
+    async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+        good: list[Envelope] = []
+        positions: dict[int, int] = {}
+        for event in events:
+            partition = event.message.partition
+            mark = watermark_of(event.message.headers)
+            if mark is not None:
+                positions[partition] = max(positions.get(partition, 0), mark)
+                continue
+            try:
+                envelope = Envelope.from_json(event.value)
+            except MalformedEnvelope as e:
+                await _dead_letter(dead_letters, checkpoints, projector.name, event, e)
+                continue
+            positions[partition] = max(positions.get(partition, 0), envelope.position)
+            try:
+                projector.check(envelope)
+            except (KeyError, TypeError, ValueError) as e:
+                await _dead_letter(dead_letters, checkpoints, projector.name, event, e)
+                continue
+            good.append(envelope)
+        await _with_retries(partial(projector.apply, good), f"{projector.name} apply")
+        await _with_retries(
+            partial(checkpoints.advance, projector.name, context, positions), "checkpoint"
+        )
 
 
 async def _with_retries(action: Callable[[], Any], what: str) -> None:

@@ -20,6 +20,7 @@ from projections import product_search
 from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
+PRODUCT_SEARCH = "product-search"
 MAX_ATTEMPTS = 10
 
 
@@ -100,3 +101,25 @@ class ProductIndex:
             else:
                 raise IndexWriteFailed(f"product {result['_id']}: {result.get('error')}")
         return written, conflicted
+
+
+class ProductSearchProjector:
+    """The product search read model as the worker runs it."""
+
+    name = PRODUCT_SEARCH
+
+    def __init__(self, es: AsyncElasticsearch, alias: str) -> None:
+        self.es = es
+        self.index = ProductIndex(es, alias)
+
+    def check(self, envelope: Envelope) -> None:
+        product_search.apply(None, envelope)
+
+    async def start(self) -> None:
+        await self.index.ensure()
+
+    async def apply(self, envelopes: Sequence[Envelope]) -> None:
+        await self.index.apply(envelopes)
+
+    async def close(self) -> None:
+        await self.es.close()
