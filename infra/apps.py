@@ -15,6 +15,7 @@ from infra.settings import Settings
 from infra.status import projection_status
 from projections.sinks.product_index import PRODUCT_SEARCH
 from read_api.app import create_read_api
+from read_api.consistency import AppliedPosition
 from streams.watermark import complete_up_to
 
 
@@ -59,9 +60,16 @@ def read_api(settings: Settings | None = None) -> FastAPI:
 
     checkpoints = bootstrap.projection_checkpoints(settings)
 
-    async def products_applied() -> int:
-        positions = await checkpoints.positions(PRODUCT_SEARCH, "catalog")
-        return complete_up_to(positions, settings.kafka_partitions)
+    def applied(projection: str, context: str) -> AppliedPosition:
+        """Up to which position ``projection`` has applied ``context`` (ADR 0006)."""
+
+        async def position() -> int:
+            positions = await checkpoints.positions(projection, context)
+            return complete_up_to(positions, settings.kafka_partitions)
+
+        return position
+
+    products_applied = applied(PRODUCT_SEARCH, "catalog")
 
     api = create_read_api(
         es, alias, products_applied, index_answers, lambda: projection_status(settings), lifespan

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 from uuid import UUID
@@ -22,7 +22,9 @@ def create_read_api(
     projections: Callable[[], list[dict[str, Any]]],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     wait_seconds: float = 2.0,
+    more_routers: Iterable[APIRouter] = (),
 ) -> FastAPI:
+    """The query API; ``more_routers`` are the other read models' endpoints."""
     api = FastAPI(
         lifespan=lifespan,
         title="shop read API",
@@ -33,6 +35,8 @@ def create_read_api(
     api.include_router(_health_router(readiness))
     api.include_router(_projections_router(projections))
     api.include_router(_products_router(es, products_alias, products_applied, wait_seconds))
+    for router in more_routers:
+        api.include_router(router)
     return api
 
 
