@@ -7,13 +7,19 @@ from contextlib import asynccontextmanager
 
 import psycopg
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
 
 from commands.http.app import create_command_api
 from infra import bootstrap
 from infra.http import BodySizeLimit, install_problem_handlers
 from infra.settings import Settings
 from infra.status import projection_status
+from projections.sinks.postgres_orders import ORDER_HISTORY
 from projections.sinks.product_index import PRODUCT_SEARCH
+from projections.sinks.redis_carts import CARTS
+from read_api import carts as carts_api
+from read_api import orders as orders_api
 from read_api.app import create_read_api
 from read_api.consistency import AppliedPosition
 from streams.watermark import complete_up_to
@@ -53,10 +59,16 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         if not await es.indices.exists_alias(name=alias):
             raise RuntimeError(f"the search index {alias} does not exist yet")
 
+    redis = Redis.from_url(settings.redis_url)
+    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await pool.open()
         yield
+        await pool.close()
         await es.close()
+        await redis.aclose()
 
     checkpoints = bootstrap.projection_checkpoints(settings)
 
@@ -71,8 +83,20 @@ def read_api(settings: Settings | None = None) -> FastAPI:
 
     products_applied = applied(PRODUCT_SEARCH, "catalog")
 
+    more_routers = [
+        carts_api.router(redis, settings.namespace, applied(CARTS, "carts")),
+        orders_api.router(
+            pool.connection, settings.schema_for("read"), applied(ORDER_HISTORY, "orders")
+        ),
+    ]
     api = create_read_api(
-        es, alias, products_applied, index_answers, lambda: projection_status(settings), lifespan
+        es,
+        alias,
+        products_applied,
+        index_answers,
+        lambda: projection_status(settings),
+        lifespan,
+        more_routers=more_routers,
     )
     _finish(api, settings)
     return api

@@ -19,6 +19,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from redis.asyncio import Redis
 
 from commands.base import ShopApplication
 from commands.carts import http as carts_http
@@ -37,7 +38,9 @@ from commands.payments.application import PaymentsApplication
 from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import ProjectorSpec
+from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProjector
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
+from projections.sinks.redis_carts import CARTS, CartsProjector
 from streams.checkpoints import RelayCheckpoints
 from streams.relay import Relay
 from streams.worker import WorkerConfig
@@ -156,6 +159,16 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
             PRODUCT_SEARCH,
             ("catalog",),
             lambda: ProductSearchProjector(async_elasticsearch(settings), settings.products_alias),
+        ),
+        ProjectorSpec(
+            CARTS,
+            ("carts",),
+            lambda: CartsProjector(Redis.from_url(settings.redis_url), settings.namespace),
+        ),
+        ProjectorSpec(
+            ORDER_HISTORY,
+            ("orders",),
+            lambda: OrderHistoryProjector(settings.database_url, settings.schema_for("read")),
         ),
     ]
 

@@ -8,8 +8,9 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -133,7 +134,33 @@ def demo_load(
     typer.echo(f"demo catalog: {added} products added")
 
 
-REBUILDABLE = ("products",)
+async def _rebuild_products(settings: Settings) -> str:
+    from infra.rebuild import rebuild_product_index
+
+    es = bootstrap.async_elasticsearch(settings)
+    try:
+        return f"rebuilt into {await rebuild_product_index(settings, es)}"
+    finally:
+        await es.close()
+
+
+async def _rebuild_carts(settings: Settings) -> str:
+    from infra.rebuild_carts import rebuild_carts
+
+    return f"rebuilt with {await rebuild_carts(settings)} carts"
+
+
+async def _rebuild_order_history(settings: Settings) -> str:
+    from infra.rebuild_order_history import rebuild_order_history
+
+    return f"rebuilt up to position {await rebuild_order_history(settings)}"
+
+
+REBUILDABLE: dict[str, Callable[[Settings], Coroutine[Any, Any, str]]] = {
+    "products": _rebuild_products,
+    "carts": _rebuild_carts,
+    "order-history": _rebuild_order_history,
+}
 
 
 @projections_cli.command("rebuild")
@@ -141,24 +168,13 @@ def projections_rebuild(
     name: Annotated[str, typer.Argument(help="the read model: " + ", ".join(REBUILDABLE))],
 ) -> None:
     """Rebuild a read model from the event store; queries keep working meanwhile."""
-    from infra.rebuild import rebuild_product_index
-
     if name not in REBUILDABLE:
         typer.echo(
             f"error: unknown read model {name!r}; one of: {', '.join(REBUILDABLE)}", err=True
         )
         raise typer.Exit(2)
     _logging()
-    settings = Settings()
-
-    async def rebuild() -> str:
-        es = bootstrap.async_elasticsearch(settings)
-        try:
-            return await rebuild_product_index(settings, es)
-        finally:
-            await es.close()
-
-    typer.echo(f"{name}: rebuilt into {asyncio.run(rebuild())}")
+    typer.echo(f"{name}: {asyncio.run(REBUILDABLE[name](Settings()))}")
 
 
 @projections_cli.command("status")

@@ -179,8 +179,62 @@ def test_a_position_not_yet_applied_is_answered_as_stale_not_silently(shop: Runn
     assert response.json()["consistency"]["stale"] is True
 
 
+def test_a_cart_and_an_order_are_readable_right_after_their_commands(shop: Running) -> None:
+    customer = str(uuid.uuid4())
+    cart = httpx.post(
+        f"{shop.command_url}/carts",
+        json={"customer_id": customer},
+        headers={"Idempotency-Key": f"cart-{customer}"},
+    ).json()
+    added = httpx.post(
+        f"{shop.command_url}/carts/{cart['id']}/items", json={"sku": "HP-1000", "quantity": 2}
+    ).json()
+
+    view = httpx.get(
+        f"{shop.read_url}/customers/{customer}/cart",
+        params={"after": added["position"]},
+        timeout=10,
+    )
+
+    assert view.headers["shop-stale"] == "false"
+    assert view.json()["lines"] == [{"sku": "HP-1000", "quantity": 2}]
+
+    checkout = httpx.post(f"{shop.command_url}/carts/{cart['id']}/checkout").json()
+    order = httpx.post(
+        f"{shop.command_url}/orders",
+        json={
+            "customer_id": customer,
+            "cart_id": cart["id"],
+            "lines": [
+                {
+                    "sku": line["sku"],
+                    "quantity": line["quantity"],
+                    "unit_price": {"amount": "129.00", "currency": "EUR"},
+                }
+                for line in checkout["lines"]
+            ],
+        },
+        headers={"Idempotency-Key": f"order-{customer}"},
+    ).json()
+    reserved = httpx.post(f"{shop.command_url}/orders/{order['id']}/stock-reserved").json()
+
+    history = httpx.get(
+        f"{shop.read_url}/customers/{customer}/orders",
+        params={"after": reserved["position"]},
+        timeout=10,
+    ).json()
+    (item,) = history["items"]
+    assert item["id"] == order["id"]
+    assert item["total"] == {"minor": 25800, "currency": "EUR"}
+    detail = httpx.get(
+        f"{shop.read_url}/orders/{order['id']}", params={"after": reserved["position"]}, timeout=10
+    ).json()
+    assert [step["status"] for step in detail["timeline"]] == ["placed", "stock_reserved"]
+
+
 def test_the_read_api_reports_where_each_projection_stands(shop: Running) -> None:
-    (row,) = httpx.get(f"{shop.read_url}/projections").json()["projections"]
+    rows = httpx.get(f"{shop.read_url}/projections").json()["projections"]
+    (row,) = [r for r in rows if r["projection"] == "product-search"]
     assert row["projection"] == "product-search"
     assert row["context"] == "catalog"
     assert row["published_position"] > 0

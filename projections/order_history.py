@@ -1,0 +1,178 @@
+"""Order history: pure folding of orders envelopes into row operations (no I/O).
+
+Two tables make the read model: one row per order (``OrderRow``: its customer, status,
+total, refunded amount and version) and one timeline entry per event (``TimelineRow``:
+what happened, when, with which amount). ``apply`` turns the current order row and one
+envelope into the rows to write; the sink (``projections/sinks/postgres_orders.py``)
+turns those into SQL, guarded by version there too.
+
+Idempotent: an envelope at or below the version the order row holds changes nothing.
+Events this view does not show still advance the version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from streams.envelope import Envelope
+
+CONTEXT = "orders"
+
+# Event type → the status the order takes (None for a refund: it depends on the amounts).
+STEPS: dict[str, str] = {
+    "orders.OrderStockReserved": "stock_reserved",
+    "orders.OrderPaymentAuthorized": "payment_authorized",
+    "orders.OrderConfirmed": "confirmed",
+    "orders.OrderShipped": "shipped",
+    "orders.OrderDelivered": "delivered",
+    "orders.OrderCancelled": "cancelled",
+}
+PLACED = "orders.OrderPlaced"
+REFUNDED = "orders.OrderRefunded"
+SHOWN = frozenset({PLACED, REFUNDED, *STEPS})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    order_id: UUID
+    customer_id: UUID
+    status: str
+    total_minor: int
+    currency: str
+    refunded_minor: int
+    placed_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    order_id: UUID
+    version: int
+    status: str
+    occurred_at: datetime
+    amount_minor: int | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The row operations for one event: the order row to upsert (None when the order is
+    unknown here) and the timeline entry to add (None for an event the view does not show)."""
+
+    order: OrderRow | None
+    timeline: TimelineRow | None
+
+
+def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
+    """The rows to write after ``envelope``, or None when it changes nothing.
+
+    ``order`` is the order's current row, None if there is none. Raises KeyError,
+    TypeError or ValueError for a payload this view can never apply (a poison event).
+    """
+    if envelope.context != CONTEXT:
+        return None
+    order_id = UUID(str(envelope.aggregate_id))
+    version = _int(envelope.aggregate_version)
+    if not 1 <= version < 2**31:
+        raise ValueError(f"aggregate_version {version} is out of range")
+    if order is not None and order.version >= version:
+        return None  # a duplicate: redelivery, replay or rebuild
+    at = _timestamp(envelope.occurred_at)
+    payload = envelope.payload
+
+    def entry(status: str, amount: int | None = None, **detail: Any) -> TimelineRow:
+        return TimelineRow(order_id, version, status, at, amount, detail)
+
+    match envelope.type:
+        case "orders.OrderPlaced":
+            total, currency = _money(payload["total"])
+            placed = OrderRow(
+                order_id=order_id,
+                customer_id=UUID(str(payload["customer_id"])),
+                status="placed",
+                total_minor=total,
+                currency=currency,
+                refunded_minor=0,
+                placed_at=at,
+                updated_at=at,
+                version=version,
+            )
+            lines = [_line(line) for line in payload["lines"]]
+            return Change(
+                placed,
+                entry("placed", total, cart_id=str(UUID(str(payload["cart_id"]))), lines=lines),
+            )
+        case "orders.OrderPaymentAuthorized":
+            payment_id = str(UUID(str(payload["payment_id"])))
+            return _step(order, version, at, entry("payment_authorized", payment_id=payment_id))
+        case "orders.OrderCancelled":
+            reason = _text(payload["reason"])
+            return _step(order, version, at, entry("cancelled", reason=reason))
+        case kind if kind in STEPS:
+            return _step(order, version, at, entry(STEPS[kind]))
+        case "orders.OrderRefunded":
+            amount, _ = _money(payload["amount"])
+            refund_id = str(UUID(str(payload["refund_id"])))
+            if order is None:
+                return Change(None, entry("refunded", amount, refund_id=refund_id))
+            refunded = order.refunded_minor + amount
+            in_full = refunded >= order.total_minor
+            row = replace(
+                order,
+                status="refunded" if in_full else order.status,
+                refunded_minor=refunded,
+                updated_at=at,
+                version=version,
+            )
+            detail = {"refund_id": refund_id, "refunded_minor": refunded, "in_full": in_full}
+            return Change(row, entry("refunded", amount, **detail))
+        case _:  # an event this view does not show still advances the version
+            return Change(replace(order, version=version), None) if order else None
+
+
+def _step(order: OrderRow | None, version: int, at: datetime, timeline: TimelineRow) -> Change:
+    if order is None:  # the order row is missing (its Placed was dead-lettered)
+        return Change(None, timeline)
+    return Change(replace(order, status=timeline.status, updated_at=at, version=version), timeline)
+
+
+def _line(line: dict[str, Any]) -> dict[str, Any]:
+    unit_price, _ = _money(line["unit_price"])
+    return {
+        "sku": str(line["sku"]),
+        "quantity": _int(line["quantity"]),
+        "unit_price_minor": unit_price,
+    }
+
+
+def _money(value: Any) -> tuple[int, str]:
+    if not isinstance(value, dict):
+        raise TypeError(f"money must be an object, not {value!r}")
+    return _int(value["minor"]), _text(value["currency"])
+
+
+def _int(value: Any) -> int:
+    """An integer Postgres can store as bigint; anything else could never be written."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, not {value!r}")
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"{value} does not fit in 64 bits")
+    return value
+
+
+def _text(value: Any) -> str:
+    """A string Postgres accepts: text and jsonb refuse NUL, which a client may have sent."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, not {value!r}")
+    return value.replace("\x00", "\ufffd")
+
+
+def _timestamp(value: str) -> datetime:
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError(f"occurred_at {value!r} has no UTC offset")
+    return at

@@ -1,0 +1,200 @@
+"""Postgres sink for order history: the SQL for the row operations of ``order_history``.
+
+A batch is applied in one transaction: lock the batch's order rows, fold the envelopes
+into them with the pure ``order_history.apply``, then write. The writes are guarded in
+SQL as well: an order row only moves to a higher version, a timeline entry is written
+once per (order, version). Redelivery, replay and a rebuild running beside the live
+projector therefore change nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+
+from projections import order_history
+from projections.order_history import OrderRow, TimelineRow
+from streams.envelope import Envelope
+
+ORDER_HISTORY = "order-history"
+ORDERS = "orders"
+TIMELINE = "order_timeline"
+_ORDER_COLUMNS = tuple(OrderRow.__dataclass_fields__)
+_TIMELINE_COLUMNS = tuple(TimelineRow.__dataclass_fields__)
+
+
+class OrderHistoryTables:
+    """The read model's two tables in one schema, and the statements over them."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = sql.Identifier(schema)
+        self.orders = sql.Identifier(schema, ORDERS)
+        self.timeline = sql.Identifier(schema, TIMELINE)
+
+    async def create(self, conn: AsyncConnection) -> None:
+        """Create the schema, tables and index unless they exist."""
+        async with conn.transaction():
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " order_id uuid PRIMARY KEY,"
+                    " customer_id uuid NOT NULL,"
+                    " status text NOT NULL,"
+                    " total_minor bigint NOT NULL,"
+                    " currency text NOT NULL,"
+                    " refunded_minor bigint NOT NULL,"
+                    " placed_at timestamptz NOT NULL,"
+                    " updated_at timestamptz NOT NULL,"
+                    " version int NOT NULL)"
+                ).format(self.orders)
+            )
+            # A customer's history, newest first, by keyset on (placed_at, order_id).
+            await conn.execute(
+                sql.SQL(
+                    "CREATE INDEX IF NOT EXISTS orders_by_customer"
+                    " ON {} (customer_id, placed_at DESC, order_id DESC)"
+                ).format(self.orders)
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " order_id uuid NOT NULL,"
+                    " version int NOT NULL,"
+                    " status text NOT NULL,"
+                    " occurred_at timestamptz NOT NULL,"
+                    " amount_minor bigint NULL,"
+                    " detail jsonb NOT NULL,"
+                    " PRIMARY KEY (order_id, version))"
+                ).format(self.timeline)
+            )
+
+    async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> int:
+        """Apply a batch inside the caller's transaction; return how many rows were written."""
+        pending: dict[UUID, list[Envelope]] = defaultdict(list)
+        for envelope in envelopes:
+            if envelope.context == order_history.CONTEXT:
+                pending[UUID(envelope.aggregate_id)].append(envelope)
+        if not pending:
+            return 0
+        # Row exclusive: projectors run side by side; a rebuild (share row exclusive) waits
+        # for them and they for it, so neither folds onto rows the other is replacing.
+        await self._lock(conn, "ROW EXCLUSIVE")
+        current = await self._lock_rows(conn, sorted(pending))
+        orders: list[OrderRow] = []
+        timeline: list[TimelineRow] = []
+        for order_id, batch in pending.items():
+            before = row = current.get(order_id)
+            for envelope in batch:
+                change = order_history.apply(row, envelope)
+                if change is None:
+                    continue
+                row = change.order or row
+                if change.timeline is not None:
+                    timeline.append(change.timeline)
+            if row is not None and row is not before:
+                orders.append(row)
+        return await self._write(conn, orders, timeline)
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        """Empty both tables inside the caller's transaction (readers see the old rows until
+        it commits); the live projector waits until then."""
+        await self._lock(conn, "SHARE ROW EXCLUSIVE")
+        await conn.execute(sql.SQL("DELETE FROM {}").format(self.orders))
+        await conn.execute(sql.SQL("DELETE FROM {}").format(self.timeline))
+
+    async def _lock(self, conn: AsyncConnection, mode: str) -> None:
+        for table in (self.orders, self.timeline):  # always in this order: no deadlocks
+            await conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(table, sql.SQL(mode)))
+
+    async def _lock_rows(self, conn: AsyncConnection, ids: list[UUID]) -> dict[UUID, OrderRow]:
+        cursor = await conn.execute(
+            sql.SQL(
+                "SELECT {columns} FROM {t} WHERE order_id = ANY(%s) ORDER BY order_id FOR UPDATE"
+            ).format(
+                columns=sql.SQL(", ").join(map(sql.Identifier, _ORDER_COLUMNS)), t=self.orders
+            ),
+            (ids,),
+        )
+        return {row[0]: OrderRow(*row) for row in await cursor.fetchall()}
+
+    async def _write(
+        self, conn: AsyncConnection, orders: list[OrderRow], timeline: list[TimelineRow]
+    ) -> int:
+        written = 0
+        async with conn.cursor() as cursor:
+            if orders:
+                await cursor.executemany(self._upsert_order(), [_values(o) for o in orders])
+                written += len(orders)
+            if timeline:
+                await cursor.executemany(
+                    self._insert_timeline(),
+                    [(*_values(t)[:-1], Jsonb(t.detail)) for t in timeline],
+                )
+                written += len(timeline)
+        return written
+
+    def _upsert_order(self) -> sql.Composed:
+        updates = [
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+            for c in _ORDER_COLUMNS
+            if c != "order_id"
+        ]
+        return sql.SQL(
+            "INSERT INTO {t} AS o ({columns}) VALUES ({values})"
+            " ON CONFLICT (order_id) DO UPDATE SET {updates}"
+            " WHERE o.version < EXCLUDED.version"
+        ).format(
+            t=self.orders,
+            columns=sql.SQL(", ").join(map(sql.Identifier, _ORDER_COLUMNS)),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(_ORDER_COLUMNS)),
+            updates=sql.SQL(", ").join(updates),
+        )
+
+    def _insert_timeline(self) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO {t} ({columns}) VALUES ({values})"
+            " ON CONFLICT (order_id, version) DO NOTHING"
+        ).format(
+            t=self.timeline,
+            columns=sql.SQL(", ").join(map(sql.Identifier, _TIMELINE_COLUMNS)),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(_TIMELINE_COLUMNS)),
+        )
+
+
+def _values(row: OrderRow | TimelineRow) -> tuple[Any, ...]:
+    return tuple(getattr(row, column) for column in row.__dataclass_fields__)
+
+
+class OrderHistoryProjector:
+    """The order history read model as the worker runs it: one connection per batch, so a
+    lost connection is simply retried by the worker."""
+
+    name = ORDER_HISTORY
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        self.dsn = dsn
+        self.tables = OrderHistoryTables(schema)
+
+    def check(self, envelope: Envelope) -> None:
+        order_history.apply(None, envelope)
+
+    async def start(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+            await self.tables.create(conn)
+
+    async def apply(self, envelopes: Sequence[Envelope]) -> None:
+        async with (
+            await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn,
+            conn.transaction(),
+        ):
+            await self.tables.apply(conn, envelopes)
+
+    async def close(self) -> None:
+        pass

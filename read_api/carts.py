@@ -1,0 +1,85 @@
+"""Cart queries over the Redis read model: a cart by id, a customer's current open cart.
+
+Both take ``after=<position>`` (a command's position): the answer waits, for a bounded time,
+until the carts projection has applied it, and says ``Shop-Stale: true`` when it has not.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from projections.carts import CartView
+from projections.sinks.redis_carts import CartStore
+from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+
+After = Annotated[
+    int | None,
+    Query(ge=0, description="the position a command returned: wait until it is visible"),
+]
+
+
+class CartLineView(BaseModel):
+    sku: str
+    quantity: int
+
+
+class CartResponse(BaseModel):
+    id: UUID
+    customer_id: UUID | None
+    lines: list[CartLineView]
+    status: Literal["open", "checked_out"]
+    version: int
+
+
+class NotFound(HTTPException):
+    """A 404 with a stable code, still carrying the consistency headers: a cart missing
+    from a stale read model may only not be visible yet."""
+
+    def __init__(self, code: str, detail: str, consistency: Consistency) -> None:
+        super().__init__(404, detail, headers=consistency.headers())
+        self.code = code
+
+
+def present(cart: CartView) -> dict[str, Any]:
+    return {field: cart[field] for field in ("id", "customer_id", "lines", "status", "version")}
+
+
+def router(
+    redis: Redis, namespace: str, applied: AppliedPosition, wait_seconds: float = 2.0
+) -> APIRouter:
+    store = CartStore(redis, namespace)
+    api = APIRouter(tags=["carts"])
+
+    async def consistent(after: int | None, response: Response) -> Consistency:
+        consistency = await wait_until_applied(applied, after, wait_seconds)
+        response.headers.update(consistency.headers())
+        return consistency
+
+    @api.get("/carts/{cart_id}", response_model=CartResponse)
+    async def get_cart(cart_id: UUID, response: Response, after: After = None) -> dict[str, Any]:
+        """The cart as projected: lines, status and the aggregate version it reflects."""
+        consistency = await consistent(after, response)
+        cart = await store.get(str(cart_id))
+        if cart is None:
+            raise NotFound("cart_not_found", f"cart {cart_id} does not exist", consistency)
+        return present(cart)
+
+    @api.get("/customers/{customer_id}/cart", response_model=CartResponse)
+    async def get_customer_cart(
+        customer_id: UUID, response: Response, after: After = None
+    ) -> dict[str, Any]:
+        """The customer's current open cart (the open one changed last); 404 if none."""
+        consistency = await consistent(after, response)
+        cart = await store.open_cart_of(str(customer_id))
+        if cart is None:
+            raise NotFound(
+                "open_cart_not_found", f"customer {customer_id} has no open cart", consistency
+            )
+        return present(cart)
+
+    return api
