@@ -14,9 +14,7 @@ from typing import Any
 import psycopg
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from fastapi import APIRouter
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka import KafkaProducer
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from redis.asyncio import Redis
@@ -43,6 +41,7 @@ from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProject
 from projections.sinks.redis_carts import CARTS, CartsProjector
 from streams.checkpoints import RelayCheckpoints
 from streams.relay import Relay
+from streams.topics import TopicWatch
 from streams.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -128,7 +127,12 @@ def relay(settings: Settings, context: str) -> Relay:
         application(settings, context),
         lambda: kafka_producer(settings),
         relay_checkpoints(settings),
-        settings.topic(context),
+        TopicWatch(
+            settings.kafka_bootstrap.split(","),
+            settings.topic(context),
+            settings.kafka_partitions,
+            settings.kafka_replication_factor,
+        ),
         batch_size=settings.relay_batch_size,
     )
 
@@ -186,17 +190,10 @@ def provision(settings: Settings) -> None:
     for context in CONTEXTS:
         application(settings, context).close()  # creates its events table
         idempotency_store(settings, context).create_table()
-    checkpoints = relay_checkpoints(settings)
-    checkpoints.create_table()
+    relay_checkpoints(settings).create_table()
     projection_checkpoints(settings).create_table()
-    created = create_topics(
-        settings, [settings.topic(c) for c in CONTEXTS] + [settings.dead_letter_topic]
-    )
-    for context in CONTEXTS:
-        if settings.topic(context) in created:
-            # A new topic holds nothing the old checkpoint counted: publish the whole log
-            # again (consumers ignore what they already applied).
-            checkpoints.reset(context)
+    # A recreated or emptied topic is noticed by the relay, which publishes the log again.
+    create_topics(settings, [settings.topic(c) for c in CONTEXTS] + [settings.dead_letter_topic])
     asyncio.run(_ensure_product_index(settings))
 
 
@@ -212,25 +209,12 @@ async def _ensure_product_index(settings: Settings) -> None:
         await es.close()
 
 
-def create_topics(settings: Settings, names: list[str]) -> set[str]:
-    """Create the missing topics with our partition count; return the ones created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
-    try:
-        existing = set(admin.list_topics())
-        missing = [
-            NewTopic(
-                name,
-                num_partitions=settings.kafka_partitions,
-                replication_factor=settings.kafka_replication_factor,
-            )
-            for name in names
-            if name not in existing
-        ]
-        if missing:
-            try:
-                admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                return set()  # another process won the race, and owns the reset
-        return {topic.name for topic in missing}
-    finally:
-        admin.close()
+def create_topics(settings: Settings, names: list[str]) -> None:
+    """Create the missing topics with our partition count (never the broker's default)."""
+    for name in names:
+        TopicWatch(
+            settings.kafka_bootstrap.split(","),
+            name,
+            settings.kafka_partitions,
+            settings.kafka_replication_factor,
+        ).ensure()

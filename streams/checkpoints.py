@@ -23,6 +23,11 @@ class RelayCheckpoints:
                     " updated_at timestamptz NOT NULL DEFAULT now())"
                 ).format(self._table)
             )
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS messages bigint NOT NULL DEFAULT 0"
+                ).format(self._table)
+            )
 
     def get(self, context: str) -> int:
         with psycopg.connect(self._dsn, autocommit=True) as conn:
@@ -32,16 +37,26 @@ class RelayCheckpoints:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def advance(self, context: str, position: int) -> None:
+    def messages(self, context: str) -> int:
+        """How many messages the topic held after the last publish."""
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            row = conn.execute(
+                sql.SQL("SELECT messages FROM {} WHERE context = %s").format(self._table),
+                (context,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def advance(self, context: str, position: int, messages: int = 0) -> None:
         # GREATEST: a checkpoint never moves backwards, even if two relays overlap.
         with psycopg.connect(self._dsn, autocommit=True) as conn:
             conn.execute(
                 sql.SQL(
-                    "INSERT INTO {t} (context, position) VALUES (%s, %s)"
+                    "INSERT INTO {t} (context, position, messages) VALUES (%s, %s, %s)"
                     " ON CONFLICT (context) DO UPDATE"
-                    " SET position = GREATEST({t}.position, EXCLUDED.position), updated_at = now()"
+                    " SET position = GREATEST({t}.position, EXCLUDED.position),"
+                    " messages = GREATEST({t}.messages, EXCLUDED.messages), updated_at = now()"
                 ).format(t=self._table),
-                (context, position),
+                (context, position, messages),
             )
 
     def reset(self, context: str) -> None:

