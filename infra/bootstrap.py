@@ -161,7 +161,7 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
     return [
         ProjectorSpec(
             PRODUCT_SEARCH,
-            ("catalog",),
+            ("catalog", "inventory"),
             lambda: ProductSearchProjector(async_elasticsearch(settings), settings.products_alias),
         ),
         ProjectorSpec(

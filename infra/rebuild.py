@@ -2,10 +2,10 @@
 
 The products index is rebuilt into a new index while searches keep using the old one:
 
-1. fill the new index from the catalog's log up to its current head;
+1. fill the new index from the catalog's and the inventory's logs up to their heads;
 2. move the alias to the new index in one atomic alias update (from here on the live
    projector writes into the new index);
-3. apply the log from the position of step 1 to the head again, into the new index:
+3. apply each log from its position of step 1 to its head again, into the new index:
    whatever the projector wrote only into the old index before the swap is applied here.
 
 Every write is version-guarded, so events applied twice (by step 3 and the projector)
@@ -22,6 +22,7 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from commands.base import ShopApplication
 from infra import bootstrap
 from infra.settings import Settings
+from projections.product_search import SOURCES
 from projections.sinks.product_index import ProductIndex
 from streams.relay import envelopes
 
@@ -34,26 +35,29 @@ async def rebuild_product_index(settings: Settings, es: AsyncElasticsearch) -> s
     alias = settings.products_alias
     new_index = await ProductIndex(es, alias).create_index(make_write_alias=False)
     target = ProductIndex(es, new_index)
-    app = bootstrap.catalog(settings)
+    applications = [bootstrap.application(settings, context) for context in SOURCES]
     try:
-        position, total = await _apply_log(app, target, after=0)
+        filled = [await _apply_log(app, target, after=0) for app in applications]
         await es.indices.refresh(index=new_index)
         old = await _indices_behind(es, alias)
         actions = [{"add": {"index": new_index, "alias": alias, "is_write_index": True}}]
         actions += [{"remove": {"index": index, "alias": alias}} for index in old]
         await es.indices.update_aliases(actions=actions)
-        position, caught_up = await _apply_log(app, target, after=position)
+        caught_up = [
+            await _apply_log(app, target, after=position)
+            for app, (position, _) in zip(applications, filled, strict=True)
+        ]
     finally:
-        app.close()
+        for app in applications:
+            app.close()
     for index in old:
         with suppress(NotFoundError):  # another rebuild removed it already
             await es.indices.delete(index=index)
     log.info(
-        "products: rebuilt %s from %d events (%d more after the swap) up to position %d",
+        "products: rebuilt %s from %d events (%d more after the swap)",
         new_index,
-        total,
-        caught_up,
-        position,
+        sum(count for _, count in filled),
+        sum(count for _, count in caught_up),
     )
     return new_index
 

@@ -1,8 +1,9 @@
 """The product search document: pure folding of envelopes into one document per product.
 
-A product document is fed by more than one context (catalog data now, stock
-availability later), so it keeps one version per source context and applies an
-event only if it is newer than what the document holds from that context.
+A product document is fed by two contexts: catalog data, and stock availability from the
+inventory's stock item of the same SKU (which shares the product's id, ADR 0009). It keeps one
+version per source context and applies an event only if it is newer than what the document
+holds from that context.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from streams.envelope import Envelope
 
 Document = dict[str, Any]
-SOURCES = ("catalog",)
+SOURCES = ("catalog", "inventory")
 
 
 def apply(document: Document | None, envelope: Envelope) -> Document | None:
@@ -25,7 +26,10 @@ def apply(document: Document | None, envelope: Envelope) -> Document | None:
     if versions.get(envelope.context, 0) >= envelope.aggregate_version:
         return None
     new = dict(document or {"id": envelope.aggregate_id})
-    new.update(_fields(envelope))
+    if envelope.context == "inventory":
+        new.update(_stock(new.get("stock"), envelope))
+    else:
+        new.update(_fields(envelope))
     versions[envelope.context] = envelope.aggregate_version
     new["versions"] = versions
     return new
@@ -66,6 +70,29 @@ def _fields(envelope: Envelope) -> Document:
             return {}
 
 
+def _stock(stock: dict[str, int] | None, envelope: Envelope) -> Document:
+    """Units per state, mirroring the StockItem: available = on hand - reserved."""
+    on_hand, reserved = (stock or {}).get("on_hand", 0), (stock or {}).get("reserved", 0)
+    payload = envelope.payload
+    match envelope.type:
+        case "inventory.StockItemReceived":
+            on_hand += int(payload["quantity"])
+        case "inventory.StockItemAdjusted":
+            on_hand += int(payload["change"])
+        case "inventory.StockItemReserved":
+            reserved += int(payload["quantity"])
+        case "inventory.StockItemReleased" | "inventory.StockItemReservationExpired":
+            reserved -= int(payload["quantity"])
+        case "inventory.StockItemCommitted":
+            reserved -= int(payload["quantity"])
+            on_hand -= int(payload["quantity"])
+    available = on_hand - reserved
+    return {
+        "stock": {"on_hand": on_hand, "reserved": reserved, "available": available},
+        "in_stock": available > 0,
+    }
+
+
 def _price(price: dict[str, Any]) -> Document:
     return {"price_minor": int(price["minor"]), "currency": str(price["currency"])}
 
@@ -83,6 +110,13 @@ PRODUCTS_MAPPING: dict[str, Any] = {
         "currency": {"type": "keyword"},
         "status": {"type": "keyword"},
         "in_stock": {"type": "boolean"},
+        "stock": {
+            "properties": {
+                "on_hand": {"type": "long"},
+                "reserved": {"type": "long"},
+                "available": {"type": "long"},
+            }
+        },
         "created_at": {"type": "date"},
         "updated_at": {"type": "date"},
         "versions": {"properties": {source: {"type": "long"} for source in SOURCES}},

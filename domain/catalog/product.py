@@ -5,19 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, RuleViolated
 from domain.money import Money
-
-_SKU_NAMESPACE = uuid5(NAMESPACE_URL, "urn:shop:catalog:sku")
+from domain.sku import sku_id
 
 
 def product_id_for(sku: str) -> UUID:
     """One product per SKU: the id is derived from it, so a second add of a SKU conflicts."""
-    return uuid5(_SKU_NAMESPACE, sku)
+    return sku_id(sku)
 
 
 class ProductStatus(StrEnum):

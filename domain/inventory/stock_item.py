@@ -17,18 +17,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, RuleViolated
-
-_STOCK_NAMESPACE = uuid5(NAMESPACE_URL, "urn:shop:inventory:sku")
+from domain.sku import sku_id
 
 
 def stock_item_id_for(sku: str) -> UUID:
-    """One stock item per SKU: the id is derived from it."""
-    return uuid5(_STOCK_NAMESPACE, sku)
+    """One stock item per SKU, with the SKU's shared id (the product's too: ADR 0009)."""
+    return sku_id(sku)
 
 
 class InvalidQuantity(RuleViolated):

@@ -170,6 +170,26 @@ def test_a_client_reads_its_own_write_by_passing_the_position(shop: Running) -> 
     assert [item["price"]["minor"] for item in search.json()["items"]] == [800]
 
 
+def test_stock_received_makes_a_product_show_as_in_stock(shop: Running) -> None:
+    def in_stock_skus() -> set[str]:
+        response = httpx.get(
+            f"{shop.read_url}/products/search", params={"q": "grinder", "in_stock": "true"}
+        )
+        return {item["sku"] for item in response.json()["items"]}
+
+    assert "CF-0300" not in in_stock_skus()
+    received = httpx.post(
+        f"{shop.command_url}/stock/CF-0300/receipts",
+        json={"quantity": 3},
+        headers={"Idempotency-Key": "receipt-cf-0300-1"},
+    )
+    assert received.status_code == 201
+
+    eventually(
+        lambda: "CF-0300" in in_stock_skus(), timeout=30, what="the grinder shows as in stock"
+    )
+
+
 def test_a_position_not_yet_applied_is_answered_as_stale_not_silently(shop: Running) -> None:
     response = httpx.get(
         f"{shop.read_url}/products/search", params={"q": "lamp", "after": 10**12}, timeout=10
@@ -234,7 +254,7 @@ def test_a_cart_and_an_order_are_readable_right_after_their_commands(shop: Runni
 
 def test_the_read_api_reports_where_each_projection_stands(shop: Running) -> None:
     rows = httpx.get(f"{shop.read_url}/projections").json()["projections"]
-    (row,) = [r for r in rows if r["projection"] == "product-search"]
+    (row,) = [r for r in rows if r["projection"] == "product-search" and r["context"] == "catalog"]
     assert row["projection"] == "product-search"
     assert row["context"] == "catalog"
     assert row["published_position"] > 0

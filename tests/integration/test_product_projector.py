@@ -147,7 +147,11 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
             text=True,
             check=True,
         )
-        (row,) = [r for r in json.loads(status.stdout) if r["projection"] == "product-search"]
+        (row,) = [
+            r
+            for r in json.loads(status.stdout)
+            if r["projection"] == "product-search" and r["context"] == "catalog"
+        ]
         return row if row["behind_positions"] == 0 else None
 
     row = eventually(caught_up, what="the status shows the projection caught up")
