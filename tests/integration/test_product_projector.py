@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 from decimal import Decimal
-from uuid import UUID
 
 import pytest
 from kafka import KafkaProducer
@@ -22,29 +21,15 @@ from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
 from tests.support.kafka import read_topic
-from tests.support.platform import eventually, indexed_products, start
+from tests.support.platform import (
+    eventually,
+    indexed_products,
+    product_prices_in_event_store,
+    product_prices_in_index,
+    start,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def expected_products(settings: Settings) -> dict[str, tuple[int, int]]:
-    """What the event store says: product id → (version, price in minor units)."""
-    catalog = bootstrap.catalog(settings)
-    try:
-        result = {}
-        for notification in catalog.recorder.select_notifications(start=1, limit=100_000):
-            product = catalog.get_product(UUID(str(notification.originator_id)))
-            result[str(product.id)] = (product.version, product.price.minor)
-        return result
-    finally:
-        catalog.close()
-
-
-def as_indexed(settings: Settings) -> dict[str, tuple[int, int]]:
-    return {
-        doc_id: (doc["versions"]["catalog"], doc["price_minor"])
-        for doc_id, doc in indexed_products(settings).items()
-    }
 
 
 def test_killing_relay_and_worker_mid_stream_loses_and_duplicates_nothing(
@@ -81,9 +66,9 @@ def test_killing_relay_and_worker_mid_stream_loses_and_duplicates_nothing(
     writer.join()
     catalog.close()
 
-    expected = expected_products(settings)
+    expected = product_prices_in_event_store(settings)
     eventually(
-        lambda: as_indexed(settings) == expected,
+        lambda: product_prices_in_index(settings) == expected,
         timeout=120,
         what="the index equals the event store",
     )

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 from decimal import Decimal
-from uuid import UUID
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -18,26 +17,15 @@ from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
-from tests.support.platform import eventually, indexed_products, start
+from tests.support.platform import (
+    eventually,
+    indexed_products,
+    product_prices_in_event_store,
+    product_prices_in_index,
+    start,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def event_store_products(settings: Settings) -> dict[str, tuple[int, int]]:
-    catalog = bootstrap.catalog(settings)
-    try:
-        ids = {n.originator_id for n in catalog.recorder.select_notifications(1, 100_000)}
-        products = (catalog.get_product(UUID(str(i))) for i in ids)
-        return {str(p.id): (p.version, p.price.minor) for p in products}
-    finally:
-        catalog.close()
-
-
-def indexed(settings: Settings) -> dict[str, tuple[int, int]]:
-    return {
-        doc_id: (doc["versions"]["catalog"], doc["price_minor"])
-        for doc_id, doc in indexed_products(settings).items()
-    }
 
 
 def test_a_rebuild_under_live_writes_loses_nothing_and_searches_keep_answering(
@@ -98,9 +86,9 @@ def test_a_rebuild_under_live_writes_loses_nothing_and_searches_keep_answering(
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "products: rebuilt into" in rebuilt.stdout
     assert search_failures == []
-    expected = event_store_products(settings)
+    expected = product_prices_in_event_store(settings)
     eventually(
-        lambda: indexed(settings) == expected,
+        lambda: product_prices_in_index(settings) == expected,
         timeout=60,
         what="the rebuilt index equals the event store",
     )

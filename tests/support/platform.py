@@ -6,9 +6,11 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from elasticsearch import Elasticsearch
 
+from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
@@ -46,3 +48,22 @@ def indexed_products(settings: Settings) -> dict[str, dict[str, Any]]:
         return {hit["_id"]: hit["_source"] for hit in hits}
     finally:
         es.close()
+
+
+def product_prices_in_event_store(settings: Settings) -> dict[str, tuple[int, int]]:
+    """What the event store says: product id → (version, price in minor units)."""
+    catalog = bootstrap.catalog(settings)
+    try:
+        ids = {n.originator_id for n in catalog.recorder.select_notifications(1, 100_000)}
+        products = (catalog.get_product(UUID(str(i))) for i in ids)
+        return {str(p.id): (p.version, p.price.minor) for p in products}
+    finally:
+        catalog.close()
+
+
+def product_prices_in_index(settings: Settings) -> dict[str, tuple[int, int]]:
+    """What the search index says: product id → (catalog version, price in minor units)."""
+    return {
+        doc_id: (doc["versions"]["catalog"], doc["price_minor"])
+        for doc_id, doc in indexed_products(settings).items()
+    }
