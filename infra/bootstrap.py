@@ -41,7 +41,7 @@ from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProject
 from projections.sinks.redis_carts import CARTS, CartsProjector
 from streams.checkpoints import RelayCheckpoints
 from streams.relay import Relay
-from streams.topics import TopicWatch
+from streams.topics import TopicWatch, ensure_topics
 from streams.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -211,10 +211,9 @@ async def _ensure_product_index(settings: Settings) -> None:
 
 def create_topics(settings: Settings, names: list[str]) -> None:
     """Create the missing topics with our partition count (never the broker's default)."""
-    for name in names:
-        TopicWatch(
-            settings.kafka_bootstrap.split(","),
-            name,
-            settings.kafka_partitions,
-            settings.kafka_replication_factor,
-        ).ensure()
+    ensure_topics(
+        settings.kafka_bootstrap.split(","),
+        names,
+        settings.kafka_partitions,
+        settings.kafka_replication_factor,
+    )

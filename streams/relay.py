@@ -84,7 +84,7 @@ class Relay:
                 future.get(timeout=self.send_timeout)  # raises unless the broker acknowledged
             self._send_watermarks(notifications[-1].id)
         except Exception:
-            self.close()  # a fresh producer next time: no half-sent state carries over
+            self._drop_clients()  # fresh ones next time: no half-sent state carries over
             raise
         self.checkpoints.advance(self.context, notifications[-1].id, self.watch.message_count())
         return len(notifications)
@@ -116,6 +116,11 @@ class Relay:
             self.checkpoints.reset(self.context)
 
     def close(self) -> None:
+        """Release the Kafka clients and the event store's connections."""
+        self._drop_clients()
+        self.app.close()
+
+    def _drop_clients(self) -> None:
         self.watch.close()
         if self._producer is not None:
             producer, self._producer = self._producer, None
@@ -151,7 +156,6 @@ def run_relay(relay: Relay, dsn: str, stop: threading.Event, poll_seconds: float
                 backoff = poll_seconds
     finally:
         relay.close()
-        relay.app.close()
 
 
 def _follow(

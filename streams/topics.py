@@ -9,6 +9,7 @@ and the whole log must be published again; consumers ignore what they already ap
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -26,18 +27,9 @@ class TopicWatch:
         self.replication_factor = replication_factor
         self._consumer: Any = None
 
-    def ensure(self) -> bool:
-        """Create the topic if it is missing; True if this call created it."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            if self.topic in admin.list_topics():
-                return False
-            admin.create_topics([NewTopic(self.topic, self.partitions, self.replication_factor)])
-            return True
-        except TopicAlreadyExistsError:
-            return False
-        finally:
-            admin.close()
+    def ensure(self) -> None:
+        """Create the topic if it is missing."""
+        ensure_topics(self.bootstrap, [self.topic], self.partitions, self.replication_factor)
 
     def message_count(self) -> int:
         """The sum of the topic's end offsets: every message it ever accepted."""
@@ -55,3 +47,21 @@ class TopicWatch:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             consumer.close()
+
+
+def ensure_topics(
+    bootstrap: list[str], names: list[str], partitions: int, replication_factor: int
+) -> None:
+    """Create those of ``names`` that are missing, with our partition count (never the broker's
+    default); one admin connection for all of them."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, replication_factor) for name in names if name not in existing
+        ]
+        if missing:
+            with suppress(TopicAlreadyExistsError):  # another process was quicker
+                admin.create_topics(missing)
+    finally:
+        admin.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from contextlib import closing
 from decimal import Decimal
 
 import pytest
@@ -53,9 +54,9 @@ def test_the_relay_publishes_every_event_once_in_order_per_aggregate(settings: S
             catalog.change_price(product_id, Money(cents, "EUR"))
     catalog.close()
 
-    relay = bootstrap.relay(settings, "catalog")
-    assert relay.catch_up() == 30
-    assert relay.catch_up() == 0  # nothing new: nothing published again
+    with closing(bootstrap.relay(settings, "catalog")) as relay:
+        assert relay.catch_up() == 30
+        assert relay.catch_up() == 0  # nothing new: nothing published again
 
     envelopes = read_topic(settings.kafka_bootstrap, settings.topic("catalog"), expected=30)
     assert len(envelopes) == 30
@@ -73,13 +74,13 @@ def test_a_relay_that_stops_before_its_checkpoint_republishes_and_never_skips(
 ) -> None:
     for i in range(3):
         add(settings, f"A-{i}")
-    first = bootstrap.relay(settings, "catalog")
-    assert first.catch_up() == 3
+    with closing(bootstrap.relay(settings, "catalog")) as first:
+        assert first.catch_up() == 3
     first.checkpoints.reset("catalog")  # as if it crashed after publishing, before saving
     add(settings, "A-3")
 
-    second = bootstrap.relay(settings, "catalog")
-    assert second.catch_up() == 4
+    with closing(bootstrap.relay(settings, "catalog")) as second:
+        assert second.catch_up() == 4
 
     envelopes = read_topic(settings.kafka_bootstrap, settings.topic("catalog"), expected=7)
     copies = Counter(e.payload["sku"] for e in envelopes)
@@ -91,4 +92,5 @@ def test_a_relay_that_stops_before_its_checkpoint_republishes_and_never_skips(
 def test_commands_succeed_while_the_relay_is_not_running(settings: Settings) -> None:
     add(settings, "OFFLINE-1")
     add(settings, "OFFLINE-2")
-    assert bootstrap.relay(settings, "catalog").catch_up() == 2
+    with closing(bootstrap.relay(settings, "catalog")) as relay:
+        assert relay.catch_up() == 2
