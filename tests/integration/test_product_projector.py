@@ -9,17 +9,16 @@ import signal
 import subprocess
 import sys
 import threading
-from decimal import Decimal
 
 import pytest
 from kafka import KafkaProducer
 
-from commands.catalog.models import AddProduct, Price
 from domain.money import Money
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
+from tests.support.catalog import a_product, add_products
 from tests.support.kafka import read_topic
 from tests.support.platform import (
     eventually,
@@ -35,19 +34,8 @@ pytestmark = pytest.mark.integration
 def test_killing_relay_and_worker_mid_stream_loses_and_duplicates_nothing(
     settings: Settings, processes: Supervisor
 ) -> None:
+    ids = add_products(settings, (a_product(f"K-{i}", f"Kettle {i}", "20") for i in range(40)))
     catalog = bootstrap.catalog(settings)
-    ids = [
-        catalog.add_product(
-            AddProduct(
-                sku=f"K-{i}",
-                name=f"Kettle {i}",
-                brand="Morning",
-                category="kitchen",
-                price=Price(amount=Decimal("20"), currency="EUR"),
-            )
-        ).id
-        for i in range(40)
-    ]
     start(processes, settings, "relay")
     start(processes, settings, "worker")
     rng = random.Random(7)
@@ -86,17 +74,7 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
     producer.send(settings.topic("catalog"), key=b"x", value=b"{not json")
     producer.flush()
     producer.close()
-    catalog = bootstrap.catalog(settings)
-    product_id = catalog.add_product(
-        AddProduct(
-            sku="AFTER-POISON",
-            name="Yoga Mat",
-            brand="Stride",
-            category="sports",
-            price=Price(amount=Decimal("29"), currency="EUR"),
-        )
-    ).id
-    catalog.close()
+    (product_id,) = add_products(settings, [a_product("AFTER-POISON")])
     start(processes, settings, "relay")
     start(processes, settings, "worker")
 

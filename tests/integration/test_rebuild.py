@@ -6,17 +6,16 @@ import random
 import subprocess
 import sys
 import threading
-from decimal import Decimal
 
 import pytest
 from elasticsearch import Elasticsearch
 
-from commands.catalog.models import AddProduct, Price
 from domain.money import Money
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
+from tests.support.catalog import a_product, add_products
 from tests.support.platform import (
     eventually,
     indexed_products,
@@ -31,19 +30,8 @@ pytestmark = pytest.mark.integration
 def test_a_rebuild_under_live_writes_loses_nothing_and_searches_keep_answering(
     settings: Settings, processes: Supervisor
 ) -> None:
+    ids = add_products(settings, (a_product(f"R-{i}", f"Radio {i}", "50") for i in range(60)))
     catalog = bootstrap.catalog(settings)
-    ids = [
-        catalog.add_product(
-            AddProduct(
-                sku=f"R-{i}",
-                name=f"Radio {i}",
-                brand="Tuner",
-                category="audio",
-                price=Price(amount=Decimal("50"), currency="EUR"),
-            )
-        ).id
-        for i in range(60)
-    ]
     start(processes, settings, "relay")
     start(processes, settings, "worker")
     eventually(lambda: len(indexed_products(settings)) == 60, what="initial projection")

@@ -4,51 +4,23 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from contextlib import closing
-from decimal import Decimal
 
 import pytest
 
-from commands.catalog.models import AddProduct, Price
 from commands.metadata import caused_by
 from domain.money import Money
 from infra import bootstrap
 from infra.settings import Settings
+from tests.support.catalog import a_product, add_products
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 
 
-def add(settings: Settings, sku: str, amount: str = "10.00") -> None:
-    catalog = bootstrap.catalog(settings)
-    try:
-        catalog.add_product(
-            AddProduct(
-                sku=sku,
-                name=f"Product {sku}",
-                brand="B",
-                category="c",
-                price=Price(amount=Decimal(amount), currency="EUR"),
-            )
-        )
-    finally:
-        catalog.close()
-
-
 def test_the_relay_publishes_every_event_once_in_order_per_aggregate(settings: Settings) -> None:
-    catalog = bootstrap.catalog(settings)
     with caused_by("corr-42"):
-        ids = [
-            catalog.add_product(
-                AddProduct(
-                    sku=f"SKU-{i}",
-                    name="Lamp",
-                    brand="Lumen",
-                    category="home",
-                    price=Price(amount=Decimal("10"), currency="EUR"),
-                )
-            ).id
-            for i in range(20)
-        ]
+        ids = add_products(settings, (a_product(f"SKU-{i}", "Lamp") for i in range(20)))
+    catalog = bootstrap.catalog(settings)
     for product_id in ids[:5]:
         for cents in (1100, 1200):
             catalog.change_price(product_id, Money(cents, "EUR"))
@@ -72,12 +44,11 @@ def test_the_relay_publishes_every_event_once_in_order_per_aggregate(settings: S
 def test_a_relay_that_stops_before_its_checkpoint_republishes_and_never_skips(
     settings: Settings,
 ) -> None:
-    for i in range(3):
-        add(settings, f"A-{i}")
+    add_products(settings, (a_product(f"A-{i}") for i in range(3)))
     with closing(bootstrap.relay(settings, "catalog")) as first:
         assert first.catch_up() == 3
     first.checkpoints.reset("catalog")  # as if it crashed after publishing, before saving
-    add(settings, "A-3")
+    add_products(settings, [a_product("A-3")])
 
     with closing(bootstrap.relay(settings, "catalog")) as second:
         assert second.catch_up() == 4
@@ -90,7 +61,6 @@ def test_a_relay_that_stops_before_its_checkpoint_republishes_and_never_skips(
 
 
 def test_commands_succeed_while_the_relay_is_not_running(settings: Settings) -> None:
-    add(settings, "OFFLINE-1")
-    add(settings, "OFFLINE-2")
+    add_products(settings, [a_product("OFFLINE-1"), a_product("OFFLINE-2")])
     with closing(bootstrap.relay(settings, "catalog")) as relay:
         assert relay.catch_up() == 2
