@@ -39,6 +39,7 @@ from projections.projector import ProjectorSpec
 from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProjector
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
 from projections.sinks.redis_carts import CARTS, CartsProjector
+from streams.catchup import StoreCatchUp
 from streams.checkpoints import RelayCheckpoints
 from streams.relay import Relay
 from streams.topics import TopicWatch, ensure_topics
@@ -153,7 +154,13 @@ def worker_config(settings: Settings) -> WorkerConfig:
         dead_letter_topic=settings.dead_letter_topic,
         datadir=str(settings.data_dir.resolve() / "faust" / settings.namespace),
         session_timeout=settings.kafka_session_timeout_seconds,
+        partitions=settings.kafka_partitions,
     )
+
+
+def store_catch_up(settings: Settings, context: str) -> StoreCatchUp:
+    """What a projector reads when Kafka no longer holds the events it needs."""
+    return StoreCatchUp(lambda: application(settings, context), settings.kafka_partitions)
 
 
 def projectors(settings: Settings) -> list[ProjectorSpec]:

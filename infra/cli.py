@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,7 +118,10 @@ def worker() -> None:
     config = bootstrap.worker_config(settings)
     Path(config.datadir).mkdir(parents=True, exist_ok=True)
     app = build_worker(
-        config, bootstrap.projectors(settings), bootstrap.projection_checkpoints(settings)
+        config,
+        bootstrap.projectors(settings),
+        bootstrap.projection_checkpoints(settings),
+        partial(bootstrap.store_catch_up, settings),
     )
     loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

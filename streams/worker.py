@@ -19,6 +19,7 @@ import faust
 
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import Projector, ProjectorSpec
+from streams.catchup import StoreCatchUp
 from streams.envelope import Envelope, MalformedEnvelope
 from streams.watermark import watermark_of
 
@@ -33,6 +34,7 @@ class WorkerConfig:
     dead_letter_topic: str
     datadir: str
     session_timeout: float = 6.0
+    partitions: int = 4  # what `shop provision` creates the topics with
     batch_size: int = 500
     batch_seconds: float = 0.5
 
@@ -41,6 +43,7 @@ def build_worker(
     config: WorkerConfig,
     projectors: Sequence[ProjectorSpec],
     checkpoints: ProjectionCheckpoints,
+    catch_up: Callable[[str], StoreCatchUp],
 ) -> faust.App:
     """A Faust app running every projector."""
     app = faust.App(
@@ -63,7 +66,7 @@ def build_worker(
     )
     dead_letters = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
     for spec in projectors:
-        _add_agents(app, config, spec, checkpoints, dead_letters)
+        _add_agents(app, config, spec, checkpoints, dead_letters, catch_up)
     return app
 
 
@@ -73,16 +76,19 @@ def _add_agents(
     spec: ProjectorSpec,
     checkpoints: ProjectionCheckpoints,
     dead_letters: Any,
+    catch_up: Callable[[str], StoreCatchUp],
 ) -> None:
     for context in spec.contexts:
         topic = app.topic(config.topics[context], key_serializer="raw", value_serializer="raw")
 
         async def run(stream: Any, context: str = context) -> None:
             projector = spec.make()
+            gaps = _Gaps(projector.name, context, checkpoints, catch_up(context))
             try:
                 await _with_retries(projector.start, f"{spec.name} start")
-                await _project(stream, projector, context, config, checkpoints, dead_letters)
+                await _project(stream, projector, gaps, config, checkpoints, dead_letters)
             finally:
+                gaps.close()
                 await projector.close()
 
         app.agent(topic, name=f"{spec.name}.{context}")(run)
@@ -91,7 +97,7 @@ def _add_agents(
 async def _project(
     stream: Any,
     projector: Projector,
-    context: str,
+    gaps: _Gaps,
     config: WorkerConfig,
     checkpoints: ProjectionCheckpoints,
     dead_letters: Any,
@@ -103,6 +109,9 @@ async def _project(
             partition = event.message.partition
             mark = watermark_of(event.message.headers)
             if mark is not None:
+                # A watermark says every event up to ``mark`` was published before it.
+                recovered = await gaps.fill(event.message, positions, mark, inclusive=True)
+                good.extend(await _checked(projector, recovered, checkpoints))
                 positions[partition] = max(positions.get(partition, 0), mark)
                 continue
             try:
@@ -110,6 +119,8 @@ async def _project(
             except MalformedEnvelope as e:
                 await _dead_letter(dead_letters, checkpoints, projector.name, event, e)
                 continue
+            recovered = await gaps.fill(event.message, positions, envelope.position)
+            good.extend(await _checked(projector, recovered, checkpoints))
             positions[partition] = max(positions.get(partition, 0), envelope.position)
             try:
                 projector.check(envelope)
@@ -119,8 +130,84 @@ async def _project(
             good.append(envelope)
         await _with_retries(partial(projector.apply, good), f"{projector.name} apply")
         await _with_retries(
-            partial(checkpoints.advance, projector.name, context, positions), "checkpoint"
+            partial(checkpoints.advance, projector.name, gaps.context, positions), "checkpoint"
         )
+
+
+async def _checked(
+    projector: Projector, envelopes: list[Envelope], checkpoints: ProjectionCheckpoints
+) -> list[Envelope]:
+    """The events read from the store that the projection can apply; the others are recorded
+    as dead letters (they have no Kafka message to park)."""
+    good = []
+    for envelope in envelopes:
+        try:
+            projector.check(envelope)
+        except (KeyError, TypeError, ValueError) as e:
+            source = f"store:{envelope.context}@{envelope.position}"
+            reason = f"{type(e).__name__}: {e}"[:1000]
+            log.error("dead letter from %s at %s: %s", projector.name, source, reason)
+            await _with_retries(
+                partial(checkpoints.record_dead_letter, projector.name, source, reason),
+                "dead letter record",
+            )
+        else:
+            good.append(envelope)
+    return good
+
+
+class _Gaps:
+    """Notices when Kafka skipped messages of a partition and fetches them from the store.
+
+    The first message of a partition this agent sees, and any message whose offset does not
+    follow the previous one (the consumer was reset past retention, or the topic was recreated),
+    is compared with the projection's checkpoint: events of that partition between the two are
+    read from the event store and applied before it. In the usual case the range holds no event
+    of the partition and nothing is read but ids.
+    """
+
+    def __init__(
+        self,
+        projection: str,
+        context: str,
+        checkpoints: ProjectionCheckpoints,
+        store: StoreCatchUp,
+    ) -> None:
+        self.projection = projection
+        self.context = context
+        self._checkpoints = checkpoints
+        self._store = store
+        self._next_offset: dict[int, int] = {}
+
+    async def fill(
+        self, message: Any, batch: dict[int, int], position: int, *, inclusive: bool = False
+    ) -> list[Envelope]:
+        partition, offset = message.partition, message.offset
+        expected = self._next_offset.get(partition)
+        self._next_offset[partition] = offset + 1
+        if expected == offset:
+            return []
+        applied = await self._checkpoints.positions(self.projection, self.context)
+        after = max(applied.get(partition, 0), batch.get(partition, 0))
+        until = position if inclusive else position - 1
+        if until <= after:
+            return []
+        missing = await asyncio.to_thread(self._store.missing, partition, after, until)
+        if missing:
+            log.warning(
+                "%s: %s[%d] lacks %d events between positions %d and %d; "
+                "applying them from the event store",
+                self.projection,
+                message.topic,
+                partition,
+                len(missing),
+                after,
+                until,
+            )
+        return missing
+
+    def close(self) -> None:
+        self._store.close()
 
 
 async def _with_retries(action: Callable[[], Any], what: str) -> None:
