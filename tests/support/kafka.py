@@ -19,7 +19,9 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0)
         consumer_timeout_ms=500,
     )
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:  # not (yet) on this broker, e.g. one that just restarted empty
+            return []
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         messages: list[Envelope] = []
