@@ -20,6 +20,12 @@ from pydantic import BaseModel
 
 from commands.idempotency import IdempotencyStore
 from commands.metadata import MetadataMapper
+from commands.privacy.personal_data import (
+    InMemoryPersonalDataKeys,
+    NoPersonalDataKeys,
+    PersonalDataKeys,
+    PersonalDataMapper,
+)
 from domain.errors import DomainError, NotFound
 from domain.money import Money
 
@@ -61,8 +67,13 @@ class ShopApplication(Application[UUID]):
     context: ClassVar[str]
 
     def __init__(
-        self, env: Mapping[str, str] | None = None, idempotency: IdempotencyStore | None = None
+        self,
+        env: Mapping[str, str] | None = None,
+        idempotency: IdempotencyStore | None = None,
+        personal_keys: PersonalDataKeys | None = None,
     ) -> None:
+        # Set before the library builds the mapper, which needs the keys.
+        self._personal_keys = personal_keys
         super().__init__(env)
         self.idempotency = idempotency
 
@@ -85,7 +96,22 @@ class ShopApplication(Application[UUID]):
         )
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return MetadataMapper(transcoder=self.construct_transcoder())
+        keys = self._personal_keys
+        if keys is None:
+            in_memory = self.env.get("PERSISTENCE_MODULE", "").endswith("popo")
+            keys = InMemoryPersonalDataKeys() if in_memory else NoPersonalDataKeys()
+        self.personal_keys: PersonalDataKeys = keys
+        # The factory's cipher (CIPHER_TOPIC) encrypts whole events and snapshots at rest.
+        return PersonalDataMapper(
+            transcoder=self.construct_transcoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+            personal_keys=keys,
+        )
+
+    def close(self) -> None:
+        super().close()
+        self.personal_keys.close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

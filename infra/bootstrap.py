@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from eventsourcing.utils import get_topic
 from fastapi import APIRouter
 from kafka import KafkaProducer
 from psycopg import sql
@@ -26,13 +27,16 @@ from commands.catalog import http as catalog_http
 from commands.catalog.application import CatalogApplication
 from commands.idempotency import IdempotencyStore
 from commands.identity import http as identity_http
-from commands.identity.application import IdentityApplication
+from commands.identity.application import EMAIL_HASH_KEY, IdentityApplication
 from commands.inventory import http as inventory_http
 from commands.inventory.application import InventoryApplication
 from commands.orders import http as orders_http
 from commands.orders.application import OrdersApplication
 from commands.payments import http as payments_http
 from commands.payments.application import PaymentsApplication
+from commands.privacy.cipher import CIPHER_KEY, CIPHER_PREVIOUS_KEYS, RotatingAESGCMCipher
+from commands.privacy.personal_data import PostgresPersonalDataKeys
+from infra.keys import load_keys
 from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import ProjectorSpec
@@ -70,9 +74,15 @@ CONTEXTS = tuple(REGISTRY)
 
 
 def event_store_env(settings: Settings, context: str) -> dict[str, str]:
-    """The eventsourcing library's settings for one context: its own schema and table."""
+    """The eventsourcing library's settings for one context: its own schema and table,
+    every event and snapshot encrypted with AES-256-GCM (ADR 0021)."""
     info = conninfo_to_dict(settings.database_url)
+    keys = load_keys(settings)
     return {
+        "CIPHER_TOPIC": get_topic(RotatingAESGCMCipher),
+        CIPHER_KEY: keys.event_key,
+        CIPHER_PREVIOUS_KEYS: keys.event_previous_keys,
+        EMAIL_HASH_KEY: keys.email_hash_key,
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(info.get("dbname", "shop")),
         "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
@@ -89,7 +99,16 @@ def event_store_env(settings: Settings, context: str) -> dict[str, str]:
 
 def application(settings: Settings, context: str) -> ShopApplication:
     return REGISTRY[context].application(
-        env=event_store_env(settings, context), idempotency=idempotency_store(settings, context)
+        env=event_store_env(settings, context),
+        idempotency=idempotency_store(settings, context),
+        personal_keys=personal_data_keys(settings),
+    )
+
+
+def personal_data_keys(settings: Settings) -> PostgresPersonalDataKeys:
+    """Per-user keys in their own schema, apart from every events table (ADR 0022)."""
+    return PostgresPersonalDataKeys(
+        settings.database_url, settings.schema_for("keys"), load_keys(settings).master_ring()
     )
 
 
@@ -188,12 +207,17 @@ def provision(settings: Settings) -> None:
     """Create what the platform needs and nothing creates by itself: schemas, tables,
     topics with our partition count, and the products index behind its alias. Idempotent."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        for context in CONTEXTS:
+        for context in (*CONTEXTS, "keys"):
             conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                     sql.Identifier(settings.schema_for(context))
                 )
             )
+    keys = personal_data_keys(settings)
+    try:
+        keys.create_table()
+    finally:
+        keys.close()
     for context in CONTEXTS:
         application(settings, context).close()  # creates its events table
         idempotency_store(settings, context).create_table()

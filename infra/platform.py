@@ -9,6 +9,7 @@ from collections.abc import Callable
 from types import FrameType
 
 import httpx
+from pydantic import SecretStr
 
 from infra import bootstrap
 from infra.demo_catalog import load_demo_catalog
@@ -21,8 +22,16 @@ _STARTUP_SECONDS = 60.0
 
 def service_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a platform process exactly these settings."""
-    own = {f"SHOP_{name.upper()}": str(value) for name, value in settings.model_dump().items()}
+    own = {
+        f"SHOP_{name.upper()}": _text(value)
+        for name, value in settings.model_dump().items()
+        if value is not None
+    }
     return {**os.environ, **own}
+
+
+def _text(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 def start_platform(settings: Settings, supervisor: Supervisor) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     embedded_kafka_port: int = 19092
     embedded_elasticsearch_port: int = 19200
     embedded_redis_port: int = 16379
+
+    # Keys (ADR 0021, 0022): given directly, or read from a JSON file with the same names.
+    # The embedded stack makes development keys when none is configured.
+    keys_file: Path | None = None
+    event_key: SecretStr = SecretStr("")
+    event_previous_keys: SecretStr = SecretStr("")
+    master_key: SecretStr = SecretStr("")
+    master_previous_keys: SecretStr = SecretStr("")
+    email_hash_key: SecretStr = SecretStr("")
 
     # HTTP APIs.
     api_host: str = "127.0.0.1"

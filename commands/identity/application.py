@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import cast
 from uuid import UUID
 
@@ -10,17 +11,21 @@ from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import get_topic
 
-from commands.base import CommandResult, ShopApplication
+from commands.base import MAX_CONFLICT_RETRIES, CommandResult, ShopApplication, VersionConflict
 from commands.identity.emails import (
     EmailClaim,
     EmailClaims,
+    Erasure,
     POPOUserRecorder,
     PostgresUserRecorder,
     email_hash,
 )
 from commands.identity.models import ChangeProfile, RegisterUser, SetPreferences
+from commands.privacy.keyring import decode_key, new_key
 from domain.errors import AlreadyExists
-from domain.identity import Role, User
+from domain.identity import InvalidEmail, Role, User, normalise_email
+
+EMAIL_HASH_KEY = "EMAIL_HASH_KEY"  # base64 secret of the e-mail HMAC
 
 
 class EmailTaken(AlreadyExists):
@@ -43,6 +48,26 @@ class IdentityApplication(ShopApplication):
     def email_claims(self) -> EmailClaims:
         return cast(EmailClaims, self.recorder)
 
+    @cached_property
+    def _email_hash_key(self) -> bytes:
+        configured = self.env.get(EMAIL_HASH_KEY)
+        if configured:
+            return decode_key(configured)
+        if isinstance(self.factory, POPOFactory):  # in memory: nothing outlives the process
+            return new_key()
+        raise OSError(f"{EMAIL_HASH_KEY} is not set")
+
+    def email_hash(self, email: str) -> str:
+        """The keyed hash of an address as claims store it (normalised first)."""
+        return email_hash(self._email_hash_key, normalise_email(email))
+
+    def user_for_email(self, email: str) -> UUID | None:
+        """Who registered with this address (the login lookup); None if no one or malformed."""
+        try:
+            return self.email_claims.email_owner(self.email_hash(email))
+        except InvalidEmail:
+            return None
+
     def register(self, command: RegisterUser, user_id: UUID) -> CommandResult:
         """Register a user with the given id; the address is claimed in the same transaction.
 
@@ -56,7 +81,7 @@ class IdentityApplication(ShopApplication):
             None if command.address is None else command.address.to_address(),
             command.phone,
         )
-        claim = EmailClaim(email_hash(user.email), user.id)
+        claim = EmailClaim(self.email_hash(user.email), user.id)
         try:
             recordings = self.save(user, email_claim=claim)
         except IntegrityError:
@@ -97,6 +122,22 @@ class IdentityApplication(ShopApplication):
         self, user_id: UUID, role: Role, expected_version: int | None = None
     ) -> CommandResult:
         return self.update(User, user_id, "user", lambda u: u.revoke_role(role), expected_version)
+
+    def erase(self, user_id: UUID) -> CommandResult:
+        """Erase a user's personal data for good: records ``User.Erased`` and, in the same
+        transaction, shreds their data key and releases their e-mail claim. Repeating it
+        changes nothing."""
+        for _ in range(MAX_CONFLICT_RETRIES):
+            user = self.get_user(user_id)
+            if user.erased:
+                return self.save_and_report(user)  # nothing to save: the current head
+            user.erase()
+            try:
+                recordings = self.save(user, erasure=Erasure(user.id, self.personal_keys))
+            except IntegrityError:
+                continue  # changed concurrently: erase the fresh state
+            return CommandResult(user.id, user.version, recordings[-1].notification.id)
+        raise VersionConflict(f"user {user_id} is too busy; try again")
 
     def get_user(self, user_id: UUID) -> User:
         return self.load(User, user_id, "user")

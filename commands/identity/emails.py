@@ -6,14 +6,17 @@ to the events table. Registering inserts the claim in the very transaction that 
 process recorder does for tracking rows), so a user never exists without its claim nor a claim
 without its user, and the primary key settles concurrent registrations of one address.
 
-The key is a SHA-256 of the normalised address, so the table holds no plaintext e-mail. An
-unkeyed hash of an address can be guessed by hashing candidate addresses; the security issue
-replaces it with a keyed HMAC (secret from settings), re-keying the table in one migration.
+The key is an HMAC-SHA256 of the normalised address under a secret from settings, so the
+table holds no plaintext e-mail and, without the secret, a guessed address cannot be checked
+against it. Registration and the login lookup both call ``email_hash``. Erasing a user
+deletes their claim, their data key and their registration's idempotency record in the
+transaction that records the erasure (ADR 0022).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,18 +29,30 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from commands.privacy.personal_data import PersonalDataKeys
+
 CLAIMS_TABLE = "user_emails"
+IDEMPOTENCY_TABLE = "idempotency_keys"  # see commands.idempotency
 
 
-def email_hash(normalised_email: str) -> str:
-    """The claim key of an (already normalised) address. To become a keyed HMAC."""
-    return hashlib.sha256(normalised_email.encode()).hexdigest()
+def email_hash(key: bytes, normalised_email: str) -> str:
+    """The claim key of an (already normalised) address: the one function for claims and
+    for the login lookup."""
+    return hmac.new(key, normalised_email.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class EmailClaim:
     email_hash: str
     user_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What goes with a user's erasure event, in its transaction."""
+
+    user_id: UUID
+    personal_keys: PersonalDataKeys
 
 
 class EmailClaims(Protocol):
@@ -76,7 +91,24 @@ class PostgresUserRecorder(PostgresApplicationRecorder):
                 ),
                 (claim.email_hash, claim.user_id),
             )
+        erasure: Erasure | None = kwargs.get("erasure")
+        if erasure is not None:
+            self._erase(curs, erasure)
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _erase(self, curs: Cursor[DictRow], erasure: Erasure) -> None:
+        curs.execute(
+            SQL("DELETE FROM {} WHERE user_id = %s").format(self.claims_table), (erasure.user_id,)
+        )
+        # The first response of the registration names the user; its fingerprint hashes
+        # the request that carried the personal data.
+        curs.execute(
+            SQL("DELETE FROM {} WHERE response->>'id' = %s").format(
+                Identifier(self.datastore.schema, IDEMPOTENCY_TABLE)
+            ),
+            (str(erasure.user_id),),
+        )
+        erasure.personal_keys.shred(erasure.user_id, curs)
 
     def email_owner(self, email_hash: str) -> UUID | None:
         with self.datastore.transaction(commit=False) as curs:
@@ -107,6 +139,10 @@ class POPOUserRecorder(POPOApplicationRecorder):
         claim: EmailClaim | None = kwargs.get("email_claim")
         if claim is not None:
             self._claims[claim.email_hash] = claim.user_id
+        erasure: Erasure | None = kwargs.get("erasure")
+        if erasure is not None:
+            self._claims = {h: u for h, u in self._claims.items() if u != erasure.user_id}
+            erasure.personal_keys.shred(erasure.user_id)
         return super()._update_table(stored_events, **kwargs)
 
     def email_owner(self, email_hash: str) -> UUID | None:

@@ -83,6 +83,17 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
             result = identity.assign_role(user_id, command.role, expected_version(if_match))
         return with_etag(response, result)
 
+    @routes.post("/{user_id}/erase")
+    def erase_user(
+        user_id: UUID, response: Response, x_correlation_id: CorrelationId = None
+    ) -> CommandResult:
+        """Erase the user's personal data (right to erasure). Their e-mail, name, address and
+        phone read as `[erased]` from then on, everywhere, and the address can register again;
+        orders stay, with the pseudonymous user id. A repeat changes nothing."""
+        with caused_by(x_correlation_id):
+            result = identity.erase(user_id)
+        return with_etag(response, result)
+
     @routes.delete("/{user_id}/roles/{role}")
     def revoke_role(
         user_id: UUID,

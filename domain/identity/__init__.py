@@ -7,6 +7,7 @@ from domain.identity.user import (
     Preferences,
     Role,
     User,
+    UserErased,
     normalise_email,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "Preferences",
     "Role",
     "User",
+    "UserErased",
     "normalise_email",
 ]

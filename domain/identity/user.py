@@ -5,6 +5,9 @@ each event that carries some declares it in ``private_fields``, so the integrati
 leaves it out and only the user id travels on the bus. Credentials (login, tokens) and erasure
 come with the security issue; no password or secret is stored here. Changing the e-mail
 address is left to that issue too (it needs verification and moving the address claim).
+
+Erasure (GDPR art. 17) is an event: the application deletes the user's data key with it, so
+every earlier personal field reads back as ``ERASED`` and this aggregate refuses changes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import RuleViolated
+from domain.errors import Conflict, RuleViolated
+from domain.personal_data import ERASED, is_erased
 
 # Pragmatic RFC 5321/5322 subset: a dot-atom local part and a dotted host name.
 _EMAIL = re.compile(
@@ -71,6 +75,10 @@ class InvalidProfile(RuleViolated):
     code = "invalid_profile"
 
 
+class UserErased(Conflict):
+    code = "user_erased"
+
+
 @dataclass(frozen=True, slots=True)
 class Address:
     line1: str
@@ -118,8 +126,9 @@ def check_profile(display_name: str, address: Address | None, phone: str | None)
             raise InvalidProfile("a country is an ISO 3166-1 alpha-2 code, e.g. DE")
 
 
-def _address(data: dict[str, str] | None) -> Address | None:
-    return None if data is None else Address(**data)
+def _address(data: dict[str, str] | str | None) -> Address | None:
+    # An erased address reads back as the ERASED marker (a string), not as a mapping.
+    return None if data is None or isinstance(data, str) else Address(**data)
 
 
 class User(Aggregate):
@@ -161,6 +170,7 @@ class User(Aggregate):
         self.phone = phone
         self.preferences = Preferences()
         self.roles: set[Role] = {Role.CUSTOMER}
+        self.erased = is_erased(email)
 
     class ProfileChanged(Aggregate.Event):
         private_fields: ClassVar[tuple[str, ...]] = ("display_name", "address", "phone")
@@ -172,6 +182,7 @@ class User(Aggregate):
         self, display_name: str, address: Address | None = None, phone: str | None = None
     ) -> None:
         """Replace the profile: name, postal address and phone (None removes them)."""
+        self._check_not_erased()
         check_profile(display_name, address, phone)
         if (display_name, address, phone) != (self.display_name, self.address, self.phone):
             self._profile_changed(
@@ -192,6 +203,7 @@ class User(Aggregate):
         currency: str
 
     def set_preferences(self, preferences: Preferences) -> None:
+        self._check_not_erased()
         if preferences != self.preferences:
             self._preferences_set(
                 preferences.marketing_opt_in, preferences.language.value, preferences.currency.value
@@ -206,6 +218,7 @@ class User(Aggregate):
 
     def assign_role(self, role: Role) -> None:
         """Grant a role (an admin's command); holding it already changes nothing."""
+        self._check_not_erased()
         if role not in self.roles:
             self._role_assigned(role.value)
 
@@ -218,12 +231,36 @@ class User(Aggregate):
 
     def revoke_role(self, role: Role) -> None:
         """Take a role away; not holding it changes nothing."""
+        self._check_not_erased()
         if role in self.roles:
             self._role_revoked(role.value)
 
     @event(RoleRevoked)
     def _role_revoked(self, role: str) -> None:
         self.roles.discard(Role(role))
+
+    class Erased(Aggregate.Event):
+        pass
+
+    def erase(self) -> None:
+        """Forget who this user is (right to erasure); erasing twice changes nothing.
+
+        The id stays, so orders and analytics keep a pseudonymous customer."""
+        if not self.erased:
+            self._erased()
+
+    @event(Erased)
+    def _erased(self) -> None:
+        self.erased = True
+        self.email = ERASED
+        self.display_name = ERASED
+        self.address = None
+        self.phone = None
+        self.roles = set()
+
+    def _check_not_erased(self) -> None:
+        if self.erased:
+            raise UserErased(f"user {self.id} was erased")
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles

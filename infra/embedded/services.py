@@ -23,6 +23,7 @@ from infra.embedded import postgres
 from infra.embedded.postgres import DATABASE as DATABASE  # re-exported, as before the split
 from infra.embedded.postgres import POSTGRES_OS_USER as POSTGRES_OS_USER
 from infra.embedded.supervisor import ServiceFailed, Supervisor
+from infra.keys import ensure_dev_keys, has_keys
 from infra.settings import Settings
 
 HOST = "127.0.0.1"
@@ -211,7 +212,7 @@ def start_stack(settings: Settings, supervisor: Supervisor) -> Settings:
         # Postgres is launched last: its initdb blocks, and meanwhile the others boot.
         launch_order = sorted(wanted, key=lambda service: service.name == "postgres")
         launched = {s.name: _launch(s, ctx, ports[s.name]) for s in launch_order}
-        urls: dict[str, str] = {}
+        urls: dict[str, object] = {}
         for service in wanted:
             started = launched[service.name]
             for name, check, timeout in started.waits:
@@ -222,6 +223,9 @@ def start_stack(settings: Settings, supervisor: Supervisor) -> Settings:
     except BaseException:
         _stop_new(supervisor, before)
         raise
+    if not has_keys(settings):
+        urls["keys_file"] = ensure_dev_keys(data_dir)
+        _say(f"keys: development keys in {urls['keys_file']}")
     return settings.model_copy(update=urls)
 
 
