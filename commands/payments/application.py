@@ -64,8 +64,9 @@ class PaymentsApplication(ShopApplication):
         env: Mapping[str, str] | None = None,
         idempotency: IdempotencyStore | None = None,
         gateway: PaymentGateway | None = None,
+        personal_keys: PersonalDataKeys | None = None,
     ) -> None:
-        super().__init__(env, idempotency)
+        super().__init__(env, idempotency, personal_keys)
         # The sandbox account is named after the event-store schema: one per namespace.
         account = self.env.get("POSTGRES_SCHEMA") or self.name
         self.gateway: PaymentGateway = gateway or SandboxGateway.from_env(self.env, account)

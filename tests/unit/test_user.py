@@ -176,6 +176,7 @@ def every_identity_event() -> list[Any]:
     user.set_preferences(Preferences(True, Language.DE, Currency.CHF))
     user.assign_role(Role.ADMIN)
     user.revoke_role(Role.ADMIN)
+    user.erase()
     return list(user.collect_events())
 
 
