@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from commands.http.app import create_command_api
 from infra import bootstrap
-from infra.http import BodySizeLimit, install_problem_handlers
+from infra.http import BodySizeLimit, CardDataRefusal, install_problem_handlers, redact_access_log
 from infra.settings import Settings
 from infra.status import projection_status
 from projections.sinks.postgres_orders import ORDER_HISTORY
@@ -104,4 +104,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
 
 def _finish(api: FastAPI, settings: Settings) -> None:
     install_problem_handlers(api)
+    api.add_middleware(CardDataRefusal)
+    # Added last, so it runs first: the card-data check never buffers an oversized body.
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    redact_access_log()

@@ -1,10 +1,13 @@
-"""HTTP plumbing shared by both APIs: problem+json bodies, body-size limit, error mapping."""
+"""HTTP plumbing shared by both APIs: problem+json bodies, body-size limit, card-data
+refusal, access-log redaction, error mapping."""
 
 from __future__ import annotations
 
 import http
+import json
 import logging
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -14,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.base import VersionConflict
+from commands.card_data import card_data_field, redact_card_numbers
 from domain.errors import AlreadyExists, Conflict, DomainError, NotFound
 
 log = logging.getLogger(__name__)
@@ -132,3 +136,103 @@ class BodySizeLimit:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class CardDataRefusal:
+    """Refuse with 422 ``card_data_refused`` any request carrying a card number or a security
+    code: in the path, the query or a JSON or form body, before any route, validation or log
+    sees it (PCI DSS scope, ADR 0023). The answer names the field, never the value."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = _card_data_in_url(scope)
+        if found is not None:
+            await _refuse_card_data(found, scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        found = _card_data_in_body(body, dict(scope["headers"]).get(b"content-type", b""))
+        if found is not None:
+            await _refuse_card_data(found, scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _card_data_in_url(scope: Scope) -> str | None:
+    for segment in str(scope["path"]).split("/"):
+        if card_data_field(unquote(segment)) is not None:
+            return "path"
+    query = scope.get("query_string", b"").decode("latin-1")
+    found = card_data_field(dict(parse_qsl(query, keep_blank_values=True)))
+    return None if found is None else f"query.{found}"
+
+
+def _card_data_in_body(body: bytes, content_type: bytes) -> str | None:
+    if not body:
+        return None
+    data: Any
+    if b"x-www-form-urlencoded" in content_type:
+        data = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+    else:  # JSON, or anything the route will refuse anyway: checked as JSON if it parses
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = body.decode("utf-8", errors="replace")
+    found = card_data_field(data)
+    return None if found is None else f"body.{found}" if found != "body" else "body"
+
+
+async def _refuse_card_data(field: str, scope: Scope, receive: Receive, send: Send) -> None:
+    message = (
+        f"{field} looks like a card number or security code: send a payment token, "
+        "the card brand and the last four digits only"
+    )
+    response = problem(
+        422,
+        "Card data refused",
+        message,
+        "card_data_refused",
+        errors=[{"field": field, "message": message, "type": "card_data_refused"}],
+    )
+    await response(scope, receive, send)
+
+
+class RedactedAccessLog(logging.Filter):
+    """Access-log lines without query strings (search terms, filters: maybe personal) and
+    with any card number in a path masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:  # uvicorn: client, method, path, ...
+            path = str(args[2]).partition("?")[0]
+            record.args = (args[0], args[1], redact_card_numbers(unquote(path)), *args[3:])
+        return True
+
+
+REDACTED_ACCESS_LOG = RedactedAccessLog()
+
+
+def redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if REDACTED_ACCESS_LOG not in access.filters:
+        access.addFilter(REDACTED_ACCESS_LOG)

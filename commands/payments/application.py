@@ -27,6 +27,7 @@ from commands.payments.gateway import (
 )
 from commands.payments.models import Authorize, Capture, Refund
 from commands.payments.sandbox import SandboxGateway
+from commands.privacy.personal_data import PersonalDataKeys
 from domain.errors import DomainError
 from domain.payments import Payment, PaymentStatus
 

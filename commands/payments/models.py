@@ -16,6 +16,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from commands import models
+from commands.card_data import card_data_field
 from commands.models import Id, PositiveAmount
 
 Amount = PositiveAmount  # a payment never moves 0
@@ -23,62 +24,7 @@ CardBrand = Literal[
     "visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "maestro"
 ]
 
-_CARD_NUMBER = re.compile(r"\d(?:[ -]?\d){12,18}")
 _DIGIT_RUN = re.compile(r"\d{13,}")
-_SECURITY_CODE_FIELDS = frozenset(
-    {
-        "cvv",
-        "cvv2",
-        "cvc",
-        "cvc2",
-        "cid",
-        "csc",
-        "securitycode",
-        "cardsecuritycode",
-        "cardverificationvalue",
-        "cardverificationcode",
-        "verificationcode",
-    }
-)
-
-
-def passes_luhn(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2 == 1:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
-def looks_like_card_number(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return False
-    text = str(value).strip()
-    if not _CARD_NUMBER.fullmatch(text):
-        return False
-    return passes_luhn(re.sub(r"[ -]", "", text))
-
-
-def card_data_field(data: object, path: str = "") -> str | None:
-    """The first field (dotted path) holding card data, if any."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            name = f"{path}.{key}" if path else str(key)
-            if re.sub(r"[^a-z0-9]", "", str(key).lower()) in _SECURITY_CODE_FIELDS:
-                return name
-            found = card_data_field(value, name)
-            if found is not None:
-                return found
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            found = card_data_field(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
-    elif looks_like_card_number(data):
-        return path or "body"
-    return None
 
 
 class Command(models.Command):

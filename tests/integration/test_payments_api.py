@@ -359,7 +359,8 @@ def test_the_events_hold_no_card_data(client: TestClient, payments: PaymentsAppl
 
     (stored,) = payments.recorder.select_events(payments.idempotent_id("auth-key-0001"))
 
-    state = json.loads(stored.state)
+    assert payments.mapper.cipher is not None  # events are encrypted at rest
+    state = json.loads(payments.mapper.cipher.decrypt(stored.state))
     assert stored.originator_id == payment_id
     assert state["last_four"] == "4242"
     assert "payment_token" not in state
