@@ -128,7 +128,9 @@ def erased_on_the_bus(settings: Settings, user: UUID) -> bool:
 
 def log_dirs(settings: Settings, processes: Supervisor) -> list[Path]:
     assert processes.log_dir is not None
-    return [processes.log_dir, settings.data_dir / "logs"]
+    # The stack's own logs (Postgres, Kafka...) and the worker's local state directory too.
+    faust = settings.data_dir / "faust" / settings.namespace
+    return [processes.log_dir, settings.data_dir / "logs", *([faust] if faust.exists() else [])]
 
 
 def test_after_erasure_no_store_topic_index_cache_or_log_holds_the_users_personal_data(
