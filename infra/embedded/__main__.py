@@ -37,6 +37,8 @@ def main() -> int:
         ):
             for name in _EXPORTED:
                 print(f"export SHOP_{name.upper()}={shlex.quote(getattr(ready, name))}")
+            if ready.keys_file is not None:  # the development keys it made (ADR 0021)
+                print(f"export SHOP_KEYS_FILE={shlex.quote(str(ready.keys_file))}")
             sys.stdout.flush()
             received = supervisor.watch()
             # From here on a second Ctrl-C must not cut the shutdown short.
