@@ -327,12 +327,10 @@ def test_a_version_1_product_added_event_in_postgres_reads_as_version_2(
         "category": "kitchen",
         "price": {"_type_": "money", "_data_": {"minor": 2500, "currency": "EUR"}},
     }
+    assert catalog.mapper.cipher is not None  # stored events are encrypted (ADR 0021)
+    stored = catalog.mapper.cipher.encrypt(json.dumps(state).encode())
     catalog.recorder.insert_events(
-        [
-            StoredEvent(
-                product_id, 1, "domain.catalog.product:Product.Added", json.dumps(state).encode()
-            )
-        ]
+        [StoredEvent(product_id, 1, "domain.catalog.product:Product.Added", stored)]
     )
 
     renamed = send(client, "PUT", str(product_id), "name", {"name": "Whistling Kettle"}, '"1"')
