@@ -73,9 +73,14 @@ REGISTRY: dict[str, BoundedContext] = {
 CONTEXTS = tuple(REGISTRY)
 
 
-def event_store_env(settings: Settings, context: str) -> dict[str, str]:
+def event_store_env(
+    settings: Settings, context: str, *, create_tables: bool = False
+) -> dict[str, str]:
     """The eventsourcing library's settings for one context: its own schema and table,
-    every event and snapshot encrypted with AES-256-GCM (ADR 0021)."""
+    every event and snapshot encrypted with AES-256-GCM (ADR 0021).
+
+    Only `shop provision` creates tables: the library's DDL (CREATE OR REPLACE FUNCTION…) run
+    by several processes starting at once fails with "tuple concurrently updated"."""
     info = conninfo_to_dict(settings.database_url)
     keys = load_keys(settings)
     return {
@@ -93,13 +98,15 @@ def event_store_env(settings: Settings, context: str) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "5",
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": "y" if create_tables else "n",
     }
 
 
-def application(settings: Settings, context: str) -> ShopApplication:
+def application(
+    settings: Settings, context: str, *, create_tables: bool = False
+) -> ShopApplication:
     return REGISTRY[context].application(
-        env=event_store_env(settings, context),
+        env=event_store_env(settings, context, create_tables=create_tables),
         idempotency=idempotency_store(settings, context),
         personal_keys=personal_data_keys(settings),
     )
@@ -219,7 +226,7 @@ def provision(settings: Settings) -> None:
     finally:
         keys.close()
     for context in CONTEXTS:
-        application(settings, context).close()  # creates its events table
+        application(settings, context, create_tables=True).close()
         idempotency_store(settings, context).create_table()
     relay_checkpoints(settings).create_table()
     projection_checkpoints(settings).create_table()
