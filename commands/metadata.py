@@ -40,6 +40,12 @@ def caused_by(correlation_id: str | None, causation_id: str | None = None) -> It
         _current.reset(token)
 
 
+def current_correlation_id() -> str | None:
+    """The correlation id of the ``caused_by`` block we are in, if any."""
+    metadata = _current.get()
+    return None if metadata is None else metadata.correlation_id
+
+
 class MetadataMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         metadata = _current.get()

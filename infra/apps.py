@@ -11,17 +11,28 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from commands.http.app import create_command_api
+from commands.identity import sessions
+from commands.identity.application import IdentityApplication
 from infra import bootstrap
-from infra.http import BodySizeLimit, CardDataRefusal, install_problem_handlers, redact_access_log
+from infra.http import (
+    BodySizeLimit,
+    CardDataRefusal,
+    RequestTimeout,
+    install_problem_handlers,
+    redact_access_log,
+)
 from infra.settings import Settings
 from infra.status import projection_status
 from projections.sinks.postgres_orders import ORDER_HISTORY
 from projections.sinks.product_index import PRODUCT_SEARCH
 from projections.sinks.redis_carts import CARTS
+from read_api import audit as audit_api
 from read_api import carts as carts_api
 from read_api import orders as orders_api
 from read_api.app import create_read_api
 from read_api.consistency import AppliedPosition
+from security.access import Access
+from security.ratelimit import Limit, RateLimiter
 from streams.watermark import complete_up_to
 
 
@@ -34,18 +45,34 @@ def command_api(settings: Settings | None = None) -> FastAPI:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
             conn.execute("SELECT 1")
 
+    redis = Redis.from_url(settings.redis_url)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         for application in applications.values():
             application.close()
+        await redis.aclose()
 
     read_api_url = f"http://{settings.api_host}:{settings.read_api_port}"
     routers = [
         bootstrap.REGISTRY[name].router(application, read_api_url)
         for name, application in applications.items()
     ]
+    identity = applications["identity"]
+    assert isinstance(identity, IdentityApplication)
+    access = _access(settings, redis)
+    signing_in = sessions.Sessions(
+        identity,
+        access.tokens,
+        bootstrap.refresh_tokens(settings),
+        access.limiter,
+        Limit(settings.login_rate_per_minute / 60, settings.login_burst),
+    )
+    routers.append(sessions.router(signing_in))
     api = create_command_api(routers, database_answers, lifespan)
+    api.state.access = access
+    api.state.audit_log = bootstrap.audit_log(settings)
     _finish(api, settings)
     return api
 
@@ -88,6 +115,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         orders_api.router(
             pool.connection, settings.schema_for("read"), applied(ORDER_HISTORY, "orders")
         ),
+        audit_api.router(pool.connection, settings.schema_for("security")),
     ]
     api = create_read_api(
         es,
@@ -98,8 +126,18 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         lifespan,
         more_routers=more_routers,
     )
+    api.state.access = _access(settings, redis)
     _finish(api, settings)
     return api
+
+
+def _access(settings: Settings, redis: Redis) -> Access:
+    return Access(
+        bootstrap.token_service(settings),
+        RateLimiter(redis, settings.namespace),
+        Limit(settings.rate_per_address, settings.burst_per_address),
+        Limit(settings.rate_per_user, settings.burst_per_user),
+    )
 
 
 def _finish(api: FastAPI, settings: Settings) -> None:
@@ -107,4 +145,6 @@ def _finish(api: FastAPI, settings: Settings) -> None:
     api.add_middleware(CardDataRefusal)
     # Added last, so it runs first: the card-data check never buffers an oversized body.
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: a slow body upload counts against the time too.
+    api.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
     redact_access_log()

@@ -9,7 +9,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 import psycopg
 from elasticsearch import AsyncElasticsearch, Elasticsearch
@@ -36,6 +38,7 @@ from commands.payments import http as payments_http
 from commands.payments.application import PaymentsApplication
 from commands.privacy.cipher import CIPHER_KEY, CIPHER_PREVIOUS_KEYS, RotatingAESGCMCipher
 from commands.privacy.personal_data import PostgresPersonalDataKeys
+from domain.identity import Role
 from infra.keys import load_keys
 from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
@@ -43,6 +46,10 @@ from projections.projector import ProjectorSpec
 from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProjector
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
 from projections.sinks.redis_carts import CARTS, CartsProjector
+from security.audit import AuditLog
+from security.keys import load_key_set
+from security.refresh import RefreshTokenStore
+from security.tokens import TokenService
 from streams.catchup import StoreCatchUp
 from streams.checkpoints import RelayCheckpoints
 from streams.relay import Relay
@@ -135,6 +142,40 @@ def relay_checkpoints(settings: Settings) -> RelayCheckpoints:
 
 def projection_checkpoints(settings: Settings) -> ProjectionCheckpoints:
     return ProjectionCheckpoints(settings.database_url, settings.schema_for("projections"))
+
+
+def token_service(settings: Settings) -> TokenService:
+    """Signs and verifies tokens with the keys in ``auth_keys_dir`` (ADR 0018)."""
+    keys = load_key_set(keys_dir(settings), settings.auth_signing_key_id)
+    return TokenService(
+        keys,
+        settings.auth_issuer,
+        settings.auth_audience,
+        settings.access_token_seconds,
+        settings.refresh_token_seconds,
+    )
+
+
+def keys_dir(settings: Settings) -> Path:
+    """The key directory; unset, the embedded stack's development keys under the data dir."""
+    return Path(settings.auth_keys_dir) if settings.auth_keys_dir else settings.data_dir / "keys"
+
+
+# The id operator tools sign in as (demo loader, `shop token` without --user).
+OPERATOR_ID = uuid5(NAMESPACE_URL, "urn:shop:operator")
+
+
+def operator_token(settings: Settings, *roles: Role) -> str:
+    """A short-lived access token for an operator tool, signed with the configured key."""
+    return token_service(settings).access_token(OPERATOR_ID, frozenset(roles)).token
+
+
+def refresh_tokens(settings: Settings) -> RefreshTokenStore:
+    return RefreshTokenStore(settings.database_url, settings.schema_for("security"))
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    return AuditLog(settings.database_url, settings.schema_for("security"))
 
 
 def kafka_producer(settings: Settings) -> KafkaProducer:
@@ -230,6 +271,8 @@ def provision(settings: Settings) -> None:
         idempotency_store(settings, context).create_table()
     relay_checkpoints(settings).create_table()
     projection_checkpoints(settings).create_table()
+    refresh_tokens(settings).create_table()
+    audit_log(settings).create_table()
     # A recreated or emptied topic is noticed by the relay, which publishes the log again.
     create_topics(settings, [settings.topic(c) for c in CONTEXTS] + [settings.dead_letter_topic])
     asyncio.run(_ensure_product_index(settings))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
 import os
 import signal
 import threading
+import uuid
 from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from domain.identity import Role
 from infra import bootstrap
 from infra.demo_catalog import load_demo_catalog
 from infra.settings import Settings
@@ -134,7 +137,7 @@ def demo_load(
     """Add the demo catalog through the command API (products already there are kept)."""
     settings = Settings()
     base = url or f"http://{settings.api_host}:{settings.command_api_port}"
-    added = load_demo_catalog(base)
+    added = load_demo_catalog(base, bootstrap.operator_token(settings, Role.ADMIN))
     typer.echo(f"demo catalog: {added} products added")
 
 
@@ -178,7 +181,26 @@ def projections_rebuild(
         )
         raise typer.Exit(2)
     _logging()
-    typer.echo(f"{name}: {asyncio.run(REBUILDABLE[name](Settings()))}")
+    settings = Settings()
+    audit, correlation = bootstrap.audit_log(settings), str(uuid.uuid4())
+    actor = f"operator:{getpass.getuser()}"
+    audit.record(actor, "projections.rebuild", name, correlation, {"status": "started"})
+    outcome = asyncio.run(REBUILDABLE[name](settings))
+    audit.record(
+        actor, "projections.rebuild", name, correlation, {"status": "done", "outcome": outcome}
+    )
+    typer.echo(f"{name}: {outcome}")
+
+
+@cli.command()
+def token(
+    role: Annotated[list[Role], typer.Option(help="a role of the token (repeatable)")],
+    user: Annotated[str | None, typer.Option(help="user id (default: the operator id)")] = None,
+) -> None:
+    """Print an access token signed with the configured key (for operators and development)."""
+    settings = Settings()
+    subject = uuid.UUID(user) if user else bootstrap.OPERATOR_ID
+    typer.echo(bootstrap.token_service(settings).access_token(subject, frozenset(role)).token)
 
 
 @projections_cli.command("status")

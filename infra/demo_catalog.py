@@ -9,13 +9,15 @@ from typing import Any
 import httpx
 
 
-def load_demo_catalog(command_api_url: str) -> int:
-    """Add the demo products; ones already there (409) are kept. Returns how many were added."""
+def load_demo_catalog(command_api_url: str, token: str) -> int:
+    """Add the demo products (``token``: an admin's access token); ones already there (409)
+    are kept. Returns how many were added."""
     products: list[dict[str, Any]] = json.loads(
         resources.files("infra").joinpath("demo/products.json").read_text()
     )
     added = 0
-    with httpx.Client(base_url=command_api_url, timeout=10) as client:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=command_api_url, timeout=10, headers=headers) as client:
         for product in products:
             response = client.post("/products", json=product)
             if response.status_code == 201:

@@ -3,6 +3,7 @@ refusal, access-log redaction, error mapping."""
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import logging
@@ -236,3 +237,45 @@ def redact_access_log() -> None:
     access = logging.getLogger("uvicorn.access")
     if REDACTED_ACCESS_LOG not in access.filters:
         access.addFilter(REDACTED_ACCESS_LOG)
+
+
+class RequestTimeout:
+    """Answer 503 ``request_timeout`` when a request takes longer than ``seconds``.
+
+    Only before the response has started; afterwards the request is left to finish. A
+    command that timed out may still complete in its worker thread: the problem body says
+    so, and a retry with the same Idempotency-Key answers its result instead of repeating it.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.seconds):
+                await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            if started:
+                raise
+            log.warning("request timed out: %s %s", scope.get("method"), scope.get("path"))
+            response = problem(
+                503,
+                "Request timed out",
+                f"no answer within {self.seconds:g} s; a command may still have been applied:"
+                " retry with the same Idempotency-Key",
+                "request_timeout",
+            )
+            response.headers["Retry-After"] = "1"
+            await response(scope, receive, send)

@@ -11,6 +11,7 @@ from types import FrameType
 import httpx
 from pydantic import SecretStr
 
+from domain.identity import Role
 from infra import bootstrap
 from infra.demo_catalog import load_demo_catalog
 from infra.embedded.services import embedded_stack
@@ -74,7 +75,7 @@ def run_platform(settings: Settings) -> int:
             start_platform(stack, supervisor)
             command_url = f"http://{stack.api_host}:{stack.command_api_port}"
             read_url = f"http://{stack.api_host}:{stack.read_api_port}"
-            added = load_demo_catalog(command_url)
+            added = load_demo_catalog(command_url, bootstrap.operator_token(stack, Role.ADMIN))
             _print_banner(stack, command_url, read_url, added, log_dir)
             received = supervisor.watch()
             # From here on a second Ctrl-C must not cut the shutdown short.
@@ -104,8 +105,11 @@ shop is running (demo catalog: {added} products added).
   Redis         {stack.redis_url}
   logs          {log_dir}
 
-Try:
+Try (commands need a token; this one is an admin's, valid 15 minutes):
+  export SHOP_TOKEN=$(SHOP_AUTH_KEYS_DIR={bootstrap.keys_dir(stack)} \\
+    {sys.executable} -m infra.cli token --role admin)
   curl -s -X POST {command_url}/products -H 'content-type: application/json' \\
+    -H "authorization: Bearer $SHOP_TOKEN" \\
     -d '{{"sku":"LMP-0001","name":"Desk Lamp","brand":"Lumen","category":"home",\\
          "description":"Warm white LED","price":{{"amount":"34.90","currency":"EUR"}}}}'
   curl -s '{read_url}/products/search?q=hedphones'

@@ -46,6 +46,28 @@ class Settings(BaseSettings):
     command_api_port: int = 8000
     read_api_port: int = 8001
     max_body_bytes: int = 64 * 1024
+    # A request that takes longer is answered 503 (a command may still complete: retry it
+    # with the same Idempotency-Key).
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # Tokens (ADR 0018). ``auth_keys_dir`` holds Ed25519 keys as ``<kid>.pem`` (private,
+    # signs) or ``<kid>.pub.pem`` (verifies only); the embedded stack generates one.
+    # ``auth_signing_key_id`` picks the signing key (empty: the greatest kid present).
+    auth_keys_dir: str = ""
+    auth_signing_key_id: str = ""
+    auth_issuer: str = "urn:shop:identity"
+    auth_audience: str = "urn:shop:api"
+    access_token_seconds: int = Field(default=15 * 60, ge=60, le=15 * 60)
+    refresh_token_seconds: int = Field(default=14 * 24 * 3600, ge=3600)
+
+    # Token buckets in Redis (ADR 0019): refill per second and burst, per key.
+    rate_per_address: float = Field(default=50.0, gt=0)
+    burst_per_address: int = Field(default=200, ge=1)
+    rate_per_user: float = Field(default=20.0, gt=0)
+    burst_per_user: int = Field(default=100, ge=1)
+    # Logins: per address and per e-mail address, much stricter (guessing passwords).
+    login_rate_per_minute: float = Field(default=5.0, gt=0)
+    login_burst: int = Field(default=5, ge=1)
 
     # Streams.
     kafka_partitions: int = Field(default=4, ge=1)

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
 
+from domain.identity import Role
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
 from read_api.product_queries import InvalidCursor, ProductSearch, SortOrder, encode_cursor, present
+from security.access import Gate, Public, require
 
 
 def create_read_api(
@@ -27,6 +29,7 @@ def create_read_api(
     """The query API; ``more_routers`` are the other read models' endpoints."""
     api = FastAPI(
         lifespan=lifespan,
+        dependencies=[Gate],  # rate limits; routes without a declared policy: admins only
         title="shop read API",
         version="1",
         description="Queries over projected read models. Eventually consistent with the "
@@ -41,7 +44,7 @@ def create_read_api(
 
 
 def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:
-    router = APIRouter(tags=["health"])
+    router = APIRouter(tags=["health"], dependencies=[Public])
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -60,7 +63,9 @@ def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:
 
 
 def _projections_router(projections: Callable[[], list[dict[str, Any]]]) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(
+        tags=["operations"], dependencies=[Depends(require(Role.ADMIN, Role.AUDITOR))]
+    )
 
     @router.get("/projections")
     def projection_status() -> dict[str, Any]:
@@ -82,7 +87,7 @@ After = Annotated[
 def _products_router(
     es: AsyncElasticsearch, alias: str, applied: AppliedPosition, wait_seconds: float
 ) -> APIRouter:
-    router = APIRouter(prefix="/products", tags=["products"])
+    router = APIRouter(prefix="/products", tags=["products"], dependencies=[Public])
 
     async def consistent(after: int | None, response: Response) -> Consistency:
         consistency = await wait_until_applied(applied, after, wait_seconds)

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from projections.carts import CartView
 from projections.sinks.redis_carts import CartStore
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from security.access import CurrentUser, owned
 
 After = Annotated[
     int | None,
@@ -61,25 +62,34 @@ def router(
         return consistency
 
     @api.get("/carts/{cart_id}", response_model=CartResponse)
-    async def get_cart(cart_id: UUID, response: Response, after: After = None) -> dict[str, Any]:
-        """The cart as projected: lines, status and the aggregate version it reflects."""
+    async def get_cart(
+        cart_id: UUID, response: Response, principal: CurrentUser, after: After = None
+    ) -> dict[str, Any]:
+        """The cart as projected: lines, status and the aggregate version it reflects.
+        Its customer's (or an admin's) only: anyone else gets the 404 of a missing cart."""
         consistency = await consistent(after, response)
         cart = await store.get(str(cart_id))
+        missing = NotFound("cart_not_found", f"cart {cart_id} does not exist", consistency)
         if cart is None:
-            raise NotFound("cart_not_found", f"cart {cart_id} does not exist", consistency)
+            raise missing
+        owner = cart["customer_id"]
+        owned(principal, None if owner is None else UUID(str(owner)), missing)
         return present(cart)
 
     @api.get("/customers/{customer_id}/cart", response_model=CartResponse)
     async def get_customer_cart(
-        customer_id: UUID, response: Response, after: After = None
+        customer_id: UUID, response: Response, principal: CurrentUser, after: After = None
     ) -> dict[str, Any]:
-        """The customer's current open cart (the open one changed last); 404 if none."""
+        """The customer's current open cart (the open one changed last); 404 if none,
+        and for anyone but that customer or an admin."""
         consistency = await consistent(after, response)
+        missing = NotFound(
+            "open_cart_not_found", f"customer {customer_id} has no open cart", consistency
+        )
+        owned(principal, customer_id, missing)
         cart = await store.open_cart_of(str(customer_id))
         if cart is None:
-            raise NotFound(
-                "open_cart_not_found", f"customer {customer_id} has no open cart", consistency
-            )
+            raise missing
         return present(cart)
 
     return api

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 
 from projections.sinks.postgres_orders import ORDERS, TIMELINE
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from security.access import CurrentUser, owned
 
 # A connection for one query, returned afterwards: ``AsyncConnectionPool.connection``.
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
@@ -131,19 +132,23 @@ def router(
     async def customer_orders(
         customer_id: UUID,
         response: Response,
+        principal: CurrentUser,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[
             str | None, Query(min_length=1, max_length=200, description="next_cursor of a page")
         ] = None,
         after: After = None,
     ) -> dict[str, Any]:
-        """The customer's orders, newest first; ``next_cursor`` is null on the last page."""
+        """The customer's orders, newest first; ``next_cursor`` is null on the last page.
+        Only the customer (or an admin) sees them; anyone else gets 404, whether the id
+        exists or not."""
         try:
             before = decode_cursor(cursor) if cursor is not None else None
         except InvalidCursor as e:
             raise RequestValidationError(
                 [{"loc": ("query", "cursor"), "msg": str(e), "type": "value_error"}]
             ) from None
+        owned(principal, customer_id, HTTPException(404, f"customer {customer_id} is not known"))
         consistency = await consistent(after, response)
         rows = await queries.customer_orders(customer_id, limit + 1, before)
         page = rows[:limit]
@@ -156,14 +161,19 @@ def router(
         }
 
     @api.get("/orders/{order_id}")
-    async def order(order_id: UUID, response: Response, after: After = None) -> dict[str, Any]:
-        """The order and its timeline (one entry per change, in version order)."""
+    async def order(
+        order_id: UUID, response: Response, principal: CurrentUser, after: After = None
+    ) -> dict[str, Any]:
+        """The order and its timeline (one entry per change, in version order); its
+        customer's (or an admin's) only, anyone else gets the 404 of a missing order."""
         consistency = await consistent(after, response)
         found = await queries.order(order_id)
+        missing = HTTPException(
+            404, f"order {order_id} is not in the order history", consistency.headers()
+        )
         if found is None:
-            raise HTTPException(
-                404, f"order {order_id} is not in the order history", consistency.headers()
-            )
+            raise missing
+        owned(principal, found["customer_id"], missing)
         return {
             **_order(found),
             "timeline": [_entry(entry, found["currency"]) for entry in found["timeline"]],

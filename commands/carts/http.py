@@ -24,6 +24,8 @@ from commands.http.headers import (
 )
 from commands.metadata import caused_by
 from commands.models import SKU_PATTERN
+from domain.errors import NotFound
+from security.access import CurrentUser, Forbidden, Principal, owned
 
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the stock keeping unit")]
 
@@ -31,14 +33,23 @@ SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the stock keepin
 def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/carts", tags=["carts"])
 
+    def mine(cart_id: UUID, principal: Principal) -> None:
+        """A cart of someone else's is as missing as a cart that does not exist."""
+        customer_id = carts.get_cart(cart_id).customer_id
+        owned(principal, customer_id, NotFound(f"cart {cart_id} does not exist"))
+
     @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
     def create_cart(
         command: CreateCart,
         response: Response,
+        principal: CurrentUser,
         idempotency_key: IdempotencyKey = None,
         x_correlation_id: CorrelationId = None,
     ) -> dict[str, Any]:
-        """Open a cart for a customer. The same Idempotency-Key again is the same cart."""
+        """Open a cart for a customer (a customer: for themselves only, else 403).
+        The same Idempotency-Key again is the same cart."""
+        if not principal.is_admin and command.customer_id != principal.user_id:
+            raise Forbidden("a customer opens carts for themselves only")
         with caused_by(x_correlation_id):
             result = carts.once(
                 idempotency_key,
@@ -52,12 +63,14 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     @routes.post("/{cart_id}/items")
     def add_item(
         cart_id: UUID,
+        principal: CurrentUser,
         command: AddItem,
         response: Response,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
         """Add units of a SKU (to its line if there is one; at most 99 per line)."""
+        mine(cart_id, principal)
         with caused_by(x_correlation_id):
             result = carts.add_item(cart_id, command, expected_version(if_match))
         return with_etag(response, result)
@@ -65,6 +78,7 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     @routes.put("/{cart_id}/items/{sku}")
     def change_quantity(
         cart_id: UUID,
+        principal: CurrentUser,
         sku: SkuPath,
         command: ChangeQuantity,
         response: Response,
@@ -72,6 +86,7 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
         """Set the quantity of a line the cart has (404 if it has none for the SKU)."""
+        mine(cart_id, principal)
         with caused_by(x_correlation_id):
             result = carts.change_quantity(
                 cart_id, sku, command.quantity, expected_version(if_match)
@@ -81,11 +96,13 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     @routes.delete("/{cart_id}/items/{sku}")
     def remove_item(
         cart_id: UUID,
+        principal: CurrentUser,
         sku: SkuPath,
         response: Response,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
+        mine(cart_id, principal)
         with caused_by(x_correlation_id):
             result = carts.remove_item(cart_id, sku, expected_version(if_match))
         return with_etag(response, result)
@@ -93,10 +110,12 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     @routes.post("/{cart_id}/clear")
     def clear(
         cart_id: UUID,
+        principal: CurrentUser,
         response: Response,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
+        mine(cart_id, principal)
         with caused_by(x_correlation_id):
             result = carts.clear(cart_id, expected_version(if_match))
         return with_etag(response, result)
@@ -104,12 +123,14 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     @routes.post("/{cart_id}/checkout")
     def check_out(
         cart_id: UUID,
+        principal: CurrentUser,
         response: Response,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CheckoutResult:
         """Check the cart out: the answer carries the customer and lines for the order.
         An empty cart is 422 ``cart_empty``; a second checkout is 409 ``cart_checked_out``."""
+        mine(cart_id, principal)
         with caused_by(x_correlation_id):
             result = carts.check_out(cart_id, expected_version(if_match))
         return with_etag(response, result)

@@ -29,10 +29,11 @@ from commands.http.headers import (
     with_etag,
 )
 from commands.metadata import caused_by
+from security.access import Admin
 
 
 def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
-    routes = APIRouter(prefix="/products", tags=["catalog"])
+    routes = APIRouter(prefix="/products", tags=["catalog"], dependencies=[Admin])
 
     @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
     def add_product(

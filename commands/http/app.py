@@ -7,6 +7,8 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI, Response, status
 
+from security.access import Gate, Public
+
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -17,6 +19,7 @@ def create_command_api(
 ) -> FastAPI:
     api = FastAPI(
         lifespan=lifespan,
+        dependencies=[Gate],  # rate limits; routes without a declared policy: admins only
         title="shop command API",
         version="1",
         description="Commands change state by appending events; responses carry the new "
@@ -29,7 +32,7 @@ def create_command_api(
 
 
 def _health_router(readiness: Callable[[], None]) -> APIRouter:
-    router = APIRouter(tags=["health"])
+    router = APIRouter(tags=["health"], dependencies=[Public])
 
     @router.get("/healthz")
     def healthz() -> dict[str, str]:

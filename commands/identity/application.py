@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import cast
+from typing import Protocol, cast
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
@@ -12,18 +12,22 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import get_topic
 
 from commands.base import MAX_CONFLICT_RETRIES, CommandResult, ShopApplication, VersionConflict
+from commands.identity.credentials import (
+    Credentials,
+    POPOIdentityRecorder,
+    PostgresIdentityRecorder,
+)
 from commands.identity.emails import (
     EmailClaim,
     EmailClaims,
     Erasure,
-    POPOUserRecorder,
-    PostgresUserRecorder,
     email_hash,
 )
 from commands.identity.models import ChangeProfile, RegisterUser, SetPreferences
 from commands.privacy.keyring import decode_key, new_key
 from domain.errors import AlreadyExists
 from domain.identity import InvalidEmail, Role, User, normalise_email
+from security.passwords import hash_password, needs_rehash, verify_password
 
 EMAIL_HASH_KEY = "EMAIL_HASH_KEY"  # base64 secret of the e-mail HMAC
 
@@ -32,16 +36,22 @@ class EmailTaken(AlreadyExists):
     code = "email_taken"
 
 
+class PasswordStore(Protocol):
+    def password_hash(self, user_id: UUID) -> str | None: ...
+
+    def replace_password_hash(self, user_id: UUID, password_hash: str) -> None: ...
+
+
 class IdentityApplication(ShopApplication):
     name = "identity"
     context = "identity"
 
     def construct_recorder(self) -> ApplicationRecorder:
         if isinstance(self.factory, POPOFactory):
-            return POPOUserRecorder()
+            return POPOIdentityRecorder()
         if isinstance(self.factory, PostgresFactory):
             topic = PostgresFactory.APPLICATION_RECORDER_TOPIC
-            self.factory.env[topic] = get_topic(PostgresUserRecorder)
+            self.factory.env[topic] = get_topic(PostgresIdentityRecorder)
         return super().construct_recorder()
 
     @property
@@ -68,6 +78,10 @@ class IdentityApplication(ShopApplication):
         except InvalidEmail:
             return None
 
+    @property
+    def passwords(self) -> PasswordStore:
+        return cast(PasswordStore, self.recorder)
+
     def register(self, command: RegisterUser, user_id: UUID) -> CommandResult:
         """Register a user with the given id; the address is claimed in the same transaction.
 
@@ -82,8 +96,9 @@ class IdentityApplication(ShopApplication):
             command.phone,
         )
         claim = EmailClaim(self.email_hash(user.email), user.id)
+        credentials = Credentials(user.id, hash_password(command.password.get_secret_value()))
         try:
-            recordings = self.save(user, email_claim=claim)
+            recordings = self.save(user, email_claim=claim, credentials=credentials)
         except IntegrityError:
             owner = self.email_claims.email_owner(claim.email_hash)
             if owner == user.id:
@@ -138,6 +153,17 @@ class IdentityApplication(ShopApplication):
                 continue  # changed concurrently: erase the fresh state
             return CommandResult(user.id, user.version, recordings[-1].notification.id)
         raise VersionConflict(f"user {user_id} is too busy; try again")
+
+    def authenticate(self, email: str, password: str) -> User | None:
+        """The user with this e-mail address and password, or None. An unknown address
+        costs one password verification too, so timing does not tell which addresses exist."""
+        owner = self.user_for_email(email)
+        encoded = None if owner is None else self.passwords.password_hash(owner)
+        if not verify_password(encoded, password) or owner is None or encoded is None:
+            return None
+        if needs_rehash(encoded):  # parameters were raised since: upgrade on a good login
+            self.passwords.replace_password_hash(owner, hash_password(password))
+        return self.get_user(owner)
 
     def get_user(self, user_id: UUID) -> User:
         return self.load(User, user_id, "user")

@@ -17,14 +17,27 @@ from commands.http.headers import (
 )
 from commands.identity.application import IdentityApplication
 from commands.identity.models import AssignRole, ChangeProfile, RegisterUser, SetPreferences
-from commands.metadata import caused_by
+from commands.metadata import caused_by, current_correlation_id
+from domain.errors import NotFound
 from domain.identity import Role
+from security.access import AdminOnly, CurrentUser, Principal, Public, owned
+from security.audit import Audit
+
+
+def _self(principal: Principal, user_id: UUID) -> None:
+    """A user changes their own profile (staff: anyone's); another id is as missing as none."""
+    owned(principal, user_id, NotFound(f"user {user_id} does not exist"))
 
 
 def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/users", tags=["identity"])
 
-    @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
+    @routes.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=CommandResult,
+        dependencies=[Public],
+    )
     def register_user(
         command: RegisterUser,
         response: Response,
@@ -50,10 +63,12 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         user_id: UUID,
         command: ChangeProfile,
         response: Response,
+        principal: CurrentUser,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
-        """Replace the profile (display name, address, phone)."""
+        """Replace the profile (display name, address, phone): the user's own only."""
+        _self(principal, user_id)
         with caused_by(x_correlation_id):
             result = identity.change_profile(user_id, command, expected_version(if_match))
         return with_etag(response, result)
@@ -63,9 +78,11 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         user_id: UUID,
         command: SetPreferences,
         response: Response,
+        principal: CurrentUser,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
+        _self(principal, user_id)
         with caused_by(x_correlation_id):
             result = identity.set_preferences(user_id, command, expected_version(if_match))
         return with_etag(response, result)
@@ -75,12 +92,21 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         user_id: UUID,
         command: AssignRole,
         response: Response,
+        principal: AdminOnly,
+        audit: Audit,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
-        """Grant a role (an admin's command; who may send it comes with the security issue)."""
+        """Grant a role (admins only; recorded in the audit log)."""
         with caused_by(x_correlation_id):
             result = identity.assign_role(user_id, command.role, expected_version(if_match))
+            audit.record(
+                principal.actor,
+                "identity.role_assigned",
+                f"user:{user_id}",
+                current_correlation_id(),
+                {"role": command.role.value, "version": result.version},
+            )
         return with_etag(response, result)
 
     @routes.post("/{user_id}/erase")
@@ -99,11 +125,20 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         user_id: UUID,
         role: Role,
         response: Response,
+        principal: AdminOnly,
+        audit: Audit,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
         with caused_by(x_correlation_id):
             result = identity.revoke_role(user_id, role, expected_version(if_match))
+            audit.record(
+                principal.actor,
+                "identity.role_revoked",
+                f"user:{user_id}",
+                current_correlation_id(),
+                {"role": role.value, "version": result.version},
+            )
         return with_etag(response, result)
 
     return routes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, SecretStr, StringConstraints
 
 from commands.models import Command
 from domain.identity import Address, Currency, InvalidEmail, Language, Preferences, Role
@@ -55,8 +55,16 @@ class PostalAddress(Command):
         return Address(self.line1, self.postal_code, self.city, self.country, self.line2)
 
 
+# OWASP ASVS 2.1: at least 12 characters, up to 128, any characters, no composition rules.
+Password = Annotated[
+    SecretStr,
+    Field(min_length=12, max_length=128, description="stored only as an argon2id hash"),
+]
+
+
 class RegisterUser(Command):
     email: Email
+    password: Password
     display_name: DisplayName
     address: PostalAddress | None = None
     phone: Phone | None = None
@@ -77,6 +85,15 @@ class SetPreferences(Command):
 
     def to_preferences(self) -> Preferences:
         return Preferences(self.marketing_opt_in, self.language, self.currency)
+
+
+class Login(Command):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    password: Annotated[SecretStr, Field(min_length=1, max_length=128)]
+
+
+class RefreshToken(Command):
+    refresh_token: Annotated[str, StringConstraints(min_length=20, max_length=2000)]
 
 
 class AssignRole(Command):

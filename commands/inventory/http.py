@@ -34,12 +34,13 @@ from commands.inventory.models import (
 )
 from commands.metadata import caused_by
 from commands.models import SKU_PATTERN
+from security.access import Admin
 
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the stock keeping unit")]
 
 
 def router(inventory: InventoryApplication, read_api_url: str) -> APIRouter:
-    routes = APIRouter(tags=["inventory"])
+    routes = APIRouter(tags=["inventory"], dependencies=[Admin])
 
     @routes.post(
         "/stock/{sku}/receipts", status_code=status.HTTP_201_CREATED, response_model=CommandResult

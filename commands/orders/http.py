@@ -24,15 +24,21 @@ from commands.http.headers import (
     with_etag,
 )
 from commands.http.problems import IdempotencyKeyRequired, Problem
-from commands.metadata import caused_by
+from commands.metadata import caused_by, current_correlation_id
 from commands.orders.application import OrdersApplication
 from commands.orders.models import CancelOrder, MarkPaymentAuthorized, PlaceOrder, RefundOrder
+from domain.errors import NotFound
+from security.access import Admin, AdminOnly, CurrentUser, owned
+from security.audit import Audit
 
 
 def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/orders", tags=["orders"])
 
-    @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
+    # Lines carry prices: only staff (or the saga, in-process) place orders.
+    @routes.post(
+        "", status_code=status.HTTP_201_CREATED, response_model=CommandResult, dependencies=[Admin]
+    )
     def place_order(
         body: PlaceOrder,
         response: Response,
@@ -61,9 +67,10 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
             name=path.replace("-", "_"),
             summary=summary,
             response_model=CommandResult,
+            dependencies=[Admin],  # an order's status is staff's to move, never a customer's
         )
 
-    @routes.post("/{order_id}/payment-authorized")
+    @routes.post("/{order_id}/payment-authorized", dependencies=[Admin])
     def mark_payment_authorized(
         order_id: UUID,
         body: MarkPaymentAuthorized,
@@ -83,10 +90,13 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
         order_id: UUID,
         body: CancelOrder,
         response: Response,
+        principal: CurrentUser,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
-        """Cancel an order that has not shipped yet."""
+        """Cancel an order that has not shipped yet (its customer, or staff)."""
+        customer_id = orders.get_order(order_id).customer_id
+        owned(principal, customer_id, NotFound(f"order {order_id} does not exist"))
         with caused_by(x_correlation_id):
             result = orders.cancel(order_id, body.reason, expected_version(if_match))
         return with_etag(response, result)
@@ -96,6 +106,8 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
         order_id: UUID,
         body: RefundOrder,
         response: Response,
+        principal: AdminOnly,
+        audit: Audit,
         idempotency_key: IdempotencyKey = None,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
@@ -115,6 +127,13 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
                 lambda: orders.refund(
                     order_id, body.amount.to_money(), key, expected_version(if_match)
                 ),
+            )
+            audit.record(
+                principal.actor,
+                "orders.refund",
+                f"order:{order_id}",
+                current_correlation_id(),
+                {"amount": body.amount.model_dump(mode="json"), "idempotency_key": key},
             )
         return with_etag(response, result)
 

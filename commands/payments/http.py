@@ -28,7 +28,7 @@ from commands.http.headers import (
     with_etag,
 )
 from commands.http.problems import IdempotencyKeyRequired, Problem
-from commands.metadata import caused_by
+from commands.metadata import caused_by, current_correlation_id
 from commands.payments.application import (
     GatewayTimedOut,
     GatewayUnavailable,
@@ -36,6 +36,8 @@ from commands.payments.application import (
     PaymentsApplication,
 )
 from commands.payments.models import Authorize, Capture, Refund, Void
+from security.access import Admin, AdminOnly
+from security.audit import Audit
 
 
 @contextmanager
@@ -65,7 +67,8 @@ def required(key: str | None) -> str:
 
 
 def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
-    routes = APIRouter(prefix="/payments", tags=["payments"])
+    # Staff only: a customer never names an amount (ADR 0018); the saga pays in-process.
+    routes = APIRouter(prefix="/payments", tags=["payments"], dependencies=[Admin])
 
     @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
     def authorize(
@@ -124,6 +127,8 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
         payment_id: UUID,
         body: Refund,
         response: Response,
+        principal: AdminOnly,
+        audit: Audit,
         idempotency_key: IdempotencyKey = None,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
@@ -136,6 +141,13 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
                 f"refund {payment_id}",
                 body,
                 lambda: payments.refund(payment_id, body, key, expected_version(if_match)),
+            )
+            audit.record(
+                principal.actor,
+                "payments.refund",
+                f"payment:{payment_id}",
+                current_correlation_id(),
+                {"amount": body.amount.model_dump(mode="json"), "idempotency_key": key},
             )
         return with_etag(response, answer)
 

@@ -25,6 +25,7 @@ from infra.embedded.postgres import POSTGRES_OS_USER as POSTGRES_OS_USER
 from infra.embedded.supervisor import ServiceFailed, Supervisor
 from infra.keys import ensure_dev_keys, has_keys
 from infra.settings import Settings
+from security.keys import ensure_development_key
 
 HOST = "127.0.0.1"
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -226,7 +227,17 @@ def start_stack(settings: Settings, supervisor: Supervisor) -> Settings:
     if not has_keys(settings):
         urls["keys_file"] = ensure_dev_keys(data_dir)
         _say(f"keys: development keys in {urls['keys_file']}")
-    return settings.model_copy(update=urls)
+    return settings.model_copy(update={**urls, **_development_keys(settings, data_dir)})
+
+
+def _development_keys(settings: Settings, data_dir: Path) -> dict[str, str]:
+    """Token keys of its own under the data dir, unless settings name a key directory."""
+    if settings.auth_keys_dir:
+        return {}
+    keys = data_dir / "keys"
+    ensure_development_key(keys)
+    _say(f"token signing keys: development keys in {keys}")
+    return {"auth_keys_dir": str(keys)}
 
 
 def _launch(service: _Service, ctx: _Context, port: int) -> _Launched:

@@ -1,0 +1,4 @@
+"""Security shared by both APIs: tokens, passwords, access rules, rate limits, the audit log.
+
+Imports only ``domain`` and libraries; ``infra`` hands it keys, DSNs and clients (ADR 0018).
+"""

@@ -1,0 +1,89 @@
+"""The audit log of privileged actions: who did what to which target, when, under which
+correlation id. Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE on the table.
+
+Written after the command succeeded (the event it caused carries the same correlation id),
+read by auditors through the read API (``read_api/audit.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Request
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+TABLE = "audit_log"
+
+
+class AuditLog:
+    def __init__(self, dsn: str, schema: str) -> None:
+        self.dsn = dsn
+        self.schema_name = schema
+        self.table = sql.Identifier(schema, TABLE)
+
+    def create_table(self) -> None:
+        schema = sql.Identifier(self.schema_name)
+        guard = sql.Identifier(self.schema_name, "audit_log_append_only")
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                    " at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+                    " actor text NOT NULL,"
+                    " action text NOT NULL,"
+                    " target text NOT NULL,"
+                    " correlation_id text,"
+                    " detail jsonb NOT NULL DEFAULT '{{}}')"
+                ).format(self.table)
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    " BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$"
+                ).format(guard)
+            )
+            for event, level in (("UPDATE OR DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
+                name = "audit_log_no_" + event.split()[0].lower()
+                conn.execute(
+                    sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+                        sql.Identifier(name), self.table
+                    )
+                )
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TRIGGER {} BEFORE {} ON {} FOR EACH {} EXECUTE FUNCTION {}()"
+                    ).format(
+                        sql.Identifier(name), sql.SQL(event), self.table, sql.SQL(level), guard
+                    )
+                )
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        correlation_id: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (actor, action, target, correlation_id, detail)"
+                    " VALUES (%s, %s, %s, %s, %s)"
+                ).format(self.table),
+                (actor, action, target, correlation_id, Jsonb(detail or {})),
+            )
+
+
+def audit_log_of(request: Request) -> AuditLog:
+    log = getattr(request.app.state, "audit_log", None)
+    if not isinstance(log, AuditLog):
+        raise RuntimeError("this app has no audit log (app.state.audit_log)")
+    return log
+
+
+Audit = Annotated[AuditLog, Depends(audit_log_of)]

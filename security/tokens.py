@@ -1,0 +1,140 @@
+"""JWTs as RFC 8725 asks: one algorithm (EdDSA), a key picked by ``kid``, typed tokens.
+
+An access token (``typ: at+jwt``, RFC 9068) lives 15 minutes and carries the user id and
+roles. A refresh token (``typ: rt+jwt``) is only accepted by ``/auth/refresh`` and
+``/auth/logout``; its ``jti`` is what the refresh store keeps (hashed). Verification pins the
+algorithm, requires ``iss``, ``aud``, ``exp``, ``iat``, ``sub`` and ``jti``, and checks the type
+both in the header and in ``token_use``, so one kind is never accepted as the other.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import jwt
+
+from domain.identity import Role
+from security.keys import KeySet
+
+ALGORITHM = "EdDSA"
+_REQUIRED = ["exp", "iat", "iss", "aud", "sub", "jti"]
+LEEWAY_SECONDS = 5
+
+
+class TokenUse(StrEnum):
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+    @property
+    def typ(self) -> str:
+        return "at+jwt" if self is TokenUse.ACCESS else "rt+jwt"
+
+
+class TokenRejected(Exception):
+    """Why a token is refused; the reason is for logs and the 401 detail, never a secret."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: UUID
+    roles: frozenset[Role]
+    jti: str
+    expires_at: int
+    family_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_at: int
+
+
+class TokenService:
+    def __init__(
+        self,
+        keys: KeySet,
+        issuer: str,
+        audience: str,
+        access_seconds: int = 900,
+        refresh_seconds: int = 14 * 24 * 3600,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.access_seconds = access_seconds
+        self.refresh_seconds = refresh_seconds
+
+    def access_token(self, user_id: UUID, roles: frozenset[Role]) -> IssuedToken:
+        return self._issue(TokenUse.ACCESS, user_id, self.access_seconds, {"roles": sorted(roles)})
+
+    def refresh_token(self, user_id: UUID, family_id: UUID) -> IssuedToken:
+        return self._issue(TokenUse.REFRESH, user_id, self.refresh_seconds, {"fam": str(family_id)})
+
+    def verify(self, token: str, use: TokenUse) -> Claims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as e:
+            raise TokenRejected("malformed token") from e
+        if header.get("alg") != ALGORITHM:
+            raise TokenRejected("algorithm not accepted")
+        if header.get("typ") != use.typ:
+            raise TokenRejected(f"not an {use.value} token")
+        key = self.keys.public.get(str(header.get("kid")))
+        if key is None:
+            raise TokenRejected("unknown key id")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": _REQUIRED},
+            )
+        except jwt.PyJWTError as e:
+            raise TokenRejected(type(e).__name__) from e
+        if claims.get("token_use") != use.value:
+            raise TokenRejected(f"not an {use.value} token")
+        try:
+            return Claims(
+                UUID(claims["sub"]),
+                frozenset(Role(r) for r in claims.get("roles", [])),
+                str(claims["jti"]),
+                int(claims["exp"]),
+                UUID(claims["fam"]) if use is TokenUse.REFRESH else None,
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise TokenRejected("malformed claims") from e
+
+    def _issue(
+        self, use: TokenUse, user_id: UUID, seconds: int, extra: dict[str, Any]
+    ) -> IssuedToken:
+        if self.keys.signing_key is None:
+            raise RuntimeError("this service holds no signing key")
+        now = int(time.time())
+        jti = secrets.token_urlsafe(32)
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id),
+            "iat": now,
+            "nbf": now,
+            "exp": now + seconds,
+            "jti": jti,
+            "token_use": use.value,
+            **extra,
+        }
+        token = jwt.encode(
+            claims,
+            self.keys.signing_key,
+            algorithm=ALGORITHM,
+            headers={"kid": self.keys.signing_kid, "typ": use.typ},
+        )
+        return IssuedToken(token, jti, now + seconds)
