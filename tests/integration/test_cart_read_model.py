@@ -35,6 +35,7 @@ from read_api import carts as carts_read_api
 from read_api.consistency import AppliedPosition
 from streams.envelope import Envelope, envelope_for
 from streams.watermark import complete_up_to
+from tests.support.auth import as_admin, with_access
 from tests.support.platform import eventually, start
 
 pytestmark = pytest.mark.integration
@@ -150,7 +151,7 @@ def carts_api(settings: Settings, applied: AppliedPosition, wait_seconds: float)
     api = FastAPI(lifespan=lifespan)
     api.include_router(carts_read_api.router(client, settings.namespace, applied, wait_seconds))
     install_problem_handlers(api)
-    return api
+    return with_access(api, settings)
 
 
 @pytest.fixture
@@ -161,7 +162,9 @@ def read_api(settings: Settings) -> Iterator[tuple[TestClient, list[int]]]:
     async def applied_position() -> int:
         return applied[0]
 
-    with TestClient(carts_api(settings, applied_position, wait_seconds=0.2)) as test_client:
+    with TestClient(
+        carts_api(settings, applied_position, wait_seconds=0.2), headers=as_admin(settings)
+    ) as test_client:
         yield test_client, applied
 
 
@@ -330,7 +333,9 @@ def test_carts_filled_through_the_application_reach_redis_and_survive_a_worker_k
         response = client.get(f"/customers/{customer}/cart", params={"after": position})
         return response.json() if response.headers["Shop-Stale"] == "false" else None
 
-    with TestClient(carts_api(settings, applied, wait_seconds=2.0)) as client:
+    with TestClient(
+        carts_api(settings, applied, wait_seconds=2.0), headers=as_admin(settings)
+    ) as client:
         shown = eventually(
             lambda: customer_cart_after(client, added.position),
             what="the added item is visible after its position",

@@ -13,6 +13,7 @@ from commands.carts.application import CartsApplication
 from domain.carts import Cart
 from infra import apps, bootstrap
 from infra.settings import Settings
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ CUSTOMER = "6f1c2a4e-8a55-4c1f-9d1e-2b7c4a9e0f11"
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings)) as test_client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

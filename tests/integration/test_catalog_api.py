@@ -18,6 +18,7 @@ from domain.catalog import product_id_for
 from domain.money import Money
 from infra import apps, bootstrap
 from infra.settings import Settings
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ COMMAND_IDS = [path for _, path, _ in COMMANDS]
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings)) as test_client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from infra import apps, bootstrap
 from infra.settings import Settings
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ LAMP: dict[str, Any] = {
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings)) as test_client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

@@ -21,6 +21,7 @@ from commands.http.app import create_command_api
 from infra import apps
 from infra.bootstrap import REGISTRY
 from infra.settings import Settings
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,9 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _routes_only())
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        apps.command_api(settings), raise_server_exceptions=False, headers=as_admin(settings)
+    ) as test_client:
         yield test_client
 
 

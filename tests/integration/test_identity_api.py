@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from commands.identity.application import EmailTaken, IdentityApplication
 from commands.identity.models import RegisterUser
@@ -17,12 +18,15 @@ from domain.errors import DomainError
 from infra import apps, bootstrap
 from infra.settings import Settings
 from streams.relay import envelopes
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
 UNKNOWN = "7d9f1c9e-59a4-4cbb-9d8e-0f7b0c6a3a11"
+PASSWORD = "analytical engine 1843"
 ADA: dict[str, Any] = {
     "email": "Ada.Lovelace@Example.org",
+    "password": PASSWORD,
     "display_name": "Ada Lovelace",
     "address": {
         "line1": "12 St James's Square",
@@ -36,7 +40,7 @@ ADA: dict[str, Any] = {
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings)) as test_client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 
@@ -88,7 +92,10 @@ def test_an_email_registers_only_once_whatever_its_case(
     assert register(client).status_code == 201
     before = head(identity)
 
-    response = register(client, {"email": " ADA.LOVELACE@example.ORG", "display_name": "Imposter"})
+    response = register(
+        client,
+        {"email": " ADA.LOVELACE@example.ORG", "password": PASSWORD, "display_name": "Imposter"},
+    )
 
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
@@ -114,7 +121,9 @@ def test_a_key_reused_for_another_registration_is_refused(client: TestClient) ->
     assert register(client, key="signup-0002").status_code == 201
 
     response = register(
-        client, {"email": "grace@example.org", "display_name": "Grace"}, "signup-0002"
+        client,
+        {"email": "grace@example.org", "password": PASSWORD, "display_name": "Grace"},
+        "signup-0002",
     )
 
     assert response.status_code == 422
@@ -124,7 +133,9 @@ def test_a_key_reused_for_another_registration_is_refused(client: TestClient) ->
 def test_concurrent_registrations_of_one_email_create_exactly_one_user(
     identity: IdentityApplication,
 ) -> None:
-    command = RegisterUser(email="race@example.org", display_name="Racer")
+    command = RegisterUser(
+        email="race@example.org", password=SecretStr(PASSWORD), display_name="Racer"
+    )
 
     def attempt(_: int) -> str:
         try:
@@ -143,7 +154,9 @@ def test_concurrent_registrations_of_one_email_create_exactly_one_user(
 def test_concurrent_first_attempts_with_one_key_register_one_user(
     identity: IdentityApplication,
 ) -> None:
-    command = RegisterUser(email="twice@example.org", display_name="Twice")
+    command = RegisterUser(
+        email="twice@example.org", password=SecretStr(PASSWORD), display_name="Twice"
+    )
     user_id = identity.idempotent_id("signup-race-1")
 
     def attempt(_: int) -> Any:

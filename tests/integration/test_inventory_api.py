@@ -21,6 +21,7 @@ from domain.inventory import StockItem, stock_item_id_for
 from infra import apps, bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
+from tests.support.auth import as_admin
 from tests.support.platform import start
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings)) as test_client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

@@ -38,6 +38,7 @@ from read_api.orders import router
 from streams.envelope import Envelope
 from streams.relay import envelopes
 from streams.watermark import complete_up_to
+from tests.support.auth import as_admin, with_access
 from tests.support.platform import eventually, start
 
 pytestmark = pytest.mark.integration
@@ -197,7 +198,7 @@ def read_api(settings: Settings) -> Iterator[TestClient]:
     api = FastAPI(lifespan=lifespan)
     api.include_router(router(pool.connection, settings.schema_for("read"), applied, 0.3))
     install_problem_handlers(api)
-    with TestClient(api) as client:
+    with TestClient(with_access(api, settings), headers=as_admin(settings)) as client:
         yield client
 
 

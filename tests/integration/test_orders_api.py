@@ -14,6 +14,7 @@ from domain.money import Money
 from domain.orders import Order, OrderStatus
 from infra import apps, bootstrap
 from infra.settings import Settings
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ UNKNOWN = "7d9f1c9e-59a4-4cbb-9d8e-0f7b0c6a3a11"
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings)) as test_client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

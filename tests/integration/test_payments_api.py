@@ -21,6 +21,7 @@ from domain.money import Money
 from domain.payments import Payment, PaymentStatus
 from infra import apps, bootstrap
 from infra.settings import Settings
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ CARD = "4242 4242 4242 4242"  # a test card number that passes the Luhn check
 @pytest.fixture
 def client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv("PAYMENTS_SANDBOX_TIMEOUT_SECONDS", "0.1")
-    with TestClient(apps.command_api(settings)) as test_client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from infra import apps, bootstrap
 from infra.settings import Settings
 from projections.sinks.product_index import ProductIndex
+from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 TOTAL = 10_050
@@ -57,7 +58,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
         refresh=True,
     )
     es.close()
-    with TestClient(apps.read_api(settings)) as test_client:
+    with TestClient(apps.read_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from pydantic import SecretStr
 
 from commands.identity.application import EmailTaken, IdentityApplication
 from commands.identity.models import RegisterUser
@@ -212,14 +213,17 @@ def test_an_event_with_personal_fields_declares_them_all_private() -> None:
         assert carried <= set(getattr(type(domain_event), "private_fields", ())), domain_event
 
 
+PASSWORD = SecretStr("correct horse battery staple")
+
+
 def in_memory_identity() -> IdentityApplication:
     return IdentityApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
 def test_an_email_registers_one_user_however_it_is_spelled() -> None:
     identity = in_memory_identity()
-    first = RegisterUser(email="ada@example.org", display_name="Ada")
-    again = RegisterUser(email=" ADA@Example.org", display_name="Someone Else")
+    first = RegisterUser(email="ada@example.org", password=PASSWORD, display_name="Ada")
+    again = RegisterUser(email=" ADA@Example.org", password=PASSWORD, display_name="Someone Else")
 
     identity.register(first, uuid4())
     with pytest.raises(EmailTaken):
@@ -231,7 +235,7 @@ def test_an_email_registers_one_user_however_it_is_spelled() -> None:
 def test_registered_users_are_reconstructed_from_the_store() -> None:
     identity = in_memory_identity()
     result = identity.register(
-        RegisterUser(email="grace@example.org", display_name="Grace"), ADA_ID
+        RegisterUser(email="grace@example.org", password=PASSWORD, display_name="Grace"), ADA_ID
     )
 
     identity.assign_role(result.id, Role.ADMIN)
