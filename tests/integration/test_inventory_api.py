@@ -45,9 +45,11 @@ def inventory(settings: Settings) -> Iterator[InventoryApplication]:
 
 @pytest.fixture
 def server(settings: Settings, processes: Supervisor) -> str:
-    """The command API as a real uvicorn process; its base URL."""
+    """The command API as a real uvicorn process; its base URL. These tests measure
+    concurrency, not rate limits: one admin may send hundreds of requests at once."""
     url = f"http://{settings.api_host}:{settings.command_api_port}"
-    start(processes, settings, "command-api")
+    unlimited = {"burst_per_user": 10_000, "burst_per_address": 10_000}
+    start(processes, settings.model_copy(update=unlimited), "command-api")
     processes.wait_healthy(
         "command-api", lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, 60
     )
@@ -218,9 +220,9 @@ def test_an_adjustment_may_not_remove_reserved_units_and_honours_if_match(
 
 
 def test_200_buyers_at_once_of_50_units_get_exactly_50_reservations(
-    server: str, inventory: InventoryApplication
+    server: str, inventory: InventoryApplication, settings: Settings
 ) -> None:
-    with httpx.Client(base_url=server, timeout=60) as http:
+    with httpx.Client(base_url=server, timeout=60, headers=as_admin(settings)) as http:
         assert http.post("/stock/HOT-1/receipts", json={"quantity": 50}).status_code == 201
 
         def buy(_: int) -> httpx.Response:
@@ -245,9 +247,9 @@ def test_200_buyers_at_once_of_50_units_get_exactly_50_reservations(
 
 
 def test_ten_concurrent_repeats_of_a_keyed_receipt_receive_once_and_answer_alike(
-    server: str, inventory: InventoryApplication
+    server: str, inventory: InventoryApplication, settings: Settings
 ) -> None:
-    with httpx.Client(base_url=server, timeout=60) as http:
+    with httpx.Client(base_url=server, timeout=60, headers=as_admin(settings)) as http:
 
         def receive(_: int) -> httpx.Response:
             return http.post(
@@ -265,10 +267,10 @@ def test_ten_concurrent_repeats_of_a_keyed_receipt_receive_once_and_answer_alike
 
 
 def test_ten_concurrent_repeats_of_a_keyed_reservation_reserve_once_and_answer_alike(
-    server: str, inventory: InventoryApplication
+    server: str, inventory: InventoryApplication, settings: Settings
 ) -> None:
     body = reservation(MUG_1=3)
-    with httpx.Client(base_url=server, timeout=60) as http:
+    with httpx.Client(base_url=server, timeout=60, headers=as_admin(settings)) as http:
         http.post("/stock/MUG-1/receipts", json={"quantity": 10})
 
         def reserve(_: int) -> httpx.Response:
