@@ -9,6 +9,7 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from domain.identity import Role
 from infra import bootstrap
@@ -37,3 +38,19 @@ def with_access(api: FastAPI, settings: Settings) -> FastAPI:
     """A bare test app with routers of ours: verify tokens as the real apps do (no limits)."""
     api.state.access = Access(bootstrap.token_service(settings))
     return api
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+    """(method, full path, route) for every endpoint of ``app``, included routers too."""
+    try:  # FastAPI ≥ 0.16x keeps included routers as they are and resolves them lazily
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        flat = [(getattr(route, "path", ""), route) for route in app.routes]
+    else:
+        flat = [(str(c.path), c.original_route) for c in iter_route_contexts(app.routes)]
+    return sorted(
+        (method, path, route)
+        for path, route in flat
+        if isinstance(route, APIRoute)
+        for method in (route.methods or set()) - {"HEAD", "OPTIONS"}
+    )
