@@ -20,7 +20,10 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
+from domain.identity import Role
+from infra import bootstrap
 from infra.embedded.supervisor import die_with_parent
+from infra.settings import Settings
 from tests.conftest import free_port
 from tests.support.platform import eventually
 from tests.support.processes import MARKER, alive, marked_processes
@@ -36,6 +39,14 @@ class Running:
     banner: str
     command_url: str
     read_url: str
+    keys_dir: Path
+
+    def bearer(self, user_id: uuid.UUID | None = None, *roles: Role) -> dict[str, str]:
+        """A token signed with the development key `shop run` generated."""
+        settings = Settings(auth_keys_dir=str(self.keys_dir))
+        subject, granted = user_id or uuid.uuid4(), frozenset(roles or (Role.ADMIN,))
+        token = bootstrap.token_service(settings).access_token(subject, granted).token
+        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +83,7 @@ def shop() -> Iterator[Running]:
             banner,
             f"http://127.0.0.1:{command_port}",
             f"http://127.0.0.1:{read_port}",
+            data_dir / "keys",
         )
     finally:
         with suppress(ProcessLookupError):
@@ -104,8 +116,19 @@ def test_the_printed_example_requests_work(shop: Running) -> None:
     commands = re.findall(r"^  (curl .*?)(?=\n  curl |\n\n)", shop.banner, re.S | re.M)
     assert len(commands) == 2
     create, search = (c.replace("\\\n", " ") for c in commands)
+    (export,) = re.findall(
+        r"^  export SHOP_TOKEN=\$\((.*?)\)$", shop.banner.replace("\\\n", ""), re.S | re.M
+    )
+    token = subprocess.run(
+        ["bash", "-c", export], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
-    created = subprocess.run(shlex.split(create), capture_output=True, text=True, check=True)
+    created = subprocess.run(
+        shlex.split(create.replace("$SHOP_TOKEN", token)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert '"version":1' in created.stdout
 
     def headphones_found() -> bool:
@@ -124,7 +147,7 @@ def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
         "category": "optics",
         "price": {"amount": "149.00", "currency": "EUR"},
     }
-    created = httpx.post(f"{shop.command_url}/products", json=product)
+    created = httpx.post(f"{shop.command_url}/products", json=product, headers=shop.bearer())
     assert created.status_code == 201
     product_id = created.json()["id"]
 
@@ -147,11 +170,13 @@ def test_a_client_reads_its_own_write_by_passing_the_position(shop: Running) -> 
         "category": "kitchen",
         "price": {"amount": "9.50", "currency": "EUR"},
     }
-    created = httpx.post(f"{shop.command_url}/products", json=product).json()
+    created = httpx.post(f"{shop.command_url}/products", json=product, headers=shop.bearer())
     changed = httpx.post(
-        f"{shop.command_url}/products/{created['id']}/price",
+        f"{shop.command_url}/products/{created.json()['id']}/price",
         json={"price": {"amount": "8.00", "currency": "EUR"}},
+        headers=shop.bearer(),
     ).json()
+    created = created.json()
 
     page = httpx.get(
         f"{shop.read_url}/products/{created['id']}",
@@ -181,7 +206,7 @@ def test_stock_received_makes_a_product_show_as_in_stock(shop: Running) -> None:
     received = httpx.post(
         f"{shop.command_url}/stock/CF-0300/receipts",
         json={"quantity": 3},
-        headers={"Idempotency-Key": "receipt-cf-0300-1"},
+        headers={"Idempotency-Key": "receipt-cf-0300-1", **shop.bearer()},
     )
     assert received.status_code == 201
 
@@ -200,26 +225,32 @@ def test_a_position_not_yet_applied_is_answered_as_stale_not_silently(shop: Runn
 
 
 def test_a_cart_and_an_order_are_readable_right_after_their_commands(shop: Running) -> None:
-    customer = str(uuid.uuid4())
+    customer_id = uuid.uuid4()
+    customer, as_customer = str(customer_id), shop.bearer(customer_id, Role.CUSTOMER)
     cart = httpx.post(
         f"{shop.command_url}/carts",
         json={"customer_id": customer},
-        headers={"Idempotency-Key": f"cart-{customer}"},
+        headers={"Idempotency-Key": f"cart-{customer}", **as_customer},
     ).json()
     added = httpx.post(
-        f"{shop.command_url}/carts/{cart['id']}/items", json={"sku": "HP-1000", "quantity": 2}
+        f"{shop.command_url}/carts/{cart['id']}/items",
+        json={"sku": "HP-1000", "quantity": 2},
+        headers=as_customer,
     ).json()
 
     view = httpx.get(
         f"{shop.read_url}/customers/{customer}/cart",
         params={"after": added["position"]},
         timeout=10,
+        headers=as_customer,
     )
 
     assert view.headers["shop-stale"] == "false"
     assert view.json()["lines"] == [{"sku": "HP-1000", "quantity": 2}]
 
-    checkout = httpx.post(f"{shop.command_url}/carts/{cart['id']}/checkout").json()
+    checkout = httpx.post(
+        f"{shop.command_url}/carts/{cart['id']}/checkout", headers=as_customer
+    ).json()
     order = httpx.post(
         f"{shop.command_url}/orders",
         json={
@@ -234,26 +265,32 @@ def test_a_cart_and_an_order_are_readable_right_after_their_commands(shop: Runni
                 for line in checkout["lines"]
             ],
         },
-        headers={"Idempotency-Key": f"order-{customer}"},
+        headers={"Idempotency-Key": f"order-{customer}", **shop.bearer()},
     ).json()
-    reserved = httpx.post(f"{shop.command_url}/orders/{order['id']}/stock-reserved").json()
+    reserved = httpx.post(
+        f"{shop.command_url}/orders/{order['id']}/stock-reserved", headers=shop.bearer()
+    ).json()
 
     history = httpx.get(
         f"{shop.read_url}/customers/{customer}/orders",
         params={"after": reserved["position"]},
         timeout=10,
+        headers=as_customer,
     ).json()
     (item,) = history["items"]
     assert item["id"] == order["id"]
     assert item["total"] == {"minor": 25800, "currency": "EUR"}
     detail = httpx.get(
-        f"{shop.read_url}/orders/{order['id']}", params={"after": reserved["position"]}, timeout=10
+        f"{shop.read_url}/orders/{order['id']}",
+        params={"after": reserved["position"]},
+        timeout=10,
+        headers=as_customer,
     ).json()
     assert [step["status"] for step in detail["timeline"]] == ["placed", "stock_reserved"]
 
 
 def test_the_read_api_reports_where_each_projection_stands(shop: Running) -> None:
-    rows = httpx.get(f"{shop.read_url}/projections").json()["projections"]
+    rows = httpx.get(f"{shop.read_url}/projections", headers=shop.bearer()).json()["projections"]
     (row,) = [r for r in rows if r["projection"] == "product-search" and r["context"] == "catalog"]
     assert row["projection"] == "product-search"
     assert row["context"] == "catalog"
