@@ -22,7 +22,7 @@ from security.access import Public, RateLimited, Unauthorized, client_address
 from security.audit import Audit
 from security.ratelimit import Limit, RateLimiter
 from security.refresh import RefreshRefused, RefreshTokenStore, Rotation
-from security.tokens import IssuedToken, TokenRejected, TokenService, TokenUse
+from security.tokens import Claims, IssuedToken, TokenRejected, TokenService, TokenUse
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def router(sessions: Sessions) -> APIRouter:
     return routes
 
 
-def _verified(tokens: TokenService, token: str) -> Any:
+def _verified(tokens: TokenService, token: str) -> Claims:
     try:
         return tokens.verify(token, TokenUse.REFRESH)
     except TokenRejected as e:
