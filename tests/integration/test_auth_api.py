@@ -380,3 +380,53 @@ def audit_rows(settings: Settings, action: str) -> list[dict[str, Any]]:
 
 def store_of(settings: Settings) -> RefreshTokenStore:
     return bootstrap.refresh_tokens(settings)
+
+
+def test_a_customer_uses_their_own_cart_and_cannot_set_what_they_do_not_own(
+    command: TestClient, settings: Settings
+) -> None:
+    alice, bob = uuid4(), uuid4()
+    as_alice, as_bob = as_customer(settings, alice), as_customer(settings, bob)
+
+    cart = command.post("/carts", json={"customer_id": str(alice)}, headers=as_alice)
+    for_bob = command.post("/carts", json={"customer_id": str(bob)}, headers=as_alice)
+    cart_id = cart.json()["id"]
+    added = command.post(
+        f"/carts/{cart_id}/items", json={"sku": "MUG-1", "quantity": 2}, headers=as_alice
+    )
+    priced = command.post(
+        f"/carts/{cart_id}/items",
+        json={"sku": "MUG-2", "quantity": 1, "unit_price": {"amount": "0.01", "currency": "EUR"}},
+        headers=as_alice,
+    )
+    bobs_try = command.post(
+        f"/carts/{cart_id}/items", json={"sku": "MUG-1", "quantity": 1}, headers=as_bob
+    )
+    own_roles = command.put(
+        f"/users/{alice}/profile", json={"display_name": "A", "roles": ["admin"]}, headers=as_alice
+    )
+    grant = command.post(f"/users/{alice}/roles", json={"role": "admin"}, headers=as_alice)
+    place = command.post(
+        "/orders",
+        json={
+            "customer_id": str(alice),
+            "cart_id": cart_id,
+            "lines": [
+                {"sku": "MUG-1", "quantity": 2, "unit_price": {"amount": "0.01", "currency": "EUR"}}
+            ],
+        },
+        headers=as_alice,
+    )
+
+    assert (cart.status_code, added.status_code, added.json()["version"]) == (201, 200, 2)
+    assert for_bob.status_code == 403
+    assert (priced.status_code, priced.json()["errors"][0]["field"]) == (
+        422,
+        "body.unit_price",
+    )
+    assert (bobs_try.status_code, bobs_try.json()["detail"]) == (
+        404,
+        f"cart {cart_id} does not exist",
+    )
+    assert own_roles.status_code == 422
+    assert (grant.status_code, place.status_code) == (403, 403)
