@@ -3,8 +3,8 @@
 ``user_credentials (user_id PRIMARY KEY, password_hash, updated_at)`` lives in the identity
 schema. The row is inserted in the very transaction that appends ``User.Registered`` (the
 same recorder hook as the e-mail claim), so a user never exists without a password. Only the
-argon2id encoding is stored; an erasure deletes the row in its own transaction, and a password change replaces it
-without leaving old hashes in an append-only log.
+argon2id encoding is stored; an erasure deletes the row in its own transaction, and a
+password change replaces it without leaving old hashes in an append-only log.
 """
 
 from __future__ import annotations

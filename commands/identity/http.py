@@ -111,13 +111,26 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
 
     @routes.post("/{user_id}/erase")
     def erase_user(
-        user_id: UUID, response: Response, x_correlation_id: CorrelationId = None
+        user_id: UUID,
+        response: Response,
+        principal: CurrentUser,
+        audit: Audit,
+        x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
         """Erase the user's personal data (right to erasure). Their e-mail, name, address and
         phone read as `[erased]` from then on, everywhere, and the address can register again;
-        orders stay, with the pseudonymous user id. A repeat changes nothing."""
+        orders stay, with the pseudonymous user id. A repeat changes nothing. The user
+        themselves or an admin; recorded in the audit log. Their sessions end."""
+        _self(principal, user_id)
         with caused_by(x_correlation_id):
             result = identity.erase(user_id)
+            audit.record(
+                principal.actor,
+                "identity.erased",
+                f"user:{user_id}",
+                current_correlation_id(),
+                {"version": result.version},
+            )
         return with_etag(response, result)
 
     @routes.delete("/{user_id}/roles/{role}")

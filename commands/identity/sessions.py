@@ -14,10 +14,9 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from commands.identity.application import IdentityApplication
-from commands.identity.emails import email_hash
 from commands.identity.models import Login, RefreshToken
 from domain.errors import NotFound
-from domain.identity import InvalidEmail, User, normalise_email
+from domain.identity import InvalidEmail, User
 from security.access import Public, RateLimited, Unauthorized, client_address
 from security.audit import Audit
 from security.ratelimit import Limit, RateLimiter
@@ -51,8 +50,8 @@ def router(sessions: Sessions) -> APIRouter:
     async def limit_login(request: Request, email: str) -> None:
         if sessions.limiter is None:
             return
-        try:
-            who = email_hash(normalise_email(email))
+        try:  # keyed, so the bucket's name reveals no address
+            who = identity.email_hash(email)
         except InvalidEmail:
             who = "invalid"
         for key in (f"login:addr:{client_address(request)}", f"login:email:{who}"):
@@ -84,8 +83,11 @@ def router(sessions: Sessions) -> APIRouter:
             return tokens.refresh_token(rotation.user_id, rotation.family_id)
 
         try:
-            new_refresh = store.rotate(claims, successor)
             user = identity.get_user(claims.user_id)
+            if user.erased:  # an erased user's sessions end with the erasure
+                store.revoke(claims)
+                raise Unauthorized("the user no longer exists")
+            new_refresh = store.rotate(claims, successor)
         except RefreshRefused as e:
             if e.family_revoked is not None:
                 audit.record(

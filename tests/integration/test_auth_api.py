@@ -430,3 +430,20 @@ def test_a_customer_uses_their_own_cart_and_cannot_set_what_they_do_not_own(
     )
     assert own_roles.status_code == 422
     assert (grant.status_code, place.status_code) == (403, 403)
+
+
+def test_an_erasure_is_the_users_own_or_an_admins_audited_and_ends_their_sessions(
+    command: TestClient, settings: Settings
+) -> None:
+    user_id = register(command, "forget.me@example.org")
+    tokens = login(command, "forget.me@example.org").json()
+    stranger = command.post(f"/users/{user_id}/erase", headers=as_customer(settings, uuid4()))
+
+    erased = command.post(f"/users/{user_id}/erase", headers=as_customer(settings, UUID(user_id)))
+
+    assert (stranger.status_code, erased.status_code) == (404, 200)
+    refreshed = command.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 401
+    assert login(command, "forget.me@example.org").status_code == 401
+    (row,) = audit_rows(settings, "identity.erased")
+    assert (row["actor"], row["target"]) == (f"user:{user_id}", f"user:{user_id}")

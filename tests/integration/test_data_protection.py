@@ -23,6 +23,7 @@ from domain.money import Money
 from infra import apps, bootstrap
 from infra.keys import load_keys
 from infra.settings import Settings
+from tests.support.auth import as_admin
 from tests.support.catalog import a_product
 
 pytestmark = pytest.mark.integration
@@ -99,7 +100,12 @@ def test_email_claims_are_a_keyed_hash_the_login_lookup_shares(settings: Setting
     assert isinstance(app, IdentityApplication)
     email = f"claims-{uuid4().hex[:8]}@example.org"
     try:
-        user = app.register(RegisterUser(email=email, display_name="Claimant"), uuid4()).id
+        user = app.register(
+            RegisterUser(
+                email=email, password=SecretStr("a long enough password"), display_name="Claimant"
+            ),
+            uuid4(),
+        ).id
         assert app.user_for_email(email.upper()) == user
     finally:
         app.close()
@@ -114,13 +120,13 @@ def test_email_claims_are_a_keyed_hash_the_login_lookup_shares(settings: Setting
 
 @pytest.fixture
 def command_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings)) as client:
+    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as client:
         yield client
 
 
 @pytest.fixture
 def read_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.read_api(settings)) as client:
+    with TestClient(apps.read_api(settings), headers=as_admin(settings)) as client:
         yield client
 
 

@@ -24,6 +24,7 @@ from domain.personal_data import ERASED
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
+from tests.support.auth import as_admin
 from tests.support.kafka import read_topic
 from tests.support.platform import eventually, start
 from tests.support.privacy_scan import everywhere
@@ -45,12 +46,17 @@ def someone() -> dict[str, str]:
     }
 
 
+PASSWORD = "a passphrase for the scan"
+
+
 def platform(processes: Supervisor, settings: Settings) -> tuple[httpx.Client, httpx.Client]:
     for name in ("command-api", "read-api", "relay", "worker"):
         start(processes, settings, name)
     clients = []
     for port in (settings.command_api_port, settings.read_api_port):
-        client = httpx.Client(base_url=f"http://{settings.api_host}:{port}", timeout=10)
+        client = httpx.Client(
+            base_url=f"http://{settings.api_host}:{port}", timeout=10, headers=as_admin(settings)
+        )
         eventually(partial(_ready, client), 60, f"API on port {port} ready")
         clients.append(client)
     return clients[0], clients[1]
@@ -71,7 +77,12 @@ def created(response: httpx.Response) -> Any:
 def use_the_platform(commands: httpx.Client, reads: httpx.Client, p: dict[str, str]) -> UUID:
     """Register, change the profile, fill a cart, place an order, read them back."""
     address = {"line1": p["line1"], "postal_code": "10115", "city": p["city"], "country": "DE"}
-    body = {"email": p["email"], "display_name": p["name"], "address": address}
+    body = {
+        "email": p["email"],
+        "password": PASSWORD,
+        "display_name": p["name"],
+        "address": address,
+    }
     user = created(commands.post("/users", json={**body, "phone": "+4930123456"}, headers=_key()))[
         "id"
     ]
@@ -180,7 +191,7 @@ def test_after_erasure_no_store_topic_index_cache_or_log_holds_the_users_persona
     changed = commands.put(f"/users/{user}/profile", json={"display_name": "Back"})
     assert changed.status_code == 409
     assert changed.json()["code"] == "user_erased"
-    body = {"email": person["email"], "display_name": "Someone new"}
+    body = {"email": person["email"], "password": PASSWORD, "display_name": "Someone new"}
     assert commands.post("/users", json=body).status_code == 201
 
 

@@ -6,6 +6,7 @@ import json
 from uuid import uuid4
 
 import pytest
+from pydantic import SecretStr
 
 from commands.identity.application import IdentityApplication
 from commands.identity.models import ChangeProfile, PostalAddress, RegisterUser
@@ -24,7 +25,11 @@ def ada() -> RegisterUser:
         line1="12 St James's Square", postal_code="SW1Y 4", city="London", country="GB"
     )
     return RegisterUser(
-        email=EMAIL, display_name="Ada Lovelace", address=address, phone="+447700900123"
+        email=EMAIL,
+        password=SecretStr("a long enough password"),
+        display_name="Ada Lovelace",
+        address=address,
+        phone="+447700900123",
     )
 
 
@@ -96,7 +101,12 @@ def test_one_users_erasure_leaves_the_others_readable() -> None:
     identity = in_memory_identity()
     ada_id = identity.register(ada(), uuid4()).id
     grace_id = identity.register(
-        RegisterUser(email="grace@example.org", display_name="Grace"), uuid4()
+        RegisterUser(
+            email="grace@example.org",
+            password=SecretStr("a long enough password"),
+            display_name="Grace",
+        ),
+        uuid4(),
     ).id
 
     identity.erase(ada_id)
