@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 from uuid import UUID
+
+from psycopg.conninfo import make_conninfo
 
 from commands.base import CommandResult, ShopApplication, VersionConflict
 from commands.idempotency import IdempotencyKeyReused, IdempotencyStore
@@ -26,7 +29,9 @@ from commands.payments.gateway import (
     RetryLater,
 )
 from commands.payments.models import Authorize, Capture, Refund
+from commands.payments.resilience import CircuitOpen, ResilientGateway
 from commands.payments.sandbox import SandboxGateway
+from commands.payments.sandbox_postgres import PostgresSandboxLedger
 from commands.privacy.personal_data import PersonalDataKeys
 from domain.errors import DomainError
 from domain.payments import Payment, PaymentStatus
@@ -68,9 +73,30 @@ class PaymentsApplication(ShopApplication):
         personal_keys: PersonalDataKeys | None = None,
     ) -> None:
         super().__init__(env, idempotency, personal_keys)
-        # The sandbox account is named after the event-store schema: one per namespace.
-        account = self.env.get("POSTGRES_SCHEMA") or self.name
-        self.gateway: PaymentGateway = gateway or SandboxGateway.from_env(self.env, account)
+        self.gateway: PaymentGateway = gateway or self._sandbox()
+
+    def _sandbox(self) -> PaymentGateway:
+        """The sandbox processor behind timeouts and a circuit breaker. Its account is named
+        after the event-store schema (one per namespace); on Postgres its ledger is kept
+        in tables of its own there, so keys outlive this process (ADR 0011)."""
+        schema = self.env.get("POSTGRES_SCHEMA")
+        account = schema or self.name
+        ledger = None
+        if schema and self.env.get("POSTGRES_HOST"):
+            ledger = PostgresSandboxLedger(_dsn(self.env), schema, account)
+            ledger.create_tables()
+        sandbox = SandboxGateway.from_env(self.env, account, ledger)
+        return ResilientGateway(
+            sandbox,
+            timeout_seconds=float(self.env.get("GATEWAY_TIMEOUT_SECONDS") or 5.0),
+            failures=int(self.env.get("GATEWAY_BREAKER_FAILURES") or 5),
+            reset_seconds=float(self.env.get("GATEWAY_BREAKER_RESET_SECONDS") or 10.0),
+        )
+
+    def close(self) -> None:
+        if isinstance(self.gateway, ResilientGateway):
+            self.gateway.close()
+        super().close()
 
     def authorize(self, command: Authorize, key: str) -> CommandResult:
         """Authorize once per key: the payment's id derives from it."""
@@ -176,6 +202,11 @@ class PaymentsApplication(ShopApplication):
         for _ in range(GATEWAY_ATTEMPTS):
             try:
                 return call()
+            except CircuitOpen as e:
+                raise GatewayUnavailable(
+                    "the payment gateway is failing; calls are paused for a while",
+                    e.retry_after_seconds,
+                ) from None
             except RetryLater as e:
                 wait = min(e.retry_after_seconds, MAX_RETRY_AFTER_SECONDS)
                 time.sleep(wait)
@@ -193,3 +224,14 @@ class PaymentsApplication(ShopApplication):
             "retry with the same Idempotency-Key",
             wait,
         )
+
+
+def _dsn(env: Any) -> str:
+    """The event store's Postgres, from the eventsourcing settings it was given."""
+    return make_conninfo(
+        host=env.get("POSTGRES_HOST"),
+        port=env.get("POSTGRES_PORT"),
+        dbname=env.get("POSTGRES_DBNAME"),
+        user=env.get("POSTGRES_USER"),
+        password=env.get("POSTGRES_PASSWORD") or None,
+    )

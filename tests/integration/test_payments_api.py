@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands.payments.application import PaymentsApplication
-from commands.payments.sandbox import SandboxLedger, sandbox_ledger
+from commands.payments.sandbox import Ledger
+from commands.payments.sandbox_postgres import PostgresSandboxLedger
 from domain.money import Money
 from domain.payments import Payment, PaymentStatus
 from infra import apps, bootstrap
@@ -54,9 +55,10 @@ def payments(settings: Settings) -> Iterator[PaymentsApplication]:
 
 
 @pytest.fixture
-def ledger(settings: Settings) -> SandboxLedger:
-    """The sandbox account of this test's payments application."""
-    return sandbox_ledger(settings.schema_for("payments"))
+def ledger(settings: Settings) -> Ledger:
+    """The sandbox account of this test's payments application (kept in Postgres)."""
+    schema = settings.schema_for("payments")
+    return PostgresSandboxLedger(settings.database_url, schema, schema)
 
 
 def head(payments: PaymentsApplication) -> int:
@@ -97,7 +99,7 @@ def refund(client: TestClient, payment_id: UUID, name: str, amount: str) -> Any:
 
 
 def test_an_approved_authorization_answers_201_and_is_recorded(
-    client: TestClient, payments: PaymentsApplication, ledger: SandboxLedger
+    client: TestClient, payments: PaymentsApplication, ledger: Ledger
 ) -> None:
     response = client.post("/payments", json=PAYMENT, headers=key("auth"))
 
@@ -115,7 +117,7 @@ def test_an_approved_authorization_answers_201_and_is_recorded(
     "path", ["/payments", f"/payments/{UNKNOWN}/capture", f"/payments/{UNKNOWN}/void"]
 )
 def test_moving_money_without_an_idempotency_key_is_428_and_changes_nothing(
-    client: TestClient, payments: PaymentsApplication, ledger: SandboxLedger, path: str
+    client: TestClient, payments: PaymentsApplication, ledger: Ledger, path: str
 ) -> None:
     response = client.post(path, json=PAYMENT if path == "/payments" else None)
 
@@ -126,7 +128,7 @@ def test_moving_money_without_an_idempotency_key_is_428_and_changes_nothing(
 
 
 def test_ten_concurrent_requests_with_one_key_authorize_once_and_answer_the_same(
-    client: TestClient, payments: PaymentsApplication, ledger: SandboxLedger
+    client: TestClient, payments: PaymentsApplication, ledger: Ledger
 ) -> None:
     def post(_: int) -> tuple[int, Any]:
         response = client.post("/payments", json=PAYMENT, headers=key("concurrent"))
@@ -234,7 +236,7 @@ def test_a_gateway_timeout_is_504_and_records_nothing(
 
 
 def test_retry_later_is_retried_with_the_same_key_and_approved(
-    client: TestClient, ledger: SandboxLedger
+    client: TestClient, ledger: Ledger
 ) -> None:
     response = client.post(
         "/payments", json=with_(payment_token="tok_retry_then_approve"), headers=key("retry")
@@ -245,7 +247,7 @@ def test_retry_later_is_retried_with_the_same_key_and_approved(
 
 
 def test_capture_then_partial_refunds_up_to_the_captured_amount(
-    client: TestClient, payments: PaymentsApplication, ledger: SandboxLedger
+    client: TestClient, payments: PaymentsApplication, ledger: Ledger
 ) -> None:
     payment_id = authorized(client)
 
@@ -268,7 +270,7 @@ def test_capture_then_partial_refunds_up_to_the_captured_amount(
 
 
 def test_the_same_refund_key_twice_refunds_once(
-    client: TestClient, payments: PaymentsApplication, ledger: SandboxLedger
+    client: TestClient, payments: PaymentsApplication, ledger: Ledger
 ) -> None:
     payment_id = captured(client)
 
@@ -282,7 +284,7 @@ def test_the_same_refund_key_twice_refunds_once(
 
 
 def test_a_capture_beyond_the_authorization_is_refused_before_the_processor(
-    client: TestClient, ledger: SandboxLedger
+    client: TestClient, ledger: Ledger
 ) -> None:
     payment_id = authorized(client)
 
@@ -330,7 +332,7 @@ def test_money_moves_on_an_unknown_payment_are_not_found(client: TestClient) -> 
 
 
 def test_a_stale_if_match_is_a_conflict_and_moves_no_money(
-    client: TestClient, ledger: SandboxLedger
+    client: TestClient, ledger: Ledger
 ) -> None:
     payment_id = captured(client)
 
