@@ -154,7 +154,7 @@ class ShopApplication(Application[UUID]):
         except IntegrityError:
             if conflict is not None:
                 raise conflict from None
-            return self.result_at(aggregate.id, 1)
+            return self.result_at(aggregate.id, aggregate.version)
 
     def result_at(self, aggregate_id: UUID, version: int) -> CommandResult:
         """The result a command got when it took the aggregate to ``version``."""

@@ -8,6 +8,10 @@ turns those into SQL, guarded by version there too.
 
 Idempotent: an envelope at or below the version the order row holds changes nothing.
 Events this view does not show still advance the version.
+
+The row also says where the order saga stands (``saga_step``) and why it stopped
+(``saga_reason``), derived from the order's own events: the saga records every decision
+on the order (ADR 0010).
 """
 
 from __future__ import annotations
@@ -32,7 +36,30 @@ STEPS: dict[str, str] = {
 }
 PLACED = "orders.OrderPlaced"
 REFUNDED = "orders.OrderRefunded"
-SHOWN = frozenset({PLACED, REFUNDED, *STEPS})
+PAYMENT_METHOD = "orders.OrderPaymentMethodGiven"
+REFUND_REQUESTED = "orders.OrderRefundRequested"
+REFUND_REJECTED = "orders.OrderRefundRejected"
+SHOWN = frozenset({PLACED, REFUNDED, PAYMENT_METHOD, REFUND_REQUESTED, REFUND_REJECTED, *STEPS})
+
+# Where the saga stands once the order reached a status (ADR 0010).
+SAGA_STEPS: dict[str, str] = {
+    "placed": "reserving_stock",
+    "stock_reserved": "authorizing_payment",  # or awaiting_payment_method
+    "payment_authorized": "capturing_payment",
+    "confirmed": "completed",
+    "shipped": "completed",
+    "delivered": "completed",
+    "refunded": "completed",
+    "cancelled": "stopped",
+}
+
+
+def saga_step(status: str, has_payment_method: bool, pending_refunds: int) -> str:
+    if pending_refunds > 0:
+        return "refunding"
+    if status == "stock_reserved" and not has_payment_method:
+        return "awaiting_payment_method"
+    return SAGA_STEPS.get(status, "reserving_stock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +73,10 @@ class OrderRow:
     placed_at: datetime
     updated_at: datetime
     version: int
+    saga_step: str = "reserving_stock"
+    saga_reason: str | None = None
+    has_payment_method: bool = False
+    pending_refunds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +142,44 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
             return _step(order, version, at, entry("payment_authorized", payment_id=payment_id))
         case "orders.OrderCancelled":
             reason = _text(payload["reason"])
-            return _step(order, version, at, entry("cancelled", reason=reason))
+            change = _step(order, version, at, entry("cancelled", reason=reason))
+            return _with_saga(change, reason=reason)
+        case "orders.OrderPaymentMethodGiven":
+            card = {
+                "card_brand": _text(payload["card_brand"]),
+                "last_four": _text(payload["last_four"]),
+            }
+            timeline = entry("payment_method_given", **card)
+            if order is None:
+                return Change(None, timeline)
+            row = replace(order, has_payment_method=True, updated_at=at, version=version)
+            return _with_saga(Change(row, timeline))
+        case "orders.OrderRefundRequested":
+            amount, _ = _money(payload["amount"])
+            refund_id = str(UUID(str(payload["refund_id"])))
+            restock = {str(sku): _int(units) for sku, units in payload["restock"].items()}
+            timeline = entry("refund_requested", amount, refund_id=refund_id, restock=restock)
+            if order is None:
+                return Change(None, timeline)
+            row = replace(
+                order, pending_refunds=order.pending_refunds + 1, updated_at=at, version=version
+            )
+            return _with_saga(Change(row, timeline))
+        case "orders.OrderRefundRejected":
+            reason = _text(payload["reason"])
+            refund_id = str(UUID(str(payload["refund_id"])))
+            timeline = entry("refund_rejected", refund_id=refund_id, reason=reason)
+            if order is None:
+                return Change(None, timeline)
+            row = replace(
+                order,
+                pending_refunds=max(0, order.pending_refunds - 1),
+                updated_at=at,
+                version=version,
+            )
+            return _with_saga(Change(row, timeline), reason=f"refund rejected: {reason}")
         case kind if kind in STEPS:
-            return _step(order, version, at, entry(STEPS[kind]))
+            return _with_saga(_step(order, version, at, entry(STEPS[kind])))
         case "orders.OrderRefunded":
             amount, _ = _money(payload["amount"])
             refund_id = str(UUID(str(payload["refund_id"])))
@@ -127,11 +193,24 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
                 refunded_minor=refunded,
                 updated_at=at,
                 version=version,
+                pending_refunds=max(0, order.pending_refunds - 1),
             )
             detail = {"refund_id": refund_id, "refunded_minor": refunded, "in_full": in_full}
-            return Change(row, entry("refunded", amount, **detail))
+            return _with_saga(Change(row, entry("refunded", amount, **detail)))
         case _:  # an event this view does not show still advances the version
             return Change(replace(order, version=version), None) if order else None
+
+
+def _with_saga(change: Change, reason: str | None = None) -> Change:
+    """The change with the order row's saga step (and reason, when it stopped) brought
+    up to date."""
+    row = change.order
+    if row is None:
+        return change
+    step = saga_step(row.status, row.has_payment_method, row.pending_refunds)
+    return replace(
+        change, order=replace(row, saga_step=step, saga_reason=reason or row.saga_reason)
+    )
 
 
 def _step(order: OrderRow | None, version: int, at: datetime, timeline: TimelineRow) -> Change:

@@ -32,7 +32,7 @@ Keyset = tuple[datetime, UUID]
 
 _ORDER_COLUMNS = sql.SQL(
     "order_id, customer_id, status, total_minor, currency, refunded_minor,"
-    " placed_at, updated_at, version"
+    " placed_at, updated_at, version, saga_step, saga_reason"
 )
 
 After = Annotated[
@@ -194,6 +194,8 @@ def _order(row: dict[str, Any]) -> dict[str, Any]:
         "placed_at": row["placed_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
         "version": row["version"],
+        # where the order saga stands, and why it stopped (a cancellation's reason)
+        "saga": {"step": row["saga_step"], "reason": row["saga_reason"]},
     }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from commands.base import CommandResult, ShopApplication
-from commands.orders.models import PlaceOrder
+from commands.orders.models import PaymentMethod, PlaceOrder
 from domain.money import Money
 from domain.orders import Order
 
@@ -23,7 +23,21 @@ class OrdersApplication(ShopApplication):
             command.cart_id,
             [line.to_line() for line in command.lines],
         )
+        if command.payment is not None:
+            payment = command.payment
+            order.give_payment_method(payment.card_brand, payment.last_four, payment.payment_token)
         return self.create(order, conflict=None)
+
+    def give_payment_method(
+        self, order_id: UUID, method: PaymentMethod, expected_version: int | None = None
+    ) -> CommandResult:
+        return self._change(
+            order_id,
+            lambda o: o.give_payment_method(
+                method.card_brand, method.last_four, method.payment_token
+            ),
+            expected_version,
+        )
 
     def mark_stock_reserved(
         self, order_id: UUID, expected_version: int | None = None
@@ -54,9 +68,37 @@ class OrdersApplication(ShopApplication):
     def refund(
         self, order_id: UUID, amount: Money, key: str, expected_version: int | None = None
     ) -> CommandResult:
-        """One refund per key: its id derives from the key, so a repeat changes nothing."""
-        refund_id = self.idempotent_id(f"{order_id}/refund/{key}")
+        """Record a refund made elsewhere: one per key (its id derives from the key)."""
+        return self.record_refund(order_id, self.refund_id(order_id, key), amount)
+
+    def request_refund(
+        self,
+        order_id: UUID,
+        amount: Money,
+        restock: dict[str, int],
+        key: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Ask for money back (the saga pays it back): one request per key."""
+        refund_id = self.refund_id(order_id, key)
+        return self._change(
+            order_id, lambda o: o.request_refund(refund_id, amount, restock), expected_version
+        )
+
+    def record_refund(
+        self,
+        order_id: UUID,
+        refund_id: UUID,
+        amount: Money,
+        expected_version: int | None = None,
+    ) -> CommandResult:
         return self._change(order_id, lambda o: o.refund(refund_id, amount), expected_version)
+
+    def reject_refund(self, order_id: UUID, refund_id: UUID, reason: str) -> CommandResult:
+        return self._change(order_id, lambda o: o.reject_refund(refund_id, reason), None)
+
+    def refund_id(self, order_id: UUID, key: str) -> UUID:
+        return self.idempotent_id(f"{order_id}/refund/{key}")
 
     def get_order(self, order_id: UUID) -> Order:
         return self.load(Order, order_id, "order")

@@ -26,7 +26,13 @@ from commands.http.headers import (
 from commands.http.problems import IdempotencyKeyRequired, Problem
 from commands.metadata import caused_by, current_correlation_id
 from commands.orders.application import OrdersApplication
-from commands.orders.models import CancelOrder, MarkPaymentAuthorized, PlaceOrder, RefundOrder
+from commands.orders.models import (
+    CancelOrder,
+    MarkPaymentAuthorized,
+    PaymentMethod,
+    PlaceOrder,
+    RefundOrder,
+)
 from domain.errors import NotFound
 from security.access import Admin, AdminOnly, CurrentUser, owned
 from security.audit import Audit
@@ -85,6 +91,24 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
             )
         return with_etag(response, result)
 
+    @routes.post("/{order_id}/payment-method")
+    def give_payment_method(
+        order_id: UUID,
+        body: PaymentMethod,
+        response: Response,
+        principal: CurrentUser,
+        if_match: IfMatch = None,
+        x_correlation_id: CorrelationId = None,
+    ) -> CommandResult:
+        """How the customer pays (a processor token, never card data); once per order,
+        before its payment is authorized (its customer, or staff). The saga then
+        authorizes it."""
+        customer_id = orders.get_order(order_id).customer_id
+        owned(principal, customer_id, NotFound(f"order {order_id} does not exist"))
+        with caused_by(x_correlation_id):
+            result = orders.give_payment_method(order_id, body, expected_version(if_match))
+        return with_etag(response, result)
+
     @routes.post("/{order_id}/cancel")
     def cancel(
         order_id: UUID,
@@ -101,7 +125,9 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
             result = orders.cancel(order_id, body.reason, expected_version(if_match))
         return with_etag(response, result)
 
-    @routes.post("/{order_id}/refunds", response_model=CommandResult)
+    @routes.post(
+        "/{order_id}/refunds", status_code=status.HTTP_202_ACCEPTED, response_model=CommandResult
+    )
     def refund(
         order_id: UUID,
         body: RefundOrder,
@@ -112,7 +138,9 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> dict[str, Any]:
-        """Refund part or all of a confirmed order; each Idempotency-Key is one refund."""
+        """Ask to refund part or all of a confirmed order, optionally restocking units; each
+        Idempotency-Key is one refund. Accepted: the saga pays it back through the payment,
+        then the order shows it as refunded (or the refund as rejected, with the reason)."""
         if idempotency_key is None:
             raise Problem(
                 status.HTTP_428_PRECONDITION_REQUIRED,
@@ -124,8 +152,12 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
                 key,
                 f"refund {order_id}",
                 body,
-                lambda: orders.refund(
-                    order_id, body.amount.to_money(), key, expected_version(if_match)
+                lambda: orders.request_refund(
+                    order_id,
+                    body.amount.to_money(),
+                    {line.sku: line.quantity for line in body.restock},
+                    key,
+                    expected_version(if_match),
                 ),
             )
             audit.record(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from commands import models
@@ -44,25 +44,29 @@ class Command(models.Command):
         return data
 
 
+def _no_card_number_in_token(value: str) -> str:
+    if _DIGIT_RUN.search(value):
+        raise PydanticCustomError(
+            "card_data_refused", "a payment token must not contain a card number"
+        )
+    return value
+
+
+PaymentToken = Annotated[
+    str,
+    StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,60}$"),
+    AfterValidator(_no_card_number_in_token),
+    Field(description="a token from the processor's card form, never a card number"),
+]
+LastFour = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+
+
 class Authorize(Command):
     order_id: Id
     amount: Amount
-    payment_token: Annotated[
-        str,
-        StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,60}$"),
-        Field(description="a token from the processor's card form, never a card number"),
-    ]
+    payment_token: PaymentToken
     card_brand: CardBrand
-    last_four: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
-
-    @field_validator("payment_token")
-    @classmethod
-    def token_hides_no_card_number(cls, value: str) -> str:
-        if _DIGIT_RUN.search(value):
-            raise PydanticCustomError(
-                "card_data_refused", "a payment token must not contain a card number"
-            )
-        return value
+    last_four: LastFour
 
 
 class Capture(Command):

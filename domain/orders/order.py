@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -94,6 +94,18 @@ class RefundExceedsTotal(RuleViolated):
 
 class RefundIdReused(RuleViolated):
     code = "refund_id_reused"
+
+
+class InvalidRestock(RuleViolated):
+    code = "invalid_restock"
+
+
+class PaymentMethodAlreadyGiven(Conflict):
+    code = "payment_method_already_given"
+
+
+class UnknownRefund(Conflict):
+    code = "unknown_refund"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +206,40 @@ class Order(Aggregate):
         self.cancellation_reason: str | None = None
         self.refunds: dict[UUID, Money] = {}
         self.refunded = Money(0, total.currency)
+        # card brand, last four and the processor's token; the token never leaves this context
+        self.payment_method: dict[str, str] | None = None
+        # refund id -> {"amount": Money, "restock": {sku: units}} until paid back or rejected
+        self.pending_refunds: dict[UUID, dict[str, Any]] = {}
+        self.rejected_refunds: dict[UUID, str] = {}
+        self.restocked: dict[str, int] = {}
+
+    class PaymentMethodGiven(Aggregate.Event):
+        """How the customer pays. The token is the processor's (never a card number) and
+        stays out of the integration event (``private_fields``)."""
+
+        private_fields: ClassVar[tuple[str, ...]] = ("payment_token",)
+        card_brand: str
+        last_four: str
+        payment_token: str
+
+    def give_payment_method(self, card_brand: str, last_four: str, payment_token: str) -> None:
+        """Once per order, before its payment is authorized; the same method again is a no-op."""
+        given = {"card_brand": card_brand, "last_four": last_four, "payment_token": payment_token}
+        if self.payment_method is not None:
+            if self.payment_method != given:
+                raise PaymentMethodAlreadyGiven(f"order {self.id} already has a payment method")
+            return
+        if self.status not in (OrderStatus.PLACED, OrderStatus.STOCK_RESERVED):
+            raise IllegalTransition(self.id, self.status, OrderStatus.PAYMENT_AUTHORIZED)
+        self._payment_method_given(card_brand, last_four, payment_token)
+
+    @event(PaymentMethodGiven)
+    def _payment_method_given(self, card_brand: str, last_four: str, payment_token: str) -> None:
+        self.payment_method = {
+            "card_brand": card_brand,
+            "last_four": last_four,
+            "payment_token": payment_token,
+        }
 
     class StockReserved(Aggregate.Event):
         pass
@@ -267,26 +313,94 @@ class Order(Aggregate):
         refund_id: UUID
         amount: Money
 
+    class RefundRequested(Aggregate.Event):
+        refund_id: UUID
+        amount: Money
+        restock: dict[str, int]
+
+    def request_refund(
+        self, refund_id: UUID, amount: Money, restock: dict[str, int] | None = None
+    ) -> None:
+        """Ask for part or all of the total back (the saga pays it back, then records
+        ``Refunded``), optionally putting units back in stock. Pending refunds count
+        towards the total; the same refund id again changes nothing."""
+        restock = restock or {}
+        requested = self.pending_refunds.get(refund_id)
+        if requested is not None or refund_id in self.refunds:
+            first = requested["amount"] if requested else self.refunds[refund_id]
+            if first != amount:
+                raise RefundIdReused(f"refund {refund_id} was for {first}")
+            return
+        self.check_move(OrderStatus.REFUNDED)
+        self.check_refund_amount(amount, self.pending_minor())
+        lines = {line.sku: line.quantity for line in self.lines}
+        for sku, units in restock.items():
+            if sku not in lines or not 0 < units <= lines[sku] - self.restocked.get(sku, 0):
+                raise InvalidRestock(
+                    f"cannot put {units} of {sku} back: the order has "
+                    f"{lines.get(sku, 0) - self.restocked.get(sku, 0)} left to restock"
+                )
+        self._refund_requested(refund_id, amount, restock)
+
+    @event(RefundRequested)
+    def _refund_requested(self, refund_id: UUID, amount: Money, restock: dict[str, int]) -> None:
+        self.pending_refunds[refund_id] = {"amount": amount, "restock": dict(restock)}
+        for sku, units in restock.items():
+            self.restocked[sku] = self.restocked.get(sku, 0) + units
+
+    class RefundRejected(Aggregate.Event):
+        refund_id: UUID
+        reason: str
+
+    def reject_refund(self, refund_id: UUID, reason: str) -> None:
+        """The money could not be paid back; the request no longer counts."""
+        if refund_id in self.rejected_refunds:
+            return
+        if refund_id not in self.pending_refunds:
+            raise UnknownRefund(f"order {self.id} has no pending refund {refund_id}")
+        self._refund_rejected(refund_id, reason)
+
+    @event(RefundRejected)
+    def _refund_rejected(self, refund_id: UUID, reason: str) -> None:
+        pending = self.pending_refunds.pop(refund_id)
+        for sku, units in pending["restock"].items():
+            self.restocked[sku] -= units
+        self.rejected_refunds[refund_id] = reason
+
+    def pending_minor(self) -> int:
+        return sum(p["amount"].minor for p in self.pending_refunds.values())
+
     def refund(self, refund_id: UUID, amount: Money) -> None:
-        """Refund part or all of the total; the same refund id again changes nothing."""
+        """Record a refund paid back (a pending request, or one made directly); the same
+        refund id again changes nothing."""
         if refund_id in self.refunds:
             if self.refunds[refund_id] != amount:
                 raise RefundIdReused(f"refund {refund_id} was for {self.refunds[refund_id]}")
             return
-        self.check_move(OrderStatus.REFUNDED)
+        pending = self.pending_refunds.get(refund_id)
+        if pending is not None:
+            if pending["amount"] != amount:
+                raise RefundIdReused(f"refund {refund_id} was for {pending['amount']}")
+        else:
+            self.check_move(OrderStatus.REFUNDED)
+            self.check_refund_amount(amount, self.pending_minor())
+        self._refunded(refund_id, amount)
+
+    def check_refund_amount(self, amount: Money, pending_minor: int) -> None:
         if amount.currency != self.total.currency or amount.minor <= 0:
             raise InvalidRefundAmount(
                 f"a refund must be a positive amount in {self.total.currency}, not {amount}"
             )
-        if self.refunded.minor + amount.minor > self.total.minor:
+        if self.refunded.minor + pending_minor + amount.minor > self.total.minor:
             raise RefundExceedsTotal(
                 f"refunding {amount} would exceed the total {self.total} "
-                f"({self.refunded} already refunded)"
+                f"({self.refunded} already refunded"
+                + (f", {Money(pending_minor, amount.currency)} pending)" if pending_minor else ")")
             )
-        self._refunded(refund_id, amount)
 
     @event(Refunded)
     def _refunded(self, refund_id: UUID, amount: Money) -> None:
+        self.pending_refunds.pop(refund_id, None)
         self.refunds[refund_id] = amount
         self.refunded = Money(self.refunded.minor + amount.minor, amount.currency)
         if self.refunded == self.total:

@@ -55,6 +55,16 @@ class OrderHistoryTables:
                     " version int NOT NULL)"
                 ).format(self.orders)
             )
+            # The saga's progress came later: tables made before get its columns too.
+            await conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS saga_step text NOT NULL"
+                    " DEFAULT 'reserving_stock',"
+                    " ADD COLUMN IF NOT EXISTS saga_reason text NULL,"
+                    " ADD COLUMN IF NOT EXISTS has_payment_method boolean NOT NULL DEFAULT false,"
+                    " ADD COLUMN IF NOT EXISTS pending_refunds int NOT NULL DEFAULT 0"
+                ).format(self.orders)
+            )
             # A customer's history, newest first, by keyset on (placed_at, order_id).
             await conn.execute(
                 sql.SQL(
