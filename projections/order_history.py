@@ -139,17 +139,18 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
             )
         case "orders.OrderPaymentAuthorized":
             payment_id = str(UUID(str(payload["payment_id"])))
-            return _step(order, version, at, entry("payment_authorized", payment_id=payment_id))
+            change = _step(order, version, at, entry("payment_authorized", payment_id=payment_id))
+            return _with_saga(change)
         case "orders.OrderCancelled":
             reason = _text(payload["reason"])
             change = _step(order, version, at, entry("cancelled", reason=reason))
             return _with_saga(change, reason=reason)
         case "orders.OrderPaymentMethodGiven":
-            card = {
-                "card_brand": _text(payload["card_brand"]),
-                "last_four": _text(payload["last_four"]),
-            }
-            timeline = entry("payment_method_given", **card)
+            timeline = entry(
+                "payment_method_given",
+                card_brand=_text(payload["card_brand"]),
+                last_four=_text(payload["last_four"]),
+            )
             if order is None:
                 return Change(None, timeline)
             row = replace(order, has_payment_method=True, updated_at=at, version=version)

@@ -142,7 +142,7 @@ def projected_orders(settings: Settings) -> dict[UUID, tuple[Any, ...]]:
     entries = {(order_id, version) for order_id, version, *_ in timeline}
     return {
         order_id: (customer, status, total, refunded, version)
-        for order_id, customer, status, total, _, refunded, _, _, version in rows
+        for order_id, customer, status, total, _, refunded, _, _, version, *_ in rows
         # an order counts as projected once its whole timeline is there
         if all((order_id, v) in entries for v in range(1, version + 1))
     }
