@@ -372,7 +372,7 @@ def test_the_live_projector_waits_for_a_rebuild_and_then_applies_on_top_of_it(
     asyncio.run(race())
 
     (row,), timeline = snapshot(settings)
-    assert (row[2], row[-1]) == ("stock_reserved", 2)
+    assert (row[2], row[8]) == ("stock_reserved", 2)
     assert [entry[1] for entry in timeline] == [1, 2]
 
 
