@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
@@ -38,6 +39,8 @@ from commands.payments import http as payments_http
 from commands.payments.application import PaymentsApplication
 from commands.privacy.cipher import CIPHER_KEY, CIPHER_PREVIOUS_KEYS, RotatingAESGCMCipher
 from commands.privacy.personal_data import PostgresPersonalDataKeys
+from commands.saga.deadlines import SagaDeadlines
+from commands.saga.process import OrderSaga
 from domain.identity import Role
 from infra.keys import load_keys
 from infra.settings import Settings
@@ -53,6 +56,7 @@ from security.tokens import TokenService
 from streams.catchup import StoreCatchUp
 from streams.checkpoints import RelayCheckpoints
 from streams.relay import Relay
+from streams.saga import SagaConfig
 from streams.topics import TopicWatch, ensure_topics
 from streams.worker import WorkerConfig
 
@@ -230,6 +234,39 @@ def store_catch_up(settings: Settings, context: str) -> StoreCatchUp:
     return StoreCatchUp(lambda: application(settings, context), settings.kafka_partitions)
 
 
+def saga_config(settings: Settings) -> SagaConfig:
+    return SagaConfig(
+        app_id=f"{settings.namespace}-saga",
+        broker="kafka://" + settings.kafka_bootstrap.replace(",", ";kafka://"),
+        topics={context: settings.topic(context) for context in ("orders", "inventory")},
+        datadir=str(settings.data_dir.resolve() / "faust" / f"{settings.namespace}-saga"),
+        session_timeout=settings.kafka_session_timeout_seconds,
+        timer_seconds=settings.saga_timer_seconds,
+    )
+
+
+def saga_deadlines(settings: Settings) -> SagaDeadlines:
+    return SagaDeadlines(settings.database_url, settings.schema_for("saga"))
+
+
+def order_saga(settings: Settings) -> OrderSaga:
+    orders, inventory, payments = (
+        application(settings, context) for context in ("orders", "inventory", "payments")
+    )
+    assert isinstance(orders, OrdersApplication)
+    assert isinstance(inventory, InventoryApplication)
+    assert isinstance(payments, PaymentsApplication)
+    return OrderSaga(
+        orders,
+        inventory,
+        payments,
+        saga_deadlines(settings),
+        payment_timeout=timedelta(seconds=settings.saga_payment_timeout_seconds),
+        gateway_attempts=settings.saga_gateway_attempts,
+        retry_seconds=settings.saga_retry_seconds,
+    )
+
+
 def projectors(settings: Settings) -> list[ProjectorSpec]:
     """Every read model the worker keeps; one line each."""
     return [
@@ -270,6 +307,7 @@ def provision(settings: Settings) -> None:
         application(settings, context, create_tables=True).close()
         idempotency_store(settings, context).create_table()
     relay_checkpoints(settings).create_table()
+    saga_deadlines(settings).create_table()
     projection_checkpoints(settings).create_table()
     refresh_tokens(settings).create_table()
     audit_log(settings).create_table()

@@ -130,6 +130,21 @@ def worker() -> None:
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
+@cli.command()
+def saga() -> None:
+    """Run the order saga (its own Faust app and consumer group)."""
+    import faust
+
+    from streams.saga import build_saga_app
+
+    settings = Settings()
+    config = bootstrap.saga_config(settings)
+    Path(config.datadir).mkdir(parents=True, exist_ok=True)
+    app = build_saga_app(config, lambda: bootstrap.order_saga(settings))
+    loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+
+
 @cli.command("demo-load")
 def demo_load(
     url: Annotated[str | None, typer.Option(help="command API base URL")] = None,

@@ -36,11 +36,12 @@ def _text(value: object) -> str:
 
 
 def start_platform(settings: Settings, supervisor: Supervisor) -> None:
-    """Provision, then start both APIs, the relay and the Faust worker; wait until ready."""
+    """Provision, then start both APIs, the relay, the Faust worker and the order saga;
+    wait until ready."""
     bootstrap.provision(settings)
     env = service_env(settings)
     shop = [sys.executable, "-m", "infra.cli"]
-    for name in ("command-api", "read-api", "relay", "worker"):
+    for name in ("command-api", "read-api", "relay", "worker", "saga"):
         supervisor.start(name, [*shop, name], env=env, signal_group=False)
     for name, port in (
         ("command-api", settings.command_api_port),

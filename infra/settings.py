@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
 
+    # The order saga (ADR 0010).
+    saga_payment_timeout_seconds: float = Field(
+        default=900.0, gt=0, description="stock waits this long for a payment method"
+    )
+    saga_gateway_attempts: int = Field(default=3, ge=1)
+    saga_retry_seconds: float = Field(default=0.5, gt=0)
+    saga_timer_seconds: float = Field(default=1.0, gt=0)
+
     def topic(self, context: str) -> str:
         return f"{self.namespace}.{context}.events"
 

@@ -84,7 +84,8 @@ class PaymentsApplication(ShopApplication):
         ledger = None
         if schema and self.env.get("POSTGRES_HOST"):
             ledger = PostgresSandboxLedger(_dsn(self.env), schema, account)
-            ledger.create_tables()
+            if self.env.get("CREATE_TABLE", "y").lower() in ("y", "yes", "true", "1"):
+                ledger.create_tables()  # like the events table: only when provisioning
         sandbox = SandboxGateway.from_env(self.env, account, ledger)
         return ResilientGateway(
             sandbox,

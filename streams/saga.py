@@ -1,0 +1,145 @@
+"""The order saga as a Faust app of its own (``shop saga``; ADR 0010).
+
+Its own consumer group, so a crash or a restart of the saga never stalls the read models
+and the other way round. It follows the orders topic (every order event moves its order
+on) and the inventory topic (a reservation released or expired behind the saga's back),
+and runs a timer loop over the saga's deadlines table. Each batch is reduced to the set of
+orders it concerns, and each order is advanced once, at most a few at a time; offsets are
+committed only after the batch, and advancing is idempotent, so a crash at any point
+redelivers and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import faust
+
+from streams.envelope import Envelope, MalformedEnvelope
+from streams.watermark import watermark_of
+
+log = logging.getLogger(__name__)
+
+# Inventory events that can leave an order without the stock the saga reserved for it.
+_STOCK_LOST = frozenset({"inventory.StockItemReleased", "inventory.StockItemReservationExpired"})
+
+
+@dataclass(frozen=True)
+class SagaConfig:
+    app_id: str
+    broker: str
+    topics: Mapping[str, str]  # context → topic (orders, inventory)
+    datadir: str
+    session_timeout: float = 6.0
+    timer_seconds: float = 1.0
+    batch_size: int = 200
+    batch_seconds: float = 0.2
+    concurrency: int = 8
+
+
+class Saga(Protocol):
+    def advance(self, order_id: UUID) -> object: ...
+
+    def due(self, now: datetime) -> list[UUID]: ...
+
+
+def order_ids(envelope: Envelope) -> set[UUID]:
+    """The orders an integration event concerns, as far as the saga cares."""
+    if envelope.context == "orders":
+        return {UUID(envelope.aggregate_id)}
+    if envelope.type in _STOCK_LOST:
+        return {UUID(str(envelope.payload["order_id"]))}
+    return set()
+
+
+def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.App:
+    app = faust.App(
+        config.app_id,
+        broker=config.broker,
+        store="memory://",
+        datadir=config.datadir,
+        web_enabled=False,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=config.batch_size,
+        broker_commit_interval=1.0,
+        broker_session_timeout=config.session_timeout,
+        broker_heartbeat_interval=config.session_timeout / 4,
+    )
+    runner = _Runner(make_saga, config.concurrency)
+
+    for context, name in config.topics.items():
+        topic = app.topic(name, key_serializer="raw", value_serializer="raw")
+
+        async def follow(stream: Any, context: str = context) -> None:
+            async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+                await runner.advance_all(_orders_in(events, context))
+
+        app.agent(topic, name=f"saga.{context}")(follow)
+
+    async def deadlines() -> None:
+        saga = await runner.saga()
+        due = await runner.in_thread(saga.due, datetime.now(UTC))
+        await runner.advance_all(due)
+
+    app.timer(interval=config.timer_seconds)(deadlines)
+
+    return app
+
+
+def _orders_in(events: Iterable[Any], context: str) -> set[UUID]:
+    found: set[UUID] = set()
+    for event in events:
+        if watermark_of(event.message.headers) is not None:
+            continue
+        try:
+            found |= order_ids(Envelope.from_json(event.value))
+        except (MalformedEnvelope, KeyError, TypeError, ValueError) as e:
+            # The projector worker parks the same message on the dead-letter topic.
+            log.error("saga: skipping an unreadable %s event: %s", context, e)
+    return found
+
+
+class _Runner:
+    """Advances orders on a thread pool (the applications are synchronous), a few at a time;
+    an infrastructure failure is waited out, never skipped."""
+
+    def __init__(self, make_saga: Callable[[], Saga], concurrency: int) -> None:
+        self._make_saga = make_saga
+        self._saga: Saga | None = None
+        self._threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="saga")
+        self._slots = asyncio.Semaphore(concurrency)
+        self._building = asyncio.Lock()
+
+    async def saga(self) -> Saga:
+        async with self._building:
+            if self._saga is None:
+                self._saga = await self.in_thread(self._make_saga)
+            return self._saga
+
+    async def in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
+
+    async def advance_all(self, order_ids: Iterable[UUID]) -> None:
+        saga = await self.saga()
+        await asyncio.gather(*(self._advance(saga, order_id) for order_id in order_ids))
+
+    async def _advance(self, saga: Saga, order_id: UUID) -> None:
+        delay = 0.5
+        async with self._slots:
+            while True:
+                try:
+                    await self.in_thread(saga.advance, order_id)
+                    return
+                except Exception:
+                    log.exception("saga %s: advancing failed; retrying in %.1fs", order_id, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)

@@ -1,0 +1,114 @@
+"""The whole platform for checkout tests: both APIs, the relay, the worker and the saga as
+real processes on one namespace, and helpers that talk to them over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+
+from infra import bootstrap
+from infra.embedded.supervisor import Supervisor
+from infra.settings import Settings
+from tests.support.platform import eventually, start
+
+FINAL = frozenset({"confirmed", "cancelled"})
+
+
+@dataclass
+class Checkout:
+    settings: Settings
+    processes: Supervisor
+    command: httpx.Client
+    read: httpx.Client
+
+    def receive(self, sku: str, units: int) -> None:
+        response = self.command.post(
+            f"/stock/{sku}/receipts",
+            json={"quantity": units},
+            headers={"Idempotency-Key": f"receipt-{uuid4()}"},
+        )
+        assert response.status_code in (200, 201), response.text
+
+    def place(
+        self,
+        sku: str,
+        quantity: int = 1,
+        token: str | None = "tok_approve",
+        price: str = "25.00",
+        customer: UUID | None = None,
+    ) -> UUID:
+        body: dict[str, Any] = {
+            "customer_id": str(customer or uuid4()),
+            "cart_id": str(uuid4()),
+            "lines": [
+                {
+                    "sku": sku,
+                    "quantity": quantity,
+                    "unit_price": {"amount": price, "currency": "EUR"},
+                }
+            ],
+        }
+        if token is not None:
+            body["payment"] = {"payment_token": token, "card_brand": "visa", "last_four": "4242"}
+        response = self.command.post(
+            "/orders", json=body, headers={"Idempotency-Key": f"order-{uuid4()}"}
+        )
+        assert response.status_code == 201, response.text
+        return UUID(response.json()["id"])
+
+    def order(self, order_id: UUID) -> dict[str, Any] | None:
+        response = self.read.get(f"/orders/{order_id}")
+        return response.json() if response.status_code == 200 else None
+
+    def settled(self, order_id: UUID, timeout: float = 60.0, status: str | None = None) -> Any:
+        """The order once the saga is done with it (confirmed or cancelled, or ``status``)."""
+
+        def done() -> dict[str, Any] | None:
+            order = self.order(order_id)
+            wanted = {status} if status else FINAL
+            if order and order["status"] in wanted and order["saga"]["step"] != "refunding":
+                return order
+            return None
+
+        return eventually(done, timeout=timeout, what=f"order {order_id} settles")
+
+    def restart_saga(self) -> None:
+        self.processes.stop("saga")
+        start(self.processes, self.settings, "saga")
+
+
+@contextmanager
+def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Checkout]:
+    """A fresh namespace with every platform process running; stopped afterwards."""
+    from tests.conftest import free_port
+
+    settings = stack.model_copy(
+        update={
+            "namespace": f"t{uuid.uuid4().hex[:12]}",
+            "command_api_port": free_port(),
+            "read_api_port": free_port(),
+            "relay_poll_seconds": 0.2,
+            **changes,
+        }
+    )
+    bootstrap.provision(settings)
+    host = settings.api_host
+    with (
+        Supervisor(logs) as processes,
+        httpx.Client(base_url=f"http://{host}:{settings.command_api_port}", timeout=30) as command,
+        httpx.Client(base_url=f"http://{host}:{settings.read_api_port}", timeout=30) as read,
+    ):
+        for name in ("command-api", "read-api", "relay", "worker", "saga"):
+            start(processes, settings, name)
+        for name, client in (("command-api", command), ("read-api", read)):
+            processes.wait_healthy(
+                name, lambda c=client: c.get("/readyz", timeout=2).status_code == 200, 60
+            )
+        yield Checkout(settings, processes, command, read)
