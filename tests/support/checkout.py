@@ -79,6 +79,17 @@ class Checkout:
 
         return eventually(done, timeout=timeout, what=f"order {order_id} settles")
 
+    def refunded(self, order_id: UUID, minor: int, timeout: float = 60.0) -> Any:
+        """The order once ``minor`` units in all were paid back and nothing is pending."""
+
+        def done() -> dict[str, Any] | None:
+            order = self.order(order_id)
+            if order and order["refunded"]["minor"] == minor:
+                return order if order["saga"]["step"] != "refunding" else None
+            return None
+
+        return eventually(done, timeout=timeout, what=f"order {order_id} refunded {minor}")
+
     def restart_saga(self) -> None:
         self.processes.stop("saga")
         start(self.processes, self.settings, "saga")
@@ -112,3 +123,43 @@ def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Ch
                 name, lambda c=client: c.get("/readyz", timeout=2).status_code == 200, 60
             )
         yield Checkout(settings, processes, command, read)
+
+
+def stock_item(settings: Settings, sku: str) -> Any:
+    inventory = bootstrap.application(settings, "inventory")
+    try:
+        return inventory.get_stock_item(sku)  # type: ignore[attr-defined]
+    finally:
+        inventory.close()
+
+
+def saga_payment(settings: Settings, order_id: UUID) -> Any:
+    """The payment the saga made for the order, or None."""
+    payments = bootstrap.application(settings, "payments")
+    try:
+        payment_id = payments.idempotent_id(f"saga/{order_id}/authorize")
+        if payment_id not in payments.repository:
+            return None
+        return payments.repository.get(payment_id)
+    finally:
+        payments.close()
+
+
+def sandbox_movements(settings: Settings) -> list[Any]:
+    from commands.payments.sandbox_postgres import PostgresSandboxLedger
+
+    schema = settings.schema_for("payments")
+    return list(PostgresSandboxLedger(settings.database_url, schema, schema).movements)
+
+
+def stock_history(settings: Settings, sku: str) -> list[int]:
+    """What was available after each event of the SKU's stock item."""
+    inventory = bootstrap.application(settings, "inventory")
+    try:
+        head = inventory.get_stock_item(sku)  # type: ignore[attr-defined]
+        return [
+            inventory.repository.get(head.id, version=version).available
+            for version in range(1, head.version + 1)
+        ]
+    finally:
+        inventory.close()
