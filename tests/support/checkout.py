@@ -4,7 +4,7 @@ real processes on one namespace, and helpers that talk to them over HTTP."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +119,12 @@ def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Ch
         for name in ("command-api", "read-api", "relay", "worker", "saga"):
             start(processes, settings, name)
         for name, client in (("command-api", command), ("read-api", read)):
-            processes.wait_healthy(
-                name, lambda c=client: c.get("/readyz", timeout=2).status_code == 200, 60
-            )
+            processes.wait_healthy(name, _ready(client), 60)
         yield Checkout(settings, processes, command, read)
+
+
+def _ready(client: httpx.Client) -> Callable[[], bool]:
+    return lambda: client.get("/readyz", timeout=2).status_code == 200
 
 
 def stock_item(settings: Settings, sku: str) -> Any:
