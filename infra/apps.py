@@ -24,11 +24,13 @@ from infra.http import (
 from infra.settings import Settings
 from infra.status import projection_status
 from projections.sinks.postgres_orders import ORDER_HISTORY
+from projections.sinks.postgres_payments import PAYMENT_HISTORY
 from projections.sinks.product_index import PRODUCT_SEARCH
 from projections.sinks.redis_carts import CARTS
 from read_api import audit as audit_api
 from read_api import carts as carts_api
 from read_api import orders as orders_api
+from read_api import payments as payments_api
 from read_api.app import create_read_api
 from read_api.consistency import AppliedPosition
 from security.access import Access
@@ -116,6 +118,9 @@ def read_api(settings: Settings | None = None) -> FastAPI:
             pool.connection, settings.schema_for("read"), applied(ORDER_HISTORY, "orders")
         ),
         audit_api.router(pool.connection, settings.schema_for("security")),
+        payments_api.router(
+            pool.connection, settings.schema_for("read"), applied(PAYMENT_HISTORY, "payments")
+        ),
     ]
     api = create_read_api(
         es,

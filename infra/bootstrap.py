@@ -47,6 +47,7 @@ from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import ProjectorSpec
 from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProjector
+from projections.sinks.postgres_payments import PAYMENT_HISTORY, PaymentHistoryProjector
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
 from projections.sinks.redis_carts import CARTS, CartsProjector
 from security.audit import AuditLog
@@ -284,6 +285,11 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
             ORDER_HISTORY,
             ("orders",),
             lambda: OrderHistoryProjector(settings.database_url, settings.schema_for("read")),
+        ),
+        ProjectorSpec(
+            PAYMENT_HISTORY,
+            ("payments", "orders"),
+            lambda: PaymentHistoryProjector(settings.database_url, settings.schema_for("read")),
         ),
     ]
 

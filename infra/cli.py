@@ -178,10 +178,17 @@ async def _rebuild_order_history(settings: Settings) -> str:
     return f"rebuilt up to position {await rebuild_order_history(settings)}"
 
 
+async def _rebuild_payment_history(settings: Settings) -> str:
+    from infra.rebuild_payment_history import rebuild_payment_history
+
+    return f"rebuilt up to positions {await rebuild_payment_history(settings)}"
+
+
 REBUILDABLE: dict[str, Callable[[Settings], Coroutine[Any, Any, str]]] = {
     "products": _rebuild_products,
     "carts": _rebuild_carts,
     "order-history": _rebuild_order_history,
+    "payment-history": _rebuild_payment_history,
 }
 
 

@@ -3,6 +3,7 @@ real servers, orders placed on the command API and followed on the read API."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -11,20 +12,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from random import Random
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from domain.payments import PaymentStatus
+from infra.rebuild_payment_history import rebuild_payment_history
 from infra.settings import Settings
 from tests.support.checkout import (
     Checkout,
+    log_heads,
+    payment_tables,
     running_checkout,
     saga_payment,
     sandbox_movements,
     stock_history,
     stock_item,
 )
+from tests.support.platform import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -152,7 +157,8 @@ def test_a_payment_method_given_in_time_completes_the_order(shop: Checkout) -> N
 
 def test_a_partial_then_a_full_refund_pay_back_the_total_once(shop: Checkout) -> None:
     shop.receive("REFUND-1", 2)
-    order_id = shop.place("REFUND-1", 2, price="25.00")  # 50.00 EUR
+    customer = uuid4()
+    order_id = shop.place("REFUND-1", 2, price="25.00", customer=customer)  # 50.00 EUR
     assert shop.settled(order_id)["status"] == "confirmed"
 
     def refund(key: str, amount: str, restock: int = 0) -> None:
@@ -189,6 +195,52 @@ def test_a_partial_then_a_full_refund_pay_back_the_total_once(shop: Checkout) ->
     ]
     item = stock_item(shop.settings, "REFUND-1")
     assert (item.committed, item.on_hand) == (2, 1)  # one unit came back
+
+    def payment_history() -> Any:
+        (seen,) = shop.read.get(f"/orders/{order_id}/payments").json()["items"] or [None]
+        return seen if seen and seen["status"] == "refunded" else None
+
+    seen = eventually(payment_history, what="the payment history shows the refunds")
+    assert (seen["id"], seen["captured"]["minor"], seen["refunded"]["minor"]) == (
+        str(payment.id),
+        5000,
+        5000,
+    )
+    assert [h["kind"] for h in seen["history"]] == [
+        "authorized",
+        "captured",
+        "refunded",
+        "refunded",
+    ]
+    assert seen["card"] == {"brand": "visa", "last_four": "4242"}
+    by_customer = shop.read.get(f"/customers/{customer}/payments").json()["items"]
+    assert by_customer == [seen]
+
+
+def test_the_payment_history_rebuilds_to_what_the_worker_made(shop: Checkout) -> None:
+    shop.receive("REBUILD-1", 3)
+    order_ids = [shop.place("REBUILD-1", 1, token=t) for t in ("tok_approve", "tok_decline_x")]
+    for order_id in order_ids:
+        shop.settled(order_id)
+
+    heads = log_heads(shop.settings, ("payments", "orders"))
+
+    def caught_up() -> bool:
+        rows = shop.read.get("/projections").json()["projections"]
+        applied = {
+            r["context"]: r["applied_position"]
+            for r in rows
+            if r["projection"] == "payment-history"
+        }
+        return all(applied[context] >= head for context, head in heads.items())
+
+    eventually(caught_up, what="the payment history applied both logs")
+    live = payment_tables(shop.settings)
+    assert len(live[0]) >= len(order_ids)
+
+    asyncio.run(rebuild_payment_history(shop.settings))
+
+    assert payment_tables(shop.settings) == live
 
 
 def test_fifty_checkouts_for_the_last_ten_units_confirm_exactly_ten(shop: Checkout) -> None:

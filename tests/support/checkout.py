@@ -165,3 +165,41 @@ def stock_history(settings: Settings, sku: str) -> list[int]:
         ]
     finally:
         inventory.close()
+
+
+def payment_tables(settings: Settings) -> tuple[list[Any], list[Any], list[Any]]:
+    """Every row of the payment history's three tables, in a stable order."""
+    import psycopg
+    from psycopg import sql
+
+    schema = settings.schema_for("read")
+    with psycopg.connect(settings.database_url) as conn:
+        return (
+            conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY payment_id").format(
+                    sql.Identifier(schema, "payments")
+                )
+            ).fetchall(),
+            conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY payment_id, version").format(
+                    sql.Identifier(schema, "payment_entries")
+                )
+            ).fetchall(),
+            conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY order_id").format(
+                    sql.Identifier(schema, "payment_customers")
+                )
+            ).fetchall(),
+        )
+
+
+def log_heads(settings: Settings, contexts: tuple[str, ...]) -> dict[str, int]:
+    """The last position of each context's event log."""
+    heads = {}
+    for context in contexts:
+        app = bootstrap.application(settings, context)
+        try:
+            heads[context] = app.recorder.max_notification_id() or 0
+        finally:
+            app.close()
+    return heads

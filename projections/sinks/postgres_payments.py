@@ -1,0 +1,193 @@
+"""Postgres sink for payment history: the SQL for the row operations of ``payment_history``.
+
+Like the order history: a batch is one transaction that locks its payment rows, folds the
+envelopes into them with the pure ``payment_history.apply`` and writes with guards (a row
+only moves to a higher version, an entry is written once per (payment, version), an
+order's customer once). A rebuild takes a stronger table lock, so the two never interleave.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+
+from projections import payment_history
+from projections.payment_history import OrderCustomer, PaymentEntry, PaymentRow
+from streams.envelope import Envelope
+
+PAYMENT_HISTORY = "payment-history"
+PAYMENTS = "payments"
+ENTRIES = "payment_entries"
+CUSTOMERS = "payment_customers"
+_PAYMENT_COLUMNS = tuple(PaymentRow.__dataclass_fields__)
+_ENTRY_COLUMNS = tuple(PaymentEntry.__dataclass_fields__)
+
+
+def _columns(names: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+class PaymentHistoryTables:
+    def __init__(self, schema: str) -> None:
+        self.schema = sql.Identifier(schema)
+        self.payments = sql.Identifier(schema, PAYMENTS)
+        self.entries = sql.Identifier(schema, ENTRIES)
+        self.customers = sql.Identifier(schema, CUSTOMERS)
+
+    async def create(self, conn: AsyncConnection) -> None:
+        async with conn.transaction():
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " payment_id uuid PRIMARY KEY, order_id uuid NOT NULL, status text NOT NULL,"
+                    " amount_minor bigint NOT NULL, currency text NOT NULL,"
+                    " captured_minor bigint NOT NULL, refunded_minor bigint NOT NULL,"
+                    " card_brand text NOT NULL, last_four text NOT NULL, decline_reason text NULL,"
+                    " created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
+                    " version int NOT NULL)"
+                ).format(self.payments)
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE INDEX IF NOT EXISTS payments_by_order ON {} (order_id, created_at)"
+                ).format(self.payments)
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " payment_id uuid NOT NULL, version int NOT NULL, kind text NOT NULL,"
+                    " occurred_at timestamptz NOT NULL, amount_minor bigint NULL,"
+                    " detail jsonb NOT NULL, PRIMARY KEY (payment_id, version))"
+                ).format(self.entries)
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " order_id uuid PRIMARY KEY, customer_id uuid NOT NULL)"
+                ).format(self.customers)
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE INDEX IF NOT EXISTS payment_customers_by_customer ON {} (customer_id)"
+                ).format(self.customers)
+            )
+
+    async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> None:
+        """Apply a batch inside the caller's transaction."""
+        await self._lock(conn, "ROW EXCLUSIVE")
+        customers: list[OrderCustomer] = []
+        pending: dict[UUID, list[Envelope]] = defaultdict(list)
+        for envelope in envelopes:
+            if envelope.context == "payments":
+                pending[UUID(envelope.aggregate_id)].append(envelope)
+            else:
+                change = payment_history.apply(None, envelope)
+                if change is not None and change.customer is not None:
+                    customers.append(change.customer)
+        current = await self._lock_rows(conn, sorted(pending))
+        rows: list[PaymentRow] = []
+        entries: list[PaymentEntry] = []
+        for payment_id, batch in pending.items():
+            before = row = current.get(payment_id)
+            for envelope in batch:
+                change = payment_history.apply(row, envelope)
+                if change is None:
+                    continue
+                row = change.payment or row
+                if change.entry is not None:
+                    entries.append(change.entry)
+            if row is not None and row is not before:
+                rows.append(row)
+        async with conn.cursor() as cursor:
+            if rows:
+                await cursor.executemany(self._upsert(), [_values(r) for r in rows])
+            if entries:
+                await cursor.executemany(
+                    sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+                        self.entries,
+                        _columns(_ENTRY_COLUMNS),
+                        sql.SQL(", ").join(sql.Placeholder() * len(_ENTRY_COLUMNS)),
+                    ),
+                    [(*_values(e)[:-1], Jsonb(e.detail)) for e in entries],
+                )
+            if customers:
+                await cursor.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (order_id, customer_id) VALUES (%s, %s)"
+                        " ON CONFLICT DO NOTHING"
+                    ).format(self.customers),
+                    [(c.order_id, c.customer_id) for c in customers],
+                )
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        await self._lock(conn, "SHARE ROW EXCLUSIVE")
+        for table in (self.payments, self.entries, self.customers):
+            await conn.execute(sql.SQL("DELETE FROM {}").format(table))
+
+    async def _lock(self, conn: AsyncConnection, mode: str) -> None:
+        for table in (self.payments, self.entries, self.customers):  # always in this order
+            await conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(table, sql.SQL(mode)))
+
+    async def _lock_rows(self, conn: AsyncConnection, ids: list[UUID]) -> dict[UUID, PaymentRow]:
+        if not ids:
+            return {}
+        cursor = await conn.execute(
+            sql.SQL(
+                "SELECT {} FROM {} WHERE payment_id = ANY(%s) ORDER BY payment_id FOR UPDATE"
+            ).format(_columns(_PAYMENT_COLUMNS), self.payments),
+            (ids,),
+        )
+        return {row[0]: PaymentRow(*row) for row in await cursor.fetchall()}
+
+    def _upsert(self) -> sql.Composed:
+        updates = [
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+            for c in _PAYMENT_COLUMNS
+            if c != "payment_id"
+        ]
+        return sql.SQL(
+            "INSERT INTO {t} AS p ({columns}) VALUES ({values})"
+            " ON CONFLICT (payment_id) DO UPDATE SET {updates}"
+            " WHERE p.version < EXCLUDED.version"
+        ).format(
+            t=self.payments,
+            columns=_columns(_PAYMENT_COLUMNS),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(_PAYMENT_COLUMNS)),
+            updates=sql.SQL(", ").join(updates),
+        )
+
+
+def _values(row: PaymentRow | PaymentEntry) -> tuple[Any, ...]:
+    return tuple(getattr(row, column) for column in row.__dataclass_fields__)
+
+
+class PaymentHistoryProjector:
+    name = PAYMENT_HISTORY
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        self.dsn = dsn
+        self.tables = PaymentHistoryTables(schema)
+
+    def check(self, envelope: Envelope) -> None:
+        payment_history.apply(None, envelope)
+
+    async def start(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+            await self.tables.create(conn)
+
+    async def apply(self, envelopes: Sequence[Envelope]) -> None:
+        async with (
+            await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn,
+            conn.transaction(),
+        ):
+            await self.tables.apply(conn, envelopes)
+
+    async def close(self) -> None:
+        pass
