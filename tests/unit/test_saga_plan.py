@@ -1,0 +1,194 @@
+"""The order saga's decisions: given what is true now, the one next step (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from uuid import UUID
+
+import pytest
+
+from commands.saga import plan
+from commands.saga.plan import Facts, Failure, PendingRefund, Step, Stock, compensate, decide
+from domain.money import Money
+from domain.orders import OrderStatus
+from domain.payments import PaymentStatus
+
+ORDER = UUID("00000000-0000-4000-8000-0000000000a1")
+REFUND = UUID("00000000-0000-4000-8000-0000000000f1")
+EUR_50 = Money(5000, "EUR")
+
+
+def facts(status: OrderStatus, **changes: object) -> Facts:
+    base = Facts(
+        order_id=ORDER, status=status, version=3, has_payment_method=True, stock=Stock.NONE
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def kind(step: Step | None) -> str | None:
+    return None if step is None else step.kind
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (facts(OrderStatus.PLACED), plan.RESERVE_STOCK),
+        (facts(OrderStatus.PLACED, stock=Stock.RESERVED), plan.MARK_STOCK_RESERVED),
+        (facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED), plan.AUTHORIZE_PAYMENT),
+        (
+            facts(
+                OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED, payment=PaymentStatus.AUTHORIZED
+            ),
+            plan.MARK_PAYMENT_AUTHORIZED,
+        ),
+        (
+            facts(
+                OrderStatus.PAYMENT_AUTHORIZED,
+                stock=Stock.RESERVED,
+                payment=PaymentStatus.AUTHORIZED,
+            ),
+            plan.CAPTURE_PAYMENT,
+        ),
+        (
+            facts(
+                OrderStatus.PAYMENT_AUTHORIZED, stock=Stock.RESERVED, payment=PaymentStatus.CAPTURED
+            ),
+            plan.COMMIT_STOCK,
+        ),
+        (
+            facts(
+                OrderStatus.PAYMENT_AUTHORIZED,
+                stock=Stock.COMMITTED,
+                payment=PaymentStatus.CAPTURED,
+            ),
+            plan.CONFIRM,
+        ),
+        (facts(OrderStatus.CONFIRMED, stock=Stock.COMMITTED, payment=PaymentStatus.CAPTURED), None),
+    ],
+)
+def test_the_happy_path_is_one_step_at_a_time(given: Facts, expected: str | None) -> None:
+    assert kind(decide(given)) == expected
+
+
+def test_an_order_without_a_payment_method_waits_until_its_deadline_then_is_cancelled() -> None:
+    waiting = facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED, has_payment_method=False)
+
+    assert kind(decide(waiting)) == plan.AWAIT_PAYMENT_METHOD
+    expired = decide(replace(waiting, payment_deadline_passed=True))
+    assert expired == Step(plan.CANCEL, reason=plan.RESERVATION_EXPIRED, expected_version=3)
+
+
+def test_a_payment_method_given_after_the_deadline_but_before_the_timer_still_pays() -> None:
+    given = facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED, payment_deadline_passed=True)
+    assert kind(decide(given)) == plan.AUTHORIZE_PAYMENT
+
+
+def test_stock_lost_behind_the_sagas_back_cancels_the_order() -> None:
+    lost = decide(facts(OrderStatus.STOCK_RESERVED, stock=Stock.NONE))
+    assert lost == Step(plan.CANCEL, reason=plan.RESERVATION_EXPIRED, expected_version=3)
+
+
+def test_a_declined_payment_found_after_a_crash_cancels_with_its_reason() -> None:
+    given = facts(
+        OrderStatus.STOCK_RESERVED,
+        stock=Stock.RESERVED,
+        payment=PaymentStatus.DECLINED,
+        decline_reason="card_expired",
+    )
+    step = decide(given)
+    assert step is not None
+    assert (step.kind, step.reason) == (plan.CANCEL, "payment declined: card_expired")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (facts(OrderStatus.CANCELLED, stock=Stock.RESERVED), plan.RELEASE_STOCK),
+        (facts(OrderStatus.CANCELLED, payment=PaymentStatus.AUTHORIZED), plan.VOID_PAYMENT),
+        (
+            facts(
+                OrderStatus.CANCELLED,
+                stock=Stock.COMMITTED,
+                payment=PaymentStatus.CAPTURED,
+                captured=EUR_50,
+                refunded=Money(1000, "EUR"),
+            ),
+            plan.REFUND_PAYMENT,
+        ),
+        (
+            facts(OrderStatus.CANCELLED, stock=Stock.COMMITTED, cancel_restocked=False),
+            plan.RESTOCK_CANCELLED,
+        ),
+        (facts(OrderStatus.CANCELLED, payment=PaymentStatus.VOIDED), None),
+        (facts(OrderStatus.CANCELLED, payment=PaymentStatus.DECLINED), None),
+        (facts(OrderStatus.CANCELLED), None),
+    ],
+)
+def test_a_cancelled_order_gives_back_everything_it_held(
+    given: Facts, expected: str | None
+) -> None:
+    assert kind(decide(given)) == expected
+
+
+def test_what_a_cancelled_order_had_captured_is_refunded_in_full() -> None:
+    given = facts(
+        OrderStatus.CANCELLED,
+        payment=PaymentStatus.CAPTURED,
+        captured=EUR_50,
+        refunded=Money(1000, "EUR"),
+    )
+    step = decide(given)
+    assert step is not None
+    assert step.amount == Money(4000, "EUR")
+
+
+def test_a_refund_is_paid_back_then_restocked_then_recorded() -> None:
+    pending = PendingRefund(REFUND, Money(2000, "EUR"), {"SKU-1": 1})
+    confirmed = facts(OrderStatus.CONFIRMED, pending_refunds=(pending,))
+
+    assert kind(decide(confirmed)) == plan.PAY_BACK_REFUND
+    paid = replace(pending, paid_back=True)
+    assert kind(decide(replace(confirmed, pending_refunds=(paid,)))) == plan.RESTOCK_REFUND
+    done = replace(paid, restocked=True)
+    assert kind(decide(replace(confirmed, pending_refunds=(done,)))) == plan.RECORD_REFUND
+
+
+@pytest.mark.parametrize(
+    ("step", "failure", "reason"),
+    [
+        (
+            plan.RESERVE_STOCK,
+            Failure("out_of_stock", skus=("A-1", "B-2")),
+            "out of stock: A-1, B-2",
+        ),
+        (
+            plan.AUTHORIZE_PAYMENT,
+            Failure("declined", "insufficient_funds"),
+            "payment declined: insufficient_funds",
+        ),
+        (plan.AUTHORIZE_PAYMENT, Failure("unavailable"), "payment gateway did not answer"),
+        (plan.COMMIT_STOCK, Failure("no_reservation"), "reservation expired"),
+        (
+            plan.CAPTURE_PAYMENT,
+            Failure("unavailable", "no answer"),
+            "payment capture failed: no answer",
+        ),
+    ],
+)
+def test_a_refusal_cancels_the_order_pinned_to_the_version_it_saw(
+    step: str, failure: Failure, reason: str
+) -> None:
+    given = facts(OrderStatus.STOCK_RESERVED)
+    assert compensate(Step(step), failure, given) == Step(
+        plan.CANCEL, reason=reason, expected_version=3
+    )
+
+
+def test_a_refund_the_processor_refuses_is_rejected_not_the_order() -> None:
+    pending = PendingRefund(REFUND, EUR_50, {})
+    step = compensate(
+        Step(plan.PAY_BACK_REFUND, refund=pending),
+        Failure("declined", "amount_exceeds_capture"),
+        facts(OrderStatus.CONFIRMED),
+    )
+    assert step == Step(plan.REJECT_REFUND, reason="amount_exceeds_capture", refund=pending)
