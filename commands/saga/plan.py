@@ -88,6 +88,7 @@ PAYMENT_DECLINED = "payment declined"
 GATEWAY_UNAVAILABLE = "payment gateway did not answer"
 RESERVATION_EXPIRED = "reservation expired"
 CAPTURE_FAILED = "payment capture failed"
+NO_PAYMENT = "no payment made by the saga"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,8 @@ def _complete(facts: Facts) -> Step | None:
         if facts.stock is Stock.COMMITTED:
             return Step(CONFIRM)
         return Step(CANCEL, reason=RESERVATION_EXPIRED, expected_version=facts.version)
-    return Step(CANCEL, reason=f"payment {facts.payment}", expected_version=facts.version)
+    reason = f"payment {facts.payment}" if facts.payment else NO_PAYMENT
+    return Step(CANCEL, reason=reason, expected_version=facts.version)
 
 
 def _unwind(facts: Facts) -> Step | None:

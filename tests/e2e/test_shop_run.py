@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil  # type: ignore[import-untyped]
@@ -251,6 +252,12 @@ def test_a_cart_and_an_order_are_readable_right_after_their_commands(shop: Runni
     checkout = httpx.post(
         f"{shop.command_url}/carts/{cart['id']}/checkout", headers=as_customer
     ).json()
+    received = httpx.post(
+        f"{shop.command_url}/stock/HP-1000/receipts",
+        json={"quantity": 5},
+        headers={"Idempotency-Key": f"receipt-{customer}", **shop.bearer()},
+    )
+    assert received.status_code in (200, 201), received.text
     order = httpx.post(
         f"{shop.command_url}/orders",
         json={
@@ -264,29 +271,37 @@ def test_a_cart_and_an_order_are_readable_right_after_their_commands(shop: Runni
                 }
                 for line in checkout["lines"]
             ],
+            "payment": {"payment_token": "tok_approve", "card_brand": "visa", "last_four": "4242"},
         },
         headers={"Idempotency-Key": f"order-{customer}", **shop.bearer()},
-    ).json()
-    reserved = httpx.post(
-        f"{shop.command_url}/orders/{order['id']}/stock-reserved", headers=shop.bearer()
     ).json()
 
     history = httpx.get(
         f"{shop.read_url}/customers/{customer}/orders",
-        params={"after": reserved["position"]},
+        params={"after": order["position"]},
         timeout=10,
         headers=as_customer,
     ).json()
     (item,) = history["items"]
     assert item["id"] == order["id"]
     assert item["total"] == {"minor": 25800, "currency": "EUR"}
-    detail = httpx.get(
-        f"{shop.read_url}/orders/{order['id']}",
-        params={"after": reserved["position"]},
-        timeout=10,
-        headers=as_customer,
-    ).json()
-    assert [step["status"] for step in detail["timeline"]] == ["placed", "stock_reserved"]
+
+    # The order saga (started by `shop run`) takes it to confirmed.
+    def confirmed() -> Any:
+        detail = httpx.get(
+            f"{shop.read_url}/orders/{order['id']}", timeout=10, headers=as_customer
+        ).json()
+        return detail if detail["status"] == "confirmed" else None
+
+    detail = eventually(confirmed, timeout=60, what="the saga confirms the order")
+    assert [step["status"] for step in detail["timeline"]] == [
+        "placed",
+        "payment_method_given",
+        "stock_reserved",
+        "payment_authorized",
+        "confirmed",
+    ]
+    assert detail["saga"] == {"step": "completed", "reason": None}
 
 
 def test_the_read_api_reports_where_each_projection_stands(shop: Running) -> None:
@@ -316,7 +331,7 @@ def test_the_read_api_refuses_bad_queries_with_problems(shop: Running) -> None:
 
 def test_sigterm_stops_everything_cleanly(shop: Running) -> None:
     children = psutil.Process(shop.process.pid).children(recursive=True)
-    assert len(children) >= 8  # four servers, the search proxy, two APIs, relay, worker
+    assert len(children) >= 9  # four servers, the search proxy, two APIs, relay, worker, saga
 
     shop.process.send_signal(signal.SIGTERM)
 
