@@ -51,6 +51,7 @@ from domain.payments import Payment
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+LOCK_STRIPES = 64
 MAX_STEPS = 40  # a whole checkout is about ten; more means something keeps racing the saga
 
 
@@ -89,8 +90,9 @@ class OrderSaga:
         self.retry_seconds = retry_seconds
         self.clock = clock
         self.sleep = sleep
-        self._locks: dict[UUID, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
+        # One order at a time in this process (the timer and an event may meet); striped,
+        # so the number of locks stays bounded however many orders there are.
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -361,8 +363,7 @@ class OrderSaga:
         return self.payments.idempotent_id(f"{payment.id}/{kind}/{key}")
 
     def _lock(self, order_id: UUID) -> threading.Lock:
-        with self._locks_lock:
-            return self._locks.setdefault(order_id, threading.Lock())
+        return self._locks[order_id.int % LOCK_STRIPES]
 
 
 def _pending(step: Step) -> PendingRefund:
