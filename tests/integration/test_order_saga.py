@@ -269,10 +269,15 @@ def test_killing_the_saga_at_random_points_loses_and_repeats_nothing(shop: Check
     tokens = ["tok_approve"] * 6 + ["tok_timeout_then_approve", "tok_decline_card_expired"]
     random = Random(5)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        placing = pool.map(lambda i: shop.place("KILL-1", 1, token=tokens[i % 8]), range(24))
+    def place_slowly(i: int) -> UUID:
+        order_id = shop.place("KILL-1", 1, token=tokens[i % 8])
+        time.sleep(0.3)  # spread the batch over the kills
+        return order_id
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        placing = pool.map(place_slowly, range(24))
         for _ in range(3):
-            time.sleep(random.uniform(0.2, 2.5))
+            time.sleep(random.uniform(0.3, 1.2))
             os.kill(shop.processes._child("saga").process.pid, signal.SIGKILL)
             shop.restart_saga()
         order_ids = list(placing)
