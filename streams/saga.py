@@ -86,8 +86,12 @@ def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.A
         app.agent(topic, name=f"saga.{context}")(follow)
 
     async def deadlines() -> None:
-        saga = await runner.saga()
-        due = await runner.in_thread(saga.due, datetime.now(UTC))
+        try:
+            saga = await runner.saga()
+            due = await runner.in_thread(saga.due, datetime.now(UTC))
+        except Exception:  # the next tick tries again; the timers are in Postgres
+            log.exception("saga: reading the deadlines failed")
+            return
         await runner.advance_all(due)
 
     app.timer(interval=config.timer_seconds)(deadlines)
@@ -120,9 +124,16 @@ class _Runner:
         self._building = asyncio.Lock()
 
     async def saga(self) -> Saga:
+        """The saga, built on first use; a failure to build it is waited out."""
         async with self._building:
-            if self._saga is None:
-                self._saga = await self.in_thread(self._make_saga)
+            delay = 0.5
+            while self._saga is None:
+                try:
+                    self._saga = await self.in_thread(self._make_saga)
+                except Exception:
+                    log.exception("saga: starting failed; retrying in %.1fs", delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
             return self._saga
 
     async def in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
