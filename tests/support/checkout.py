@@ -16,6 +16,7 @@ import httpx
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
+from tests.support.auth import as_admin
 from tests.support.platform import eventually, start
 
 FINAL = frozenset({"confirmed", "cancelled"})
@@ -111,10 +112,16 @@ def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Ch
     )
     bootstrap.provision(settings)
     host = settings.api_host
+    staff = as_admin(settings)
     with (
         Supervisor(logs) as processes,
-        httpx.Client(base_url=f"http://{host}:{settings.command_api_port}", timeout=30) as command,
-        httpx.Client(base_url=f"http://{host}:{settings.read_api_port}", timeout=30) as read,
+        # Staff places orders (lines carry prices) and reads any order.
+        httpx.Client(
+            base_url=f"http://{host}:{settings.command_api_port}", timeout=30, headers=staff
+        ) as command,
+        httpx.Client(
+            base_url=f"http://{host}:{settings.read_api_port}", timeout=30, headers=staff
+        ) as read,
     ):
         for name in ("command-api", "read-api", "relay", "worker", "saga"):
             start(processes, settings, name)
