@@ -48,6 +48,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/carts/{cart_id}/items"): {"sku": "MUG-1", "quantity": 1},
     ("PUT", "/carts/{cart_id}/items/{sku}"): {"quantity": 2},
     ("POST", "/orders/{order_id}/cancel"): {"reason": "changed my mind"},
+    ("POST", "/orders/{order_id}/payment-method"): {
+        "payment_token": "tok_approve",
+        "card_brand": "visa",
+        "last_four": "4242",
+    },
     ("PUT", "/users/{user_id}/profile"): {"display_name": "Alice"},
     ("PUT", "/users/{user_id}/preferences"): {
         "marketing_opt_in": False,
