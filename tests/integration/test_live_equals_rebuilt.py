@@ -33,9 +33,11 @@ from commands.carts.models import AddItem, CreateCart
 from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
 from commands.inventory.models import OrderSkus, ReservationLine, ReserveStock
-from commands.models import Amount
+from commands.models import Amount, PositiveAmount
 from commands.orders.application import OrdersApplication
 from commands.orders.models import Line, PlaceOrder
+from commands.payments.application import PaymentsApplication
+from commands.payments.models import Authorize, Capture, Refund
 from domain.errors import DomainError
 from domain.money import Money
 from domain.orders.order import Order
@@ -77,6 +79,10 @@ STEPS = [
     (3, st.tuples(st.sampled_from(["confirm", "ship", "deliver"]), index)),
     (1, st.tuples(st.just("cancel"), index)),
     (1, st.tuples(st.just("refund"), index, cents)),
+    (2, st.tuples(st.just("authorize"), index, st.sampled_from(["approve", "decline_no_funds"]))),
+    (1, st.tuples(st.just("capture"), index)),
+    (1, st.tuples(st.just("void"), index)),
+    (1, st.tuples(st.just("refund_payment"), index, cents)),
 ]
 step = st.one_of(*(strategy for weight, strategy in STEPS for _ in range(weight)))
 
@@ -89,9 +95,11 @@ class Shop:
     inventory: InventoryApplication
     carts: CartsApplication
     orders: OrdersApplication
+    payments: PaymentsApplication
     products: dict[str, UUID] = field(default_factory=dict)
     cart_ids: list[UUID] = field(default_factory=list)
     order_ids: list[UUID] = field(default_factory=list)
+    payment_ids: list[UUID] = field(default_factory=list)
 
     def run(self, command: tuple[Any, ...]) -> None:
         """Run one command; a refused command (a domain error) is part of the sequence too."""
@@ -197,8 +205,41 @@ class Shop:
         if (order_id := self._order(i)) is not None:
             self.orders.refund(order_id, Money(minor, "EUR"), key=str(uuid4()))
 
+    def do_authorize(self, i: int, outcome: str) -> None:
+        if (order_id := self._order(i)) is None:
+            return
+        total = sum(
+            line.unit_price.minor * line.quantity for line in self.orders.get_order(order_id).lines
+        )
+        key = str(uuid4())
+        self.payment_ids.append(self.payments.idempotent_id(key))
+        command = Authorize(
+            order_id=order_id,
+            amount=PositiveAmount(amount=Decimal(total) / 100, currency="EUR"),
+            payment_token=f"tok_{outcome}",
+            card_brand="visa",
+            last_four="4242",
+        )
+        self.payments.authorize(command, key)
+
+    def _payment(self, i: int) -> UUID | None:
+        return self.payment_ids[i % len(self.payment_ids)] if self.payment_ids else None
+
+    def do_capture(self, i: int) -> None:
+        if (payment_id := self._payment(i)) is not None:
+            self.payments.capture(payment_id, Capture(), key=str(uuid4()))
+
+    def do_void(self, i: int) -> None:
+        if (payment_id := self._payment(i)) is not None:
+            self.payments.void(payment_id, key=str(uuid4()))
+
+    def do_refund_payment(self, i: int, minor: int) -> None:
+        if (payment_id := self._payment(i)) is not None:
+            amount = PositiveAmount(amount=Decimal(minor) / 100, currency="EUR")
+            self.payments.refund(payment_id, Refund(amount=amount), key=str(uuid4()))
+
     def close(self) -> None:
-        for app in (self.catalog, self.inventory, self.carts, self.orders):
+        for app in (self.catalog, self.inventory, self.carts, self.orders, self.payments):
             app.close()
 
 
@@ -215,6 +256,7 @@ def shop(settings: Settings, processes: Supervisor) -> Iterator[Shop]:
         cast(InventoryApplication, bootstrap.application(settings, "inventory")),
         cast(CartsApplication, bootstrap.application(settings, "carts")),
         cast(OrdersApplication, bootstrap.application(settings, "orders")),
+        cast(PaymentsApplication, bootstrap.application(settings, "payments")),
     )
     yield shop
     shop.close()
