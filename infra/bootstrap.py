@@ -36,6 +36,8 @@ from commands.orders import http as orders_http
 from commands.orders.application import OrdersApplication
 from commands.payments import http as payments_http
 from commands.payments.application import PaymentsApplication
+from infra.audit.chain import EventsTable
+from infra.audit.chain import install as install_chain
 from commands.privacy.cipher import CIPHER_KEY, CIPHER_PREVIOUS_KEYS, RotatingAESGCMCipher
 from commands.privacy.personal_data import PostgresPersonalDataKeys
 from domain.identity import Role
@@ -124,6 +126,12 @@ def personal_data_keys(settings: Settings) -> PostgresPersonalDataKeys:
     return PostgresPersonalDataKeys(
         settings.database_url, settings.schema_for("keys"), load_keys(settings).master_ring()
     )
+
+
+def events_table(app: ShopApplication) -> EventsTable:
+    """Where a context's application stores its events (the eventsourcing Postgres recorder)."""
+    recorder: Any = app.recorder
+    return EventsTable(recorder.datastore.schema, recorder.events_table_name)
 
 
 def idempotency_store(settings: Settings, context: str) -> IdempotencyStore:
@@ -267,7 +275,12 @@ def provision(settings: Settings) -> None:
     finally:
         keys.close()
     for context in CONTEXTS:
-        application(settings, context, create_tables=True).close()
+        app = application(settings, context, create_tables=True)  # creates its events table
+        try:
+            with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                install_chain(conn, events_table(app))  # tamper evidence, ADR 0015
+        finally:
+            app.close()
         idempotency_store(settings, context).create_table()
     relay_checkpoints(settings).create_table()
     projection_checkpoints(settings).create_table()

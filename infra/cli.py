@@ -20,12 +20,14 @@ import uvicorn
 
 from domain.identity import Role
 from infra import bootstrap
+from infra.audit.cli import register as register_audit_commands
 from infra.demo_catalog import load_demo_catalog
 from infra.settings import Settings
 
 cli = typer.Typer(no_args_is_help=True, help="shop: an event-sourced commerce platform")
 projections_cli = typer.Typer(no_args_is_help=True, help="Read models and their progress.")
 cli.add_typer(projections_cli, name="projections")
+register_audit_commands(cli)  # replay, export, events tail, audit verify
 
 
 def _logging() -> None:
