@@ -312,7 +312,7 @@ def check_anchor(
     conn: psycopg.Connection[Any],
     events: EventsTable,
     report: ContextReport,
-    anchor: dict[str, Any],
+    anchor: Mapping[str, Any],
 ) -> None:
     """A head recorded earlier (``position``, ``hash``) must still be in the log: catches a
     truncated tail or a rewritten chain, which no link inside the table can show."""

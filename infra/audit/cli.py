@@ -234,6 +234,8 @@ def tail(
 
     try:
         after = {app.context: (start - 1 if start else head(app)) for app in apps}
+        where = ", ".join(f"{name} after {position}" for name, position in after.items())
+        err.print(f"following {where}", highlight=False)
         follow(settings.database_url, apps, after, emit, keep_going, poll_seconds=0.5)
     finally:
         for app in apps:
