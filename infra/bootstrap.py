@@ -43,8 +43,11 @@ from commands.privacy.personal_data import PostgresPersonalDataKeys
 from domain.identity import Role
 from infra.keys import load_keys
 from infra.settings import Settings
+from projections import analytics
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import ProjectorSpec
+from projections.sinks import postgres_analytics
+from projections.sinks.postgres_analytics import ANALYTICS, AnalyticsProjector
 from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProjector
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
 from projections.sinks.redis_carts import CARTS, CartsProjector
@@ -256,6 +259,11 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
             ("orders",),
             lambda: OrderHistoryProjector(settings.database_url, settings.schema_for("read")),
         ),
+        ProjectorSpec(
+            ANALYTICS,
+            analytics.CONTEXTS,
+            lambda: AnalyticsProjector(settings.database_url, settings.schema_for("analytics")),
+        ),
     ]
 
 
@@ -283,6 +291,7 @@ def provision(settings: Settings) -> None:
             app.close()
         idempotency_store(settings, context).create_table()
     relay_checkpoints(settings).create_table()
+    postgres_analytics.create(settings.database_url, settings.schema_for("analytics"))
     projection_checkpoints(settings).create_table()
     refresh_tokens(settings).create_table()
     audit_log(settings).create_table()

@@ -165,10 +165,18 @@ async def _rebuild_order_history(settings: Settings) -> str:
     return f"rebuilt up to position {await rebuild_order_history(settings)}"
 
 
+async def _rebuild_analytics(settings: Settings) -> str:
+    from infra.rebuild_analytics import rebuild_analytics
+
+    positions = await rebuild_analytics(settings)
+    return "rebuilt up to " + ", ".join(f"{c} {p}" for c, p in positions.items())
+
+
 REBUILDABLE: dict[str, Callable[[Settings], Coroutine[Any, Any, str]]] = {
     "products": _rebuild_products,
     "carts": _rebuild_carts,
     "order-history": _rebuild_order_history,
+    "analytics": _rebuild_analytics,
 }
 
 
