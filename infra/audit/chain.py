@@ -64,18 +64,19 @@ def install(conn: psycopg.Connection[Any], events: EventsTable) -> int:
     )
     with conn.transaction():
         conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(t))
-        conn.execute(
-            sql.SQL(
-                "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {s} bytea,"
-                " ADD COLUMN IF NOT EXISTS {l} bytea,"
-                " ADD COLUMN IF NOT EXISTS {p} bigint"
-            ).format(
-                t=t,
-                s=sql.Identifier(STREAM_HASH),
-                l=sql.Identifier(LOG_HASH),
-                p=sql.Identifier(PREV_POSITION),
+        if not _has_chain_columns(conn, events):  # ALTER would block readers, even as a no-op
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {s} bytea,"
+                    " ADD COLUMN IF NOT EXISTS {l} bytea,"
+                    " ADD COLUMN IF NOT EXISTS {p} bigint"
+                ).format(
+                    t=t,
+                    s=sql.Identifier(STREAM_HASH),
+                    l=sql.Identifier(LOG_HASH),
+                    p=sql.Identifier(PREV_POSITION),
+                )
             )
-        )
         conn.execute(
             sql.SQL(
                 "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
@@ -127,6 +128,15 @@ def install(conn: psycopg.Connection[Any], events: EventsTable) -> int:
             ).format(t=t, fn=fn_row)
         )
         return _chain_unchained(conn, events)
+
+
+def _has_chain_columns(conn: psycopg.Connection[Any], events: EventsTable) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s AND column_name = ANY(%s)",
+        (events.schema, events.table, [STREAM_HASH, LOG_HASH, PREV_POSITION]),
+    ).fetchone()
+    return row is not None and row[0] == 3
 
 
 def _chain_unchained(conn: psycopg.Connection[Any], events: EventsTable) -> int:

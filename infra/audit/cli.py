@@ -266,10 +266,11 @@ def audit_verify(
     with _progress(disable=as_json) as progress:
         tasks: dict[str, Any] = {}
         counts: dict[str, int] = {}
+        totals: dict[str, int] = {}
 
         def started(name: str, total: int) -> None:
             tasks[name] = progress.add_task(f"verify {name}", total=total)
-            counts[name] = 0
+            counts[name], totals[name] = 0, total
 
         def advanced(name: str, n: int) -> None:
             counts[name] += n
@@ -277,8 +278,8 @@ def audit_verify(
                 progress.update(tasks[name], completed=counts[name])
 
         reports = verify(Settings(), contexts, started, advanced, heads)
-        for task in tasks.values():
-            progress.update(task, completed=progress.tasks[task].total)
+        for name, task in tasks.items():
+            progress.update(task, completed=totals[name])
     ok = all(r.ok for r in reports)
     if as_json:
         _dump({"ok": ok, "contexts": {r.context: r.as_dict() for r in reports}})
