@@ -305,6 +305,10 @@ def test_replay_shows_the_history_and_the_state_it_reconstructs(
     assert replay["state"]["refunded"] == {"minor": 500, "currency": "EUR"}
     assert replay["state"]["version"] == 7
 
+    readable = shop(settings, "replay", "order", str(order_id))
+    assert readable.exit_code == 0
+    assert '"status": "delivered"' in readable.stdout
+
 
 def test_replay_at_a_version_or_a_time_and_the_difference_between_two(
     settings: Settings, orders: OrdersApplication
