@@ -36,11 +36,11 @@ from commands.orders import http as orders_http
 from commands.orders.application import OrdersApplication
 from commands.payments import http as payments_http
 from commands.payments.application import PaymentsApplication
-from infra.audit.chain import EventsTable
-from infra.audit.chain import install as install_chain
 from commands.privacy.cipher import CIPHER_KEY, CIPHER_PREVIOUS_KEYS, RotatingAESGCMCipher
 from commands.privacy.personal_data import PostgresPersonalDataKeys
 from domain.identity import Role
+from infra.audit.chain import EventsTable
+from infra.audit.chain import install as install_chain
 from infra.keys import load_keys
 from infra.settings import Settings
 from projections import analytics
