@@ -202,8 +202,9 @@ def kafka_producer(settings: Settings) -> KafkaProducer:
 
 
 def relay(settings: Settings, context: str) -> Relay:
+    # Provisioned tables only: it starts beside the command API, which may be creating them.
     return Relay(
-        application(settings, context),
+        application(settings, context, create_tables=False),
         lambda: kafka_producer(settings),
         relay_checkpoints(settings),
         TopicWatch(
@@ -238,7 +239,9 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 def store_catch_up(settings: Settings, context: str) -> StoreCatchUp:
     """What a projector reads when Kafka no longer holds the events it needs."""
-    return StoreCatchUp(lambda: application(settings, context), settings.kafka_partitions)
+    return StoreCatchUp(
+        lambda: application(settings, context, create_tables=False), settings.kafka_partitions
+    )
 
 
 def projectors(settings: Settings) -> list[ProjectorSpec]:
