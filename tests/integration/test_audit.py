@@ -133,7 +133,7 @@ def test_an_edited_record_with_a_recomputed_hash_breaks_the_next_link(
         ).fetchone()
         assert row is not None
         oid, version, topic, state, previous = row
-        forged = bytes(state).replace(b"}", b" }", 1)
+        forged = bytes([state[0] ^ 1]) + bytes(state[1:])  # ciphertext: any byte will do
         forged_hash = link(bytes(previous), 5, record_digest(oid, version, topic, forged))
         conn.execute(
             sql.SQL(
@@ -468,4 +468,36 @@ def test_tail_follows_new_events_as_they_are_stored(
         ("catalog", "catalog.ProductAdded"),
         ("orders", "orders.OrderPlaced"),
         ("orders", "orders.OrderStockReserved"),
+    ]
+
+
+def test_the_chains_still_verify_after_a_user_is_erased_and_replay_shows_no_personal_data(
+    settings: Settings, tmp_path: Any
+) -> None:
+    """Erasure shreds the user's data key; the stored bytes, and so the hashes, stay as they are."""
+    from commands.identity.models import RegisterUser
+
+    identity: Any = bootstrap.application(settings, "identity")
+    try:
+        user_id = identity.register(
+            RegisterUser(email="grace@example.com", display_name="Grace Hopper"), uuid4()
+        ).id
+        before = verify_json(settings, "--context", "identity")
+        identity.erase(user_id)
+    finally:
+        identity.close()
+
+    anchors = tmp_path / "before.json"
+    anchors.write_text(json.dumps(before[1]))
+    # The head from before the erasure still has the hash it had: nothing stored was rewritten.
+    code, report = verify_json(settings, "--context", "identity", "--anchors", str(anchors))
+    assert (before[0], code) == (0, 0)
+    assert report["contexts"]["identity"]["records"] == 2
+    replay = shop(settings, "replay", "user", str(user_id), "--json")
+    assert replay.exit_code == 0, replay.stderr
+    assert "grace@example.com" not in replay.stdout
+    assert "Grace" not in replay.stdout
+    assert [e["type"] for e in json.loads(replay.stdout)["history"]] == [
+        "identity.UserRegistered",
+        "identity.UserErased",
     ]
