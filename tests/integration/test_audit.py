@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from commands.orders.application import OrdersApplication
@@ -363,7 +364,12 @@ def test_replay_works_for_other_aggregate_types_and_withholds_personal_data(
     identity = bootstrap.application(settings, "identity")
     try:
         user_id = identity.register(  # type: ignore[attr-defined]
-            RegisterUser(email="ada@example.com", display_name="Ada"), uuid4()
+            RegisterUser(
+                email="ada@example.com",
+                display_name="Ada",
+                password=SecretStr("correct horse battery staple"),
+            ),
+            uuid4(),
         ).id
     finally:
         identity.close()
@@ -480,7 +486,12 @@ def test_the_chains_still_verify_after_a_user_is_erased_and_replay_shows_no_pers
     identity: Any = bootstrap.application(settings, "identity")
     try:
         user_id = identity.register(
-            RegisterUser(email="grace@example.com", display_name="Grace Hopper"), uuid4()
+            RegisterUser(
+                email="grace@example.com",
+                display_name="Grace Hopper",
+                password=SecretStr("correct horse battery staple"),
+            ),
+            uuid4(),
         ).id
         before = verify_json(settings, "--context", "identity")
         identity.erase(user_id)
