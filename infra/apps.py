@@ -27,6 +27,7 @@ from projections.sinks.postgres_orders import ORDER_HISTORY
 from projections.sinks.postgres_payments import PAYMENT_HISTORY
 from projections.sinks.product_index import PRODUCT_SEARCH
 from projections.sinks.redis_carts import CARTS
+from read_api import analytics as analytics_api
 from read_api import audit as audit_api
 from read_api import carts as carts_api
 from read_api import orders as orders_api
@@ -121,6 +122,8 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         payments_api.router(
             pool.connection, settings.schema_for("read"), applied(PAYMENT_HISTORY, "payments")
         ),
+        # For the analyst role: see the route table of the security work.
+        analytics_api.router(pool.connection, settings.schema_for("analytics")),
     ]
     api = create_read_api(
         es,

@@ -42,10 +42,15 @@ from commands.privacy.personal_data import PostgresPersonalDataKeys
 from commands.saga.deadlines import SagaDeadlines
 from commands.saga.process import OrderSaga
 from domain.identity import Role
+from infra.audit.chain import EventsTable
+from infra.audit.chain import install as install_chain
 from infra.keys import load_keys
 from infra.settings import Settings
+from projections import analytics
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import ProjectorSpec
+from projections.sinks import postgres_analytics
+from projections.sinks.postgres_analytics import ANALYTICS, AnalyticsProjector
 from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProjector
 from projections.sinks.postgres_payments import PAYMENT_HISTORY, PaymentHistoryProjector
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
@@ -131,6 +136,12 @@ def personal_data_keys(settings: Settings) -> PostgresPersonalDataKeys:
     )
 
 
+def events_table(app: ShopApplication) -> EventsTable:
+    """Where a context's application stores its events (the eventsourcing Postgres recorder)."""
+    recorder: Any = app.recorder
+    return EventsTable(recorder.datastore.schema, recorder.events_table_name)
+
+
 def idempotency_store(settings: Settings, context: str) -> IdempotencyStore:
     return IdempotencyStore(settings.database_url, settings.schema_for(context))
 
@@ -196,8 +207,9 @@ def kafka_producer(settings: Settings) -> KafkaProducer:
 
 
 def relay(settings: Settings, context: str) -> Relay:
+    # Provisioned tables only: it starts beside the command API, which may be creating them.
     return Relay(
-        application(settings, context),
+        application(settings, context, create_tables=False),
         lambda: kafka_producer(settings),
         relay_checkpoints(settings),
         TopicWatch(
@@ -232,7 +244,9 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 def store_catch_up(settings: Settings, context: str) -> StoreCatchUp:
     """What a projector reads when Kafka no longer holds the events it needs."""
-    return StoreCatchUp(lambda: application(settings, context), settings.kafka_partitions)
+    return StoreCatchUp(
+        lambda: application(settings, context, create_tables=False), settings.kafka_partitions
+    )
 
 
 def saga_config(settings: Settings) -> SagaConfig:
@@ -291,6 +305,11 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
             ("payments", "orders"),
             lambda: PaymentHistoryProjector(settings.database_url, settings.schema_for("read")),
         ),
+        ProjectorSpec(
+            ANALYTICS,
+            analytics.CONTEXTS,
+            lambda: AnalyticsProjector(settings.database_url, settings.schema_for("analytics")),
+        ),
     ]
 
 
@@ -310,10 +329,16 @@ def provision(settings: Settings) -> None:
     finally:
         keys.close()
     for context in CONTEXTS:
-        application(settings, context, create_tables=True).close()
+        app = application(settings, context, create_tables=True)  # creates its events table
+        try:
+            with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                install_chain(conn, events_table(app))  # tamper evidence, ADR 0015
+        finally:
+            app.close()
         idempotency_store(settings, context).create_table()
     relay_checkpoints(settings).create_table()
     saga_deadlines(settings).create_table()
+    postgres_analytics.create(settings.database_url, settings.schema_for("analytics"))
     projection_checkpoints(settings).create_table()
     refresh_tokens(settings).create_table()
     audit_log(settings).create_table()

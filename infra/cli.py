@@ -20,12 +20,14 @@ import uvicorn
 
 from domain.identity import Role
 from infra import bootstrap
+from infra.audit.cli import register as register_audit_commands
 from infra.demo_catalog import load_demo_catalog
 from infra.settings import Settings
 
 cli = typer.Typer(no_args_is_help=True, help="shop: an event-sourced commerce platform")
 projections_cli = typer.Typer(no_args_is_help=True, help="Read models and their progress.")
 cli.add_typer(projections_cli, name="projections")
+register_audit_commands(cli)  # replay, export, events tail, audit verify
 
 
 def _logging() -> None:
@@ -184,11 +186,19 @@ async def _rebuild_payment_history(settings: Settings) -> str:
     return f"rebuilt up to positions {await rebuild_payment_history(settings)}"
 
 
+async def _rebuild_analytics(settings: Settings) -> str:
+    from infra.rebuild_analytics import rebuild_analytics
+
+    positions = await rebuild_analytics(settings)
+    return "rebuilt up to " + ", ".join(f"{c} {p}" for c, p in positions.items())
+
+
 REBUILDABLE: dict[str, Callable[[Settings], Coroutine[Any, Any, str]]] = {
     "products": _rebuild_products,
     "carts": _rebuild_carts,
     "order-history": _rebuild_order_history,
     "payment-history": _rebuild_payment_history,
+    "analytics": _rebuild_analytics,
 }
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from psycopg import sql
 from psycopg.errors import UndefinedTable
 from psycopg.rows import dict_row
 
+from projections.sinks.postgres_orders import ORDERS
 from projections.sinks.postgres_payments import CUSTOMERS, ENTRIES, PAYMENTS
 from read_api.consistency import AppliedPosition, wait_until_applied
 from read_api.orders import After, Connect
+from security.access import CurrentUser, owned
 
 _COLUMNS = sql.SQL(
     "p.payment_id, p.order_id, p.status, p.amount_minor, p.currency, p.captured_minor,"
@@ -31,6 +33,7 @@ def router(
     payments = sql.Identifier(schema, PAYMENTS)
     entries = sql.Identifier(schema, ENTRIES)
     customers = sql.Identifier(schema, CUSTOMERS)
+    orders = sql.Identifier(schema, ORDERS)  # the order history's: who owns an order
     api = APIRouter(tags=["payment history"])
 
     async def fetch(query: sql.Composed, params: list[Any]) -> list[dict[str, Any]]:
@@ -69,9 +72,20 @@ def router(
 
     @api.get("/orders/{order_id}/payments")
     async def order_payments(
-        order_id: UUID, response: Response, after: After = None
+        order_id: UUID, response: Response, principal: CurrentUser, after: After = None
     ) -> dict[str, Any]:
-        """Every payment of the order with what happened to it (an unknown order has none)."""
+        """Every payment of the order with what happened to it. Its customer's (or an
+        admin's) only, as the order history knows it: anyone else gets the 404 of an unknown
+        order, so ids cannot be probed."""
+        owners = await fetch(
+            sql.SQL("SELECT customer_id FROM {} WHERE order_id = %s").format(orders),
+            [order_id],
+        )
+        owned(
+            principal,
+            owners[0]["customer_id"] if owners else None,
+            HTTPException(404, f"order {order_id} is not in the order history"),
+        )
         query = sql.SQL(
             "SELECT {} FROM {} p WHERE p.order_id = %s ORDER BY p.created_at DESC"
         ).format(_COLUMNS, payments)
@@ -81,10 +95,12 @@ def router(
     async def customer_payments(
         customer_id: UUID,
         response: Response,
+        principal: CurrentUser,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         after: After = None,
     ) -> dict[str, Any]:
-        """The customer's latest payments, newest first."""
+        """The customer's latest payments, newest first (their own, or an admin's)."""
+        owned(principal, customer_id, HTTPException(404, f"customer {customer_id} is not known"))
         query = sql.SQL(
             "SELECT {} FROM {} p JOIN {} c ON c.order_id = p.order_id"
             " WHERE c.customer_id = %s ORDER BY p.created_at DESC, p.payment_id LIMIT {}"

@@ -54,7 +54,7 @@ pytestmark = pytest.mark.integration
 SKUS = ("LR-A", "LR-B", "LR-C")
 CUSTOMERS = tuple(UUID(int=n) for n in range(1, 4))
 # The Postgres schemas (per namespace) that hold read models.
-READ_SCHEMAS = ("read",)
+READ_SCHEMAS = ("read", "analytics")
 
 sku = st.sampled_from(SKUS)
 index = st.integers(min_value=0, max_value=5)
