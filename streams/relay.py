@@ -75,6 +75,10 @@ class Relay:
             self.watch.ensure()
             self._producer = self._producer_factory()
         try:
+            # Counted before and after: if the broker lost messages in between (an in-memory
+            # broker restarted empty after acknowledging), the count after is not what the topic
+            # should hold, and saving it would hide the loss from the next check.
+            held_before = self.watch.message_count()
             futures = [
                 self._producer.send(self.topic, key=envelope.key, value=envelope.to_json())
                 for envelope in envelopes(self.app, notifications)
@@ -82,15 +86,19 @@ class Relay:
             self._producer.flush(timeout=self.send_timeout)
             for future in futures:
                 future.get(timeout=self.send_timeout)  # raises unless the broker acknowledged
-            self._send_watermarks(notifications[-1].id)
+            sent = len(futures) + self._send_watermarks(notifications[-1].id)
+            held = self.watch.message_count()
         except Exception:
             self._drop_clients()  # fresh ones next time: no half-sent state carries over
             raise
-        self.checkpoints.advance(self.context, notifications[-1].id, self.watch.message_count())
+        if held < held_before + sent:
+            self._topic_lost(held, held_before + sent)
+        else:
+            self.checkpoints.advance(self.context, notifications[-1].id, held)
         return len(notifications)
 
-    def _send_watermarks(self, position: int) -> None:
-        """Tell every partition that the log is published up to ``position``."""
+    def _send_watermarks(self, position: int) -> int:
+        """Tell every partition that the log is published up to ``position``; how many sent."""
         partitions = sorted(self._producer.partitions_for(self.topic) or ())
         futures = [
             self._producer.send(
@@ -101,19 +109,26 @@ class Relay:
         self._producer.flush(timeout=self.send_timeout)
         for future in futures:
             future.get(timeout=self.send_timeout)
+        return len(futures)
 
     def _republish_if_topic_lost(self) -> None:
         published = self.checkpoints.messages(self.context)
         if published and (held := self.watch.message_count()) < published:
-            log.warning(
-                "relay %s: %s holds %d messages, %d were published: the topic was recreated or "
-                "the broker lost data; publishing the whole log again",
-                self.context,
-                self.topic,
-                held,
-                published,
-            )
-            self.checkpoints.reset(self.context)
+            self._topic_lost(held, published)
+
+    def _topic_lost(self, held: int, published: int) -> None:
+        log.warning(
+            "relay %s: %s holds %d messages, %d were published: the topic was recreated or "
+            "the broker lost data; publishing the whole log again",
+            self.context,
+            self.topic,
+            held,
+            published,
+        )
+        self.checkpoints.reset(self.context)
+        # Fresh clients: the topic is ensured again with our partition count, and no producer
+        # state of the broker that is gone (producer id, sequence numbers) carries over.
+        self._drop_clients()
 
     def close(self) -> None:
         """Release the Kafka clients and the event store's connections."""

