@@ -30,6 +30,7 @@ from projections.sinks.redis_carts import CARTS
 from read_api import analytics as analytics_api
 from read_api import audit as audit_api
 from read_api import carts as carts_api
+from read_api import notifications as notifications_api
 from read_api import orders as orders_api
 from read_api import payments as payments_api
 from read_api.app import create_read_api
@@ -124,6 +125,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         ),
         # For the analyst role: see the route table of the security work.
         analytics_api.router(pool.connection, settings.schema_for("analytics")),
+        notifications_api.router(pool.connection, settings.schema_for("read")),
     ]
     api = create_read_api(
         es,

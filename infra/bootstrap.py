@@ -46,6 +46,10 @@ from infra.audit.chain import EventsTable
 from infra.audit.chain import install as install_chain
 from infra.keys import load_keys
 from infra.settings import Settings
+from notifications.directory import EventStoreDirectory
+from notifications.history import NotificationHistory
+from notifications.mailer import SmtpMailer
+from notifications.notifier import NOTIFICATIONS, Notifier, Policy
 from projections import analytics
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import ProjectorSpec
@@ -310,7 +314,30 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
             analytics.CONTEXTS,
             lambda: AnalyticsProjector(settings.database_url, settings.schema_for("analytics")),
         ),
+        ProjectorSpec(NOTIFICATIONS, ("identity", "orders"), lambda: notifier(settings)),
     ]
+
+
+def notifier(settings: Settings) -> Notifier:
+    """The notification consumer: history in Postgres, recipients from identity, SMTP out."""
+
+    def directory() -> EventStoreDirectory:
+        identity, orders = application(settings, "identity"), application(settings, "orders")
+        assert isinstance(identity, IdentityApplication)
+        assert isinstance(orders, OrdersApplication)
+        return EventStoreDirectory(identity, orders)
+
+    return Notifier(
+        NotificationHistory(settings.database_url, settings.schema_for("read")),
+        directory,
+        SmtpMailer(settings.smtp_url),
+        Policy(
+            sender=settings.mail_from,
+            attempts=settings.notification_attempts,
+            lease_seconds=settings.notification_lease_seconds,
+            max_age=timedelta(hours=settings.notification_max_age_hours),
+        ),
+    )
 
 
 def provision(settings: Settings) -> None:

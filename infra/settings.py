@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(default="", description="host:port[,host:port]")
     elasticsearch_url: str = Field(default="", description="http://host:port")
     redis_url: str = Field(default="", description="redis://host:port/db")
+    smtp_url: str = Field(
+        default="", description="smtp://[user:pass@]host:port (smtps:// for implicit TLS)"
+    )
 
     # Prefix of every topic, schema, index and consumer group, so that several
     # deployments (or test runs) can share one set of servers without meeting.
@@ -31,6 +34,7 @@ class Settings(BaseSettings):
     embedded_kafka_port: int = 19092
     embedded_elasticsearch_port: int = 19200
     embedded_redis_port: int = 16379
+    embedded_smtp_port: int = 11025
 
     # Keys (ADR 0021, 0022): given directly, or read from a JSON file with the same names.
     # The embedded stack makes development keys when none is configured.
@@ -84,6 +88,15 @@ class Settings(BaseSettings):
     saga_gateway_attempts: int = Field(default=3, ge=1)
     saga_retry_seconds: float = Field(default=0.5, gt=0)
     saga_timer_seconds: float = Field(default=1.0, gt=0)
+
+    # Notifications (ADR 0013).
+    mail_from: str = "Shop <no-reply@shop.example>"
+    # Delivery attempts per batch before the worker backs off and tries the batch again.
+    notification_attempts: int = Field(default=3, ge=1)
+    # How long a worker holds a notification it is sending; another waits that long.
+    notification_lease_seconds: float = Field(default=60.0, gt=0)
+    # Events older than this are recorded as skipped instead of mailed (first deployment).
+    notification_max_age_hours: float = Field(default=72.0, gt=0)
 
     def topic(self, context: str) -> str:
         return f"{self.namespace}.{context}.events"

@@ -26,6 +26,7 @@ _FREE = {
     "embedded_kafka_port": 0,
     "embedded_elasticsearch_port": 0,
     "embedded_redis_port": 0,
+    "embedded_smtp_port": 0,
 }
 
 

@@ -17,7 +17,7 @@ from infra.embedded.services import embedded_stack
 from infra.embedded.supervisor import ServiceFailed, Supervisor
 from infra.settings import Settings
 
-_EXPORTED = ("database_url", "kafka_bootstrap", "elasticsearch_url", "redis_url")
+_EXPORTED = ("database_url", "kafka_bootstrap", "elasticsearch_url", "redis_url", "smtp_url")
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:

@@ -1,4 +1,5 @@
-"""The embedded dev stack: Postgres, a Kafka broker, an Elasticsearch API and Redis.
+"""The embedded dev stack: Postgres, a Kafka broker, an Elasticsearch API, Redis and an
+SMTP sink.
 
 Each service whose URL is empty in Settings is started from its pip wheel as a child of
 a Supervisor; a service whose URL is set is used as is and never started.
@@ -7,6 +8,7 @@ a Supervisor; a service whose URL is set is used as is and never started.
 from __future__ import annotations
 
 import os
+import smtplib
 import socket
 import sys
 import urllib.request
@@ -164,6 +166,28 @@ def _launch_redis(ctx: _Context, port: int) -> _Launched:
     return _Launched(url, [("redis", ping, 15.0)])
 
 
+# --- SMTP sink (aiosmtpd) ----------------------------------------------------------------
+
+
+def _launch_smtp(ctx: _Context, port: int) -> _Launched:
+    # Accepts every message and keeps it in a Maildir, where tests and developers read it.
+    maildir = ctx.data_dir / "smtp" / "maildir"
+    maildir.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{port}"]
+    ctx.supervisor.start("smtp", [*argv, "-c", "aiosmtpd.handlers.Mailbox", str(maildir)])
+
+    def noop() -> bool:
+        with smtplib.SMTP(HOST, port, timeout=2) as client:
+            return bool(client.noop()[0] == 250)
+
+    return _Launched(f"smtp://{HOST}:{port}", [("smtp", noop, 30.0)])
+
+
+def maildir(settings: Settings) -> Path:
+    """Where the embedded SMTP sink keeps what it received."""
+    return settings.data_dir.resolve() / "smtp" / "maildir"
+
+
 # --- The stack --------------------------------------------------------------------------
 
 
@@ -183,6 +207,7 @@ _SERVICES = [
         "elasticsearch", "elasticsearch_url", "embedded_elasticsearch_port", _launch_elasticsearch
     ),
     _Service("redis", "redis_url", "embedded_redis_port", _launch_redis),
+    _Service("smtp", "smtp_url", "embedded_smtp_port", _launch_smtp),
 ]
 
 
@@ -191,7 +216,7 @@ def _say(line: str) -> None:
 
 
 def start_stack(settings: Settings, supervisor: Supervisor) -> Settings:
-    """Start every service whose URL is empty; returns settings with all four URLs filled.
+    """Start every service whose URL is empty; returns settings with every URL filled.
 
     On failure, whatever was started is stopped again before the error propagates.
     """
@@ -266,7 +291,7 @@ def _stop_new(supervisor: Supervisor, before: set[str]) -> None:
 def embedded_stack(settings: Settings, supervisor: Supervisor | None = None) -> Iterator[Settings]:
     """Run the services settings leave empty for the duration of the ``with`` block.
 
-    Yields a copy of settings with all four URLs filled; stops on exit what it started.
+    Yields a copy of settings with every URL filled; stops on exit what it started.
     """
     own = supervisor is None
     if supervisor is None:

@@ -6,11 +6,13 @@ it starts, so leftovers can be found (and killed) even if the stack itself misbe
 
 from __future__ import annotations
 
+import mailbox
 import os
 import select
 import shlex
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 import elasticsearch
@@ -78,6 +81,7 @@ def launch(data_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
             "SHOP_EMBEDDED_KAFKA_PORT": "0",
             "SHOP_EMBEDDED_ELASTICSEARCH_PORT": "0",
             "SHOP_EMBEDDED_REDIS_PORT": "0",
+            "SHOP_EMBEDDED_SMTP_PORT": "0",
             MARKER: uuid.uuid4().hex,
         }
         env |= {f"SHOP_{key.upper()}": value for key, value in settings.items()}
@@ -155,7 +159,9 @@ def check_elasticsearch(url: str) -> None:
         es.close()
 
 
-def test_starts_four_working_services_and_stops_them_all(launch: Callable[..., Stack]) -> None:
+def test_starts_five_working_services_and_stops_them_all(
+    launch: Callable[..., Stack], data_dir: Path
+) -> None:
     started = time.monotonic()
     stack = launch()
     urls = read_exports(stack)
@@ -170,14 +176,28 @@ def test_starts_four_working_services_and_stops_them_all(launch: Callable[..., S
         admin.close()
     check_elasticsearch(urls["SHOP_ELASTICSEARCH_URL"])
     assert redis.Redis.from_url(urls["SHOP_REDIS_URL"]).ping()
+    check_smtp_sink(urls["SHOP_SMTP_URL"], data_dir)
 
     children = descendants(stack)
     commands = " ".join(program_names(children))
-    for program in ("postgres", "tansu", "osmem-server", "es_compat", "redis-server"):
+    for program in ("postgres", "tansu", "osmem-server", "es_compat", "redis-server", "aiosmtpd"):
         assert program in commands
     assert stop(stack) == 0
     assert alive(children) == []
     assert alive(marked_processes(stack.marker)) == []
+
+
+def check_smtp_sink(url: str, data_dir: Path) -> None:
+    """A message handed to the sink lands in the Maildir under the data folder."""
+    host, _, port = url.removeprefix("smtp://").rpartition(":")
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@shop.example", "b@shop.example", "hi"
+    message["Message-ID"] = f"<{uuid.uuid4()}@shop.example>"
+    message.set_content("hello")
+    with smtplib.SMTP(host, int(port), timeout=5) as client:
+        client.send_message(message)
+    received = [m["Message-ID"] for m in mailbox.Maildir(data_dir / "smtp" / "maildir")]
+    assert received == [message["Message-ID"]]
 
 
 def test_port_in_use_fails_naming_the_service(launch: Callable[..., Stack]) -> None:
@@ -242,6 +262,7 @@ def test_services_with_a_url_are_used_not_started(
         "database_url": "postgresql://app@db.example.invalid:5432/shop",
         "elasticsearch_url": "http://search.example.invalid:9200",
         "redis_url": external_redis,
+        "smtp_url": "smtp://mail.example.invalid:25",
     }
     stack = launch(**given)
     urls = read_exports(stack)
@@ -249,10 +270,11 @@ def test_services_with_a_url_are_used_not_started(
     assert urls["SHOP_DATABASE_URL"] == given["database_url"]
     assert urls["SHOP_ELASTICSEARCH_URL"] == given["elasticsearch_url"]
     assert urls["SHOP_REDIS_URL"] == external_redis
+    assert urls["SHOP_SMTP_URL"] == given["smtp_url"]
     assert urls["SHOP_KAFKA_BOOTSTRAP"].startswith("127.0.0.1:")
     commands = " ".join(program_names(descendants(stack)))
     assert "tansu" in commands
-    for program in ("postgres", "osmem-server", "es_compat", "redis-server"):
+    for program in ("postgres", "osmem-server", "es_compat", "redis-server", "aiosmtpd"):
         assert program not in commands
     assert "redis: using SHOP_REDIS_URL" in stack.stderr()
     assert stop(stack) == 0
