@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+
 import pytest
 
 from infra.embedded.services import maildir
