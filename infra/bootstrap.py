@@ -59,6 +59,7 @@ from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProject
 from projections.sinks.postgres_payments import PAYMENT_HISTORY, PaymentHistoryProjector
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
 from projections.sinks.redis_carts import CARTS, CartsProjector
+from projections.sinks.redis_recommendations import RECOMMENDATIONS, RecommendationsProjector
 from security.audit import AuditLog
 from security.keys import load_key_set
 from security.refresh import RefreshTokenStore
@@ -313,6 +314,13 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
             ANALYTICS,
             analytics.CONTEXTS,
             lambda: AnalyticsProjector(settings.database_url, settings.schema_for("analytics")),
+        ),
+        ProjectorSpec(
+            RECOMMENDATIONS,
+            ("orders",),
+            lambda: RecommendationsProjector(
+                Redis.from_url(settings.redis_url), settings.namespace
+            ),
         ),
         ProjectorSpec(NOTIFICATIONS, ("identity", "orders"), lambda: notifier(settings)),
     ]

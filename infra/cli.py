@@ -193,12 +193,19 @@ async def _rebuild_analytics(settings: Settings) -> str:
     return "rebuilt up to " + ", ".join(f"{c} {p}" for c, p in positions.items())
 
 
+async def _rebuild_recommendations(settings: Settings) -> str:
+    from infra.rebuild_recommendations import rebuild_recommendations
+
+    return f"rebuilt up to position {await rebuild_recommendations(settings)}"
+
+
 REBUILDABLE: dict[str, Callable[[Settings], Coroutine[Any, Any, str]]] = {
     "products": _rebuild_products,
     "carts": _rebuild_carts,
     "order-history": _rebuild_order_history,
     "payment-history": _rebuild_payment_history,
     "analytics": _rebuild_analytics,
+    "recommendations": _rebuild_recommendations,
 }
 
 

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from domain.identity import Role
 from infra import bootstrap
 from infra.demo_catalog import load_demo_catalog
-from infra.embedded.services import embedded_stack
+from infra.embedded.services import embedded_stack, maildir
 from infra.embedded.supervisor import ServiceFailed, Supervisor
 from infra.settings import Settings
 
@@ -91,6 +91,11 @@ def run_platform(settings: Settings) -> int:
     return 0
 
 
+def _sink_note(stack: Settings) -> str:
+    folder = maildir(stack)
+    return f"   (e-mails land in {folder})" if folder.exists() else ""
+
+
 def _print_banner(
     stack: Settings, command_url: str, read_url: str, added: int, log_dir: os.PathLike[str]
 ) -> None:
@@ -104,6 +109,7 @@ shop is running (demo catalog: {added} products added).
   Kafka         {stack.kafka_bootstrap}
   Elasticsearch {stack.elasticsearch_url}
   Redis         {stack.redis_url}
+  SMTP          {stack.smtp_url}{_sink_note(stack)}
   logs          {log_dir}
 
 Try (commands need a token; this one is an admin's, valid 15 minutes):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import replace
+from email.message import EmailMessage
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -288,6 +290,41 @@ def test_a_notification_another_worker_holds_is_not_sent_twice(
     with pytest.raises(RuntimeError, match="another worker"):
         run(notifier(settings), log)
     assert received(settings, address) == []
+
+
+class DiesAfterSending:
+    """The real SMTP adapter, then the worker dies before it can record the send."""
+
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self.mailer = mailer
+
+    async def send(self, message: EmailMessage) -> None:
+        await self.mailer.send(message)
+        raise SystemExit("killed between SMTP acceptance and recording")
+
+
+def test_a_worker_dying_after_smtp_accepted_resends_with_the_same_message_id(
+    settings: Settings, identity: IdentityApplication
+) -> None:
+    """The one window ADR 0013 admits: at least once, recognisably the same message."""
+    _, address = register(identity)
+    log = log_of(identity)
+    dying = notifier(settings, lease_seconds=0.5)
+    dying.mailer = DiesAfterSending(SmtpMailer(settings.smtp_url))
+    with pytest.raises(SystemExit):
+        run(dying, log)
+    (row,) = history(settings).values()
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+
+    time.sleep(0.6)  # the dead worker's lease runs out
+    run(notifier(settings), log)
+    run(notifier(settings), log)
+
+    mails = received(settings, address)
+    assert len(mails) == 2
+    assert mails[0]["Message-ID"] == mails[1]["Message-ID"] == row["id"]
+    (row,) = history(settings).values()
+    assert (row["status"], row["attempts"]) == ("sent", 2)
 
 
 def test_the_worker_mails_and_the_read_api_shows_the_history(

@@ -1,0 +1,209 @@
+"""Recommendations in the real Redis, filtered by the real search index: counted once per
+confirmed order, taken back on cancellation, rebuilt equal from the event store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from commands.inventory.application import InventoryApplication
+from commands.orders.application import OrdersApplication
+from commands.orders.models import PlaceOrder
+from domain.sku import sku_id
+from infra import apps, bootstrap
+from infra.rebuild import rebuild_product_index
+from infra.rebuild_recommendations import rebuild_recommendations
+from infra.settings import Settings
+from projections.sinks.redis_recommendations import (
+    RebuildRunning,
+    RecommendationsProjector,
+    RecommendationStore,
+)
+from streams.envelope import Envelope
+from streams.relay import envelopes
+from tests.support.catalog import a_product, add_products
+
+pytestmark = pytest.mark.integration
+
+LAMP, BULB, SHADE, CABLE = "LAMP-1", "BULB-1", "SHADE-1", "CABLE-1"  # CABLE: out of stock
+
+
+def pid(sku: str) -> str:
+    return str(sku_id(sku))
+
+
+@pytest.fixture
+def orders(settings: Settings) -> Iterator[OrdersApplication]:
+    app = bootstrap.application(settings, "orders")
+    assert isinstance(app, OrdersApplication)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def catalog_in_index(settings: Settings) -> None:
+    add_products(settings, [a_product(s) for s in (LAMP, BULB, SHADE, CABLE)])
+    inventory = bootstrap.application(settings, "inventory")
+    assert isinstance(inventory, InventoryApplication)
+    try:
+        for sku in (LAMP, BULB, SHADE):
+            inventory.receive(sku, 5, None)
+    finally:
+        inventory.close()
+
+    async def index() -> None:
+        es = bootstrap.async_elasticsearch(settings)
+        try:
+            await rebuild_product_index(settings, es)
+        finally:
+            await es.close()
+
+    asyncio.run(index())
+
+
+def buy(orders: OrdersApplication, customer: UUID, *skus: str, confirm: bool = True) -> UUID:
+    command = {
+        "customer_id": str(customer),
+        "cart_id": str(uuid4()),
+        "lines": [
+            {"sku": s, "quantity": 1, "unit_price": {"amount": "3.00", "currency": "EUR"}}
+            for s in skus
+        ],
+    }
+    order = orders.place_order(PlaceOrder.model_validate_json(json.dumps(command)), None).id
+    if confirm:
+        orders.mark_stock_reserved(order)
+        orders.mark_payment_authorized(order, uuid4())
+        orders.confirm(order)
+    return order
+
+
+ALICE, BOB, EVE, DAVE, CAROL = (uuid4() for _ in range(5))
+
+
+def some_purchases(orders: OrdersApplication) -> None:
+    buy(orders, ALICE, LAMP, BULB)
+    buy(orders, BOB, LAMP, SHADE, CABLE)
+    buy(orders, EVE, LAMP, SHADE)
+    buy(orders, CAROL, LAMP, BULB, confirm=False)  # placed only: not a purchase
+    regretted = buy(orders, DAVE, LAMP, BULB)
+    orders.cancel(regretted, "changed my mind")  # confirmed, then cancelled: taken back
+
+
+def log_of(orders: OrdersApplication) -> list[Envelope]:
+    return envelopes(orders, orders.recorder.select_notifications(1, 100_000))
+
+
+def project(settings: Settings, *batches: list[Envelope]) -> None:
+    async def go() -> None:
+        projector = RecommendationsProjector(Redis.from_url(settings.redis_url), settings.namespace)
+        await projector.start()
+        try:
+            for batch in batches:
+                await projector.apply(batch)
+        finally:
+            await projector.close()
+
+    asyncio.run(go())
+
+
+def dump(settings: Settings) -> dict[str, Any]:
+    """Every recommendation key of this namespace with its content."""
+    client = SyncRedis.from_url(settings.redis_url, decode_responses=True)
+    prefix = f"{{{settings.namespace}:reco}}:"
+    found: dict[str, Any] = {}
+    for key in client.scan_iter(prefix + "*"):
+        kind = client.type(key)
+        found[key] = (
+            client.hgetall(key) if kind == "hash" else client.zrange(key, 0, -1, withscores=True)
+        )
+    client.close()
+    return found
+
+
+def also(settings: Settings, sku: str) -> dict[str, float]:
+    async def go() -> list[tuple[str, float]]:
+        client = Redis.from_url(settings.redis_url)
+        try:
+            return await RecommendationStore(client, settings.namespace).also_bought(pid(sku), 10)
+        finally:
+            await client.aclose()
+
+    return dict(asyncio.run(go()))
+
+
+def test_co_purchases_count_each_confirmed_order_once(
+    settings: Settings, orders: OrdersApplication
+) -> None:
+    some_purchases(orders)
+    log = log_of(orders)
+
+    project(settings, log, log[5:], list(reversed(log)), log)  # redelivered, out of order
+
+    assert also(settings, LAMP) == {pid(SHADE): 2, pid(BULB): 1, pid(CABLE): 1}
+    assert also(settings, BULB) == {pid(LAMP): 1}
+
+
+def test_the_read_api_recommends_what_is_in_stock_and_not_yet_bought(
+    settings: Settings, orders: OrdersApplication, catalog_in_index: None
+) -> None:
+    some_purchases(orders)
+    project(settings, log_of(orders))
+
+    with TestClient(apps.read_api(settings)) as client:
+        for_lamp = client.get(f"/products/{pid(LAMP)}/recommendations").json()
+        assert [(i["sku"], i["bought_together"]) for i in for_lamp["items"]] == [
+            (SHADE, 2),
+            (BULB, 1),
+        ]  # CABLE was bought with it but is out of stock
+        for_alice = client.get(f"/customers/{ALICE}/recommendations").json()
+        assert for_alice["basis"] == "history"
+        assert [i["sku"] for i in for_alice["items"]] == [SHADE]  # not LAMP, BULB: hers
+        newcomer = client.get(f"/customers/{uuid4()}/recommendations?limit=2").json()
+        assert newcomer["basis"] == "popular"
+        assert [i["sku"] for i in newcomer["items"]] == [LAMP, SHADE]
+
+        unknown = client.get(f"/products/{uuid4()}/recommendations")
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"].startswith("application/problem+json")
+        assert client.get(f"/products/{pid(LAMP)}/recommendations?limit=0").status_code == 422
+        assert client.get("/customers/not-an-id/recommendations").status_code == 422
+
+
+def test_a_rebuild_from_the_event_store_equals_the_live_projection(
+    settings: Settings, orders: OrdersApplication
+) -> None:
+    some_purchases(orders)
+    project(settings, log_of(orders))
+    live = dump(settings)
+
+    async def stray_then_rebuild() -> None:
+        client = Redis.from_url(settings.redis_url)
+        await client.zincrby(f"{{{settings.namespace}:reco}}:also:{pid(LAMP)}", 5, "stray")
+        await rebuild_recommendations(settings, client)
+        await client.aclose()
+
+    asyncio.run(stray_then_rebuild())
+
+    assert dump(settings) == live
+
+
+def test_live_writes_wait_while_a_rebuild_runs(
+    settings: Settings, orders: OrdersApplication
+) -> None:
+    buy(orders, ALICE, LAMP, BULB)
+    client = SyncRedis.from_url(settings.redis_url)
+    client.set(f"{{{settings.namespace}:reco}}:rebuilding", "1")
+    client.close()
+
+    with pytest.raises(RebuildRunning):
+        project(settings, log_of(orders))
+    assert also(settings, LAMP) == {}
