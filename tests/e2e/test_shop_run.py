@@ -61,6 +61,7 @@ def shop() -> Iterator[Running]:
         "SHOP_EMBEDDED_KAFKA_PORT": "0",
         "SHOP_EMBEDDED_ELASTICSEARCH_PORT": "0",
         "SHOP_EMBEDDED_REDIS_PORT": "0",
+        "SHOP_EMBEDDED_SMTP_PORT": "0",
         "SHOP_COMMAND_API_PORT": str(command_port),
         "SHOP_READ_API_PORT": str(read_port),
         MARKER: uuid.uuid4().hex,

@@ -1,0 +1,139 @@
+"""Through HTTP, with the platform's processes: a customer registers and buys, the worker mails
+them (read back from the SMTP sink) and the read API shows the history and recommendations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from domain.sku import sku_id
+from infra.embedded.supervisor import Supervisor
+from infra.settings import Settings
+from tests.support.mail import body, received
+from tests.support.platform import eventually, start
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def platform(
+    settings: Settings, processes: Supervisor
+) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    for name in ("command-api", "read-api", "relay", "worker"):
+        start(processes, settings, name)
+    command = httpx.Client(base_url=f"http://{settings.api_host}:{settings.command_api_port}")
+    read = httpx.Client(base_url=f"http://{settings.api_host}:{settings.read_api_port}")
+    for name, client in (("command-api", command), ("read-api", read)):
+
+        def ready(client: httpx.Client = client) -> bool:
+            return client.get("/readyz").status_code == 200
+
+        processes.wait_healthy(name, ready, 60)
+    yield command, read
+    command.close()
+    read.close()
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def test_a_customer_gets_each_email_once_and_sees_recommendations(
+    settings: Settings, platform: tuple[httpx.Client, httpx.Client]
+) -> None:
+    command, read = platform
+    address = f"kim-{uuid4().hex[:10]}@example.com"
+    for sku in ("TENT-1", "MAT-1", "STOVE-1"):
+        ok(
+            command.post(
+                "/products",
+                json={
+                    "sku": sku,
+                    "name": f"Camping {sku}",
+                    "brand": "Trail",
+                    "category": "outdoor",
+                    "price": {"amount": "20.00", "currency": "EUR"},
+                },
+            )
+        )
+        ok(command.post(f"/stock/{sku}/receipts", json={"quantity": 3}))
+    customer = ok(command.post("/users", json={"email": address, "display_name": "Kim"}))["id"]
+    other = ok(
+        command.post(
+            "/users", json={"email": f"o-{uuid4().hex[:8]}@example.com", "display_name": "Oz"}
+        )
+    )["id"]
+
+    def buy(who: str, *skus: str) -> str:
+        lines = [
+            {"sku": s, "quantity": 1, "unit_price": {"amount": "20.00", "currency": "EUR"}}
+            for s in skus
+        ]
+        order = ok(
+            command.post(
+                "/orders", json={"customer_id": who, "cart_id": str(uuid4()), "lines": lines}
+            )
+        )["id"]
+        ok(command.post(f"/orders/{order}/stock-reserved"))
+        ok(command.post(f"/orders/{order}/payment-authorized", json={"payment_id": str(uuid4())}))
+        ok(command.post(f"/orders/{order}/confirm"))
+        return str(order)
+
+    order = buy(customer, "TENT-1")
+    ok(command.post(f"/orders/{order}/ship"))
+    refund = {"amount": {"amount": "5.00", "currency": "EUR"}}
+    ok(
+        command.post(
+            f"/orders/{order}/refunds", json=refund, headers={"Idempotency-Key": "refund-0001"}
+        )
+    )
+    ok(
+        command.post(
+            f"/orders/{order}/refunds", json=refund, headers={"Idempotency-Key": "refund-0001"}
+        )
+    )
+    buy(other, "TENT-1", "MAT-1")
+
+    mails = eventually(
+        lambda: len(found := received(settings, address)) >= 4 and found,
+        timeout=120,
+        what="welcome, confirmed, shipped and refunded e-mails",
+    )
+    ref = order.replace("-", "")[:8].upper()
+    assert sorted(str(m["Subject"]) for m in mails) == sorted(
+        [
+            "Welcome to the shop, Kim",
+            f"Order {ref} confirmed",
+            f"Order {ref} is on its way",
+            f"Refund of 5.00 EUR for order {ref}",
+        ]
+    )
+    assert "Hello Kim" in body(mails[0])
+
+    history = eventually(
+        lambda: (
+            len(items := ok(read.get(f"/customers/{customer}/notifications"))["items"]) == 4
+            and items
+        ),
+        what="the notification history",
+    )
+    assert {(i["kind"], i["status"]) for i in history} == {
+        ("welcome", "sent"),
+        ("order_confirmed", "sent"),
+        ("order_shipped", "sent"),
+        ("order_refunded", "sent"),
+    }
+
+    suggested = eventually(
+        lambda: ok(read.get(f"/customers/{customer}/recommendations"))["items"],
+        what="a recommendation from the other customer's co-purchase",
+    )
+    assert [i["sku"] for i in suggested] == ["MAT-1"]
+    together = ok(read.get(f"/products/{sku_id('TENT-1')}/recommendations"))["items"]
+    assert [i["sku"] for i in together] == ["MAT-1"]
+    assert len(received(settings, address)) == 4  # and nothing more arrived meanwhile
