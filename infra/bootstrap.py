@@ -326,6 +326,10 @@ def projectors(settings: Settings) -> list[ProjectorSpec]:
     ]
 
 
+def notification_history(settings: Settings) -> NotificationHistory:
+    return NotificationHistory(settings.database_url, settings.schema_for("read"))
+
+
 def notifier(settings: Settings) -> Notifier:
     """The notification consumer: history in Postgres, recipients from identity, SMTP out."""
 
@@ -336,7 +340,7 @@ def notifier(settings: Settings) -> Notifier:
         return EventStoreDirectory(identity, orders)
 
     return Notifier(
-        NotificationHistory(settings.database_url, settings.schema_for("read")),
+        notification_history(settings),
         directory,
         SmtpMailer(settings.smtp_url),
         Policy(
@@ -380,6 +384,7 @@ def provision(settings: Settings) -> None:
     # A recreated or emptied topic is noticed by the relay, which publishes the log again.
     create_topics(settings, [settings.topic(c) for c in CONTEXTS] + [settings.dead_letter_topic])
     asyncio.run(_ensure_product_index(settings))
+    asyncio.run(notification_history(settings).create())
 
 
 async def _ensure_product_index(settings: Settings) -> None:

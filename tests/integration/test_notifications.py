@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -361,3 +363,42 @@ def test_the_worker_mails_and_the_read_api_shows_the_history(
         bad = client.get(f"/customers/{customer}/notifications?limit=0")
         assert bad.status_code == 422
         assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_killing_the_worker_mid_stream_loses_no_email_and_duplicates_only_in_the_window(
+    settings: Settings, processes: Supervisor, identity: IdentityApplication
+) -> None:
+    settings = settings.model_copy(update={"notification_lease_seconds": 1.0})
+    addresses = [register(identity, f"U{i}")[1] for i in range(30)]
+    start(processes, settings, "relay")
+    kills = 0
+    for _ in range(3):
+        start(processes, settings, "worker")
+        before = sent_count(settings)
+
+        def progress(before: int = before) -> bool:
+            return sent_count(settings) > before
+
+        eventually(progress, timeout=90, what="more e-mails sent")
+        os.kill(processes._child("worker").process.pid, signal.SIGKILL)
+        processes.stop("worker")
+        kills += 1
+    start(processes, settings, "worker")
+    eventually(
+        lambda: sent_count(settings) == len(addresses), timeout=120, what="every e-mail sent"
+    )
+
+    rows = history(settings)
+    mails = [m for a in addresses for m in received(settings, a)]
+    per_id: dict[str, int] = {}
+    for mail in mails:
+        per_id[str(mail["Message-ID"])] = per_id.get(str(mail["Message-ID"]), 0) + 1
+    assert sorted(per_id) == sorted(row["id"] for row in rows.values())  # none lost
+    duplicated = {mid for mid, n in per_id.items() if n > 1}
+    assert len(duplicated) <= kills  # at most one per kill, and only in the SMTP window
+    assert all(row["attempts"] > 1 for row in rows.values() if row["id"] in duplicated)
+    print(f"{kills} kills, {len(duplicated)} duplicated e-mails, {len(mails)} received")
+
+
+def sent_count(settings: Settings) -> int:
+    return sum(1 for row in history(settings).values() if row["status"] == "sent")
