@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
@@ -19,6 +21,7 @@ from commands.orders.application import OrdersApplication
 from commands.orders.models import PlaceOrder
 from domain.sku import sku_id
 from infra import apps, bootstrap
+from infra.platform import service_env
 from infra.rebuild import rebuild_product_index
 from infra.rebuild_recommendations import rebuild_recommendations
 from infra.settings import Settings
@@ -207,3 +210,20 @@ def test_live_writes_wait_while_a_rebuild_runs(
     with pytest.raises(RebuildRunning):
         project(settings, log_of(orders))
     assert also(settings, LAMP) == {}
+
+
+def test_the_cli_rebuilds_the_recommendations(
+    settings: Settings, orders: OrdersApplication
+) -> None:
+    some_purchases(orders)
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "projections", "rebuild", "recommendations"],
+        env=service_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    head = orders.recorder.max_notification_id()
+    assert f"recommendations: rebuilt up to position {head}" in result.stdout
+    assert also(settings, LAMP) == {pid(SHADE): 2, pid(BULB): 1, pid(CABLE): 1}
