@@ -9,6 +9,7 @@ never repeat the recipient's address: they end up in logs and in the history tab
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 from email.message import EmailMessage
 from typing import Protocol
@@ -75,5 +76,10 @@ class SmtpMailer:
             raise DeliveryFailed(f"{type(e).__name__}: {e}") from None
 
 
+_ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>]+")
+
+
 def _text(value: bytes | str) -> str:
-    return (value.decode(errors="replace") if isinstance(value, bytes) else value)[:300]
+    """The server's words, without any address it may have echoed back."""
+    text = value.decode(errors="replace") if isinstance(value, bytes) else value
+    return _ADDRESS.sub("<address>", text)[:300]
