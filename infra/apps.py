@@ -27,7 +27,7 @@ from projections.sinks.postgres_orders import ORDER_HISTORY
 from projections.sinks.postgres_payments import PAYMENT_HISTORY
 from projections.sinks.product_index import PRODUCT_SEARCH
 from projections.sinks.redis_carts import CARTS
-from projections.sinks.redis_recommendations import RecommendationStore
+from projections.sinks.redis_recommendations import RECOMMENDATIONS, RecommendationStore
 from read_api import analytics as analytics_api
 from read_api import audit as audit_api
 from read_api import carts as carts_api
@@ -128,7 +128,12 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         # For the analyst role: see the route table of the security work.
         analytics_api.router(pool.connection, settings.schema_for("analytics")),
         notifications_api.router(pool.connection, settings.schema_for("read")),
-        recommendations_api.router(RecommendationStore(redis, settings.namespace), es, alias),
+        recommendations_api.router(
+            RecommendationStore(redis, settings.namespace),
+            es,
+            alias,
+            applied(RECOMMENDATIONS, "orders"),
+        ),
     ]
     api = create_read_api(
         es,

@@ -1,7 +1,8 @@
 """Which event gets which e-mail, and the e-mail itself: pure functions, no I/O.
 
-Texts live in ``templates/<kind>.txt`` (Jinja2): the first line is ``Subject: ...``, then a
-blank line, then the body. A template may use only what ``render`` hands it.
+Texts live in ``templates/<kind>.txt`` (Jinja2; ``<kind>.<lang>.txt`` in another language):
+the first line is ``Subject: ...``, then a blank line, then the body. A template may use only
+what ``render`` hands it.
 """
 
 from __future__ import annotations
@@ -110,10 +111,12 @@ def render(kind: str, envelope: Envelope, recipient: Recipient, order: OrderFact
         context["reason"] = _text(envelope.payload["reason"])
     if kind == "order_refunded":
         context["amount"] = _money(envelope.payload["amount"])
-    text = _templates.get_template(f"{kind}.txt").render(context)
+    # The customer's language when a template exists for it (``<kind>.<lang>.txt``).
+    template = _templates.select_template([f"{kind}.{recipient.language}.txt", f"{kind}.txt"])
+    text = template.render(context)
     head, _, body = text.partition("\n\n")
     if not head.startswith("Subject: "):
-        raise ValueError(f"template {kind}.txt must start with 'Subject: '")
+        raise ValueError(f"template {template.name} must start with 'Subject: '")
     return Email(head.removeprefix("Subject: ").strip(), body)
 
 

@@ -12,18 +12,35 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from projections.sinks.redis_recommendations import RecommendationStore
+from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
 from read_api.product_queries import present
 
 # Ranked candidates fetched per requested item, so filtering stock still fills the page.
 OVERFETCH = 4
 Limit = Annotated[int, Query(ge=1, le=50, description="how many products at most")]
+After = Annotated[
+    int | None,
+    Query(ge=0, description="an orders position a command returned: wait until it counts"),
+]
 
 
-def router(store: RecommendationStore, es: AsyncElasticsearch, alias: str) -> APIRouter:
+def router(
+    store: RecommendationStore,
+    es: AsyncElasticsearch,
+    alias: str,
+    applied: AppliedPosition,
+    wait_seconds: float = 2.0,
+) -> APIRouter:
+    """``applied`` is the orders position up to which the recommendations are complete."""
     api = APIRouter(tags=["recommendations"])
+
+    async def consistent(after: int | None, response: Response) -> Consistency:
+        consistency = await wait_until_applied(applied, after, wait_seconds)
+        response.headers.update(consistency.headers())
+        return consistency
 
     async def sellable(ranked: list[str], limit: int) -> list[dict[str, Any]]:
         """The ranked products that are active and in stock, in rank order."""
@@ -46,8 +63,11 @@ def router(store: RecommendationStore, es: AsyncElasticsearch, alias: str) -> AP
         return [found[p] for p in ranked if p in found][:limit]
 
     @api.get("/products/{product_id}/recommendations")
-    async def for_product(product_id: UUID, limit: Limit = 10) -> dict[str, Any]:
+    async def for_product(
+        product_id: UUID, response: Response, limit: Limit = 10, after: After = None
+    ) -> dict[str, Any]:
         """Customers who bought this also bought: most co-purchased first."""
+        consistency = await consistent(after, response)
         try:
             await es.get(index=alias, id=str(product_id), source=False)
         except NotFoundError:
@@ -58,16 +78,21 @@ def router(store: RecommendationStore, es: AsyncElasticsearch, alias: str) -> AP
         return {
             "product_id": str(product_id),
             "items": [{**item, "bought_together": int(scores[item["id"]])} for item in items],
+            "consistency": consistency.body(),
         }
 
     @api.get("/customers/{customer_id}/recommendations")
-    async def for_customer(customer_id: UUID, limit: Limit = 10) -> dict[str, Any]:
+    async def for_customer(
+        customer_id: UUID, response: Response, limit: Limit = 10, after: After = None
+    ) -> dict[str, Any]:
         """Products for this customer; ``basis`` says whether from their history or best sellers."""
+        consistency = await consistent(after, response)
         basis, ranked = await store.for_customer(str(customer_id), limit * OVERFETCH)
         return {
             "customer_id": str(customer_id),
             "basis": basis,
             "items": await sellable(ranked, limit),
+            "consistency": consistency.body(),
         }
 
     return api

@@ -69,7 +69,7 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
         )
     )["id"]
 
-    def buy(who: str, *skus: str) -> str:
+    def buy(who: str, *skus: str) -> tuple[str, int]:
         lines = [
             {"sku": s, "quantity": 1, "unit_price": {"amount": "20.00", "currency": "EUR"}}
             for s in skus
@@ -81,10 +81,10 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
         )["id"]
         ok(command.post(f"/orders/{order}/stock-reserved"))
         ok(command.post(f"/orders/{order}/payment-authorized", json={"payment_id": str(uuid4())}))
-        ok(command.post(f"/orders/{order}/confirm"))
-        return str(order)
+        confirmed = ok(command.post(f"/orders/{order}/confirm"))
+        return str(order), int(confirmed["position"])
 
-    order = buy(customer, "TENT-1")
+    order, _ = buy(customer, "TENT-1")
     ok(command.post(f"/orders/{order}/ship"))
     refund = {"amount": {"amount": "5.00", "currency": "EUR"}}
     ok(
@@ -97,7 +97,7 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
             f"/orders/{order}/refunds", json=refund, headers={"Idempotency-Key": "refund-0001"}
         )
     )
-    buy(other, "TENT-1", "MAT-1")
+    _, last_purchase = buy(other, "TENT-1", "MAT-1")
 
     mails = eventually(
         lambda: len(found := received(settings, address)) >= 4 and found,
@@ -129,11 +129,10 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
         ("order_refunded", "sent"),
     }
 
-    suggested = eventually(
-        lambda: ok(read.get(f"/customers/{customer}/recommendations"))["items"],
-        what="a recommendation from the other customer's co-purchase",
-    )
-    assert [i["sku"] for i in suggested] == ["MAT-1"]
+    # Read-your-writes: after the last purchase's position, it counts (or the answer says stale).
+    answer = read.get(f"/customers/{customer}/recommendations", params={"after": last_purchase})
+    assert answer.headers["Shop-Stale"] == "false"
+    assert [i["sku"] for i in ok(answer)["items"]] == ["MAT-1"]
     together = ok(read.get(f"/products/{sku_id('TENT-1')}/recommendations"))["items"]
     assert [i["sku"] for i in together] == ["MAT-1"]
     assert len(received(settings, address)) == 4  # and nothing more arrived meanwhile

@@ -101,3 +101,12 @@ def test_server_answers_never_carry_an_address_into_logs() -> None:
     assert (
         _text(b"550 5.1.1 <bob@example.com>: user unknown") == "550 5.1.1 <<address>>: user unknown"
     )
+
+
+def test_the_customers_language_is_used_where_a_template_speaks_it() -> None:
+    welcome = envelope("UserRegistered", "identity")
+    german = Recipient("ada@example.com", "Ada", language="de")
+    assert render("welcome", welcome, german, None).subject == "Willkommen im Shop, Ada"
+    assert render("order_shipped", envelope("OrderShipped"), german, FACTS).subject == (
+        "Order 0A1B2C3D is on its way"  # no German template yet: English
+    )
