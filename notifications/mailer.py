@@ -35,7 +35,7 @@ class SmtpMailer:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("an SMTP URL looks like smtp://host:port")
+            raise ValueError("SHOP_SMTP_URL must look like smtp://host:port (smtps:// for TLS)")
         self.tls = parts.scheme == "smtps"
         self.host = parts.hostname
         self.port = parts.port or (465 if self.tls else 25)
