@@ -41,11 +41,9 @@ class EventStoreDirectory:
             user = self.identity.get_user(customer_id)
         except NotFound:
             return None
-        # Erasure (the security issue) may blank the address or flag the user.
-        address = getattr(user, "email", None)
-        if not address or getattr(user, "erased", False):
+        if user.erased or not user.email:  # erasure shreds the address for good
             return None
-        return Recipient(address, user.display_name, user.preferences.language.value)
+        return Recipient(user.email, user.display_name, user.preferences.language.value)
 
     def order(self, order_id: UUID, version: int) -> OrderFacts | None:
         try:

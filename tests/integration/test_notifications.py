@@ -189,6 +189,21 @@ def test_a_customer_without_an_address_is_recorded_as_skipped(
     ]
 
 
+def test_an_erased_customer_is_not_mailed(
+    settings: Settings, identity: IdentityApplication
+) -> None:
+    user_id, address = register(identity, "Erin")
+    identity.erase(user_id)
+
+    run(notifier(settings), log_of(identity))
+
+    assert received(settings, address) == []
+    rows = list(history(settings).values())
+    assert [(r["kind"], r["status"], r["detail"]) for r in rows] == [
+        ("welcome", "skipped", "no_address")
+    ]
+
+
 class Flaky:
     """An SMTP handler that answers 451 to the first ``failures`` messages, then accepts."""
 
