@@ -2,7 +2,7 @@
 
 Texts live in ``templates/<kind>.txt`` (Jinja2; ``<kind>.<lang>.txt`` in another language):
 the first line is ``Subject: ...``, then a blank line, then the body. A template may use only
-what ``render`` hands it.
+what ``render`` hands it. Subjects carry no personal data: they are kept in the history.
 """
 
 from __future__ import annotations

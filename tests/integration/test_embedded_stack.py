@@ -114,12 +114,12 @@ def launch(data_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
 
 
 def read_exports(stack: Stack, timeout: float = START_TIMEOUT) -> dict[str, str]:
-    """The ``export NAME=value`` lines of a stack, once all four are printed."""
+    """The ``export NAME=value`` lines of a stack, once the five URLs are printed."""
     assert stack.process.stdout is not None
     fd = stack.process.stdout.fileno()
     output = b""
     deadline = time.monotonic() + timeout
-    while output.count(b"\n") < 4:
+    while output.count(b"\n") < 5:
         left = deadline - time.monotonic()
         assert left > 0, f"no export lines after {timeout}s; stderr:\n{stack.stderr()}"
         if select.select([fd], [], [], left)[0]:
