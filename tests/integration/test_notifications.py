@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from psycopg import sql
+from pydantic import SecretStr
 
 from commands.identity.application import IdentityApplication
 from commands.identity.models import RegisterUser
@@ -59,7 +60,12 @@ def orders(settings: Settings) -> Iterator[OrdersApplication]:
 def register(identity: IdentityApplication, name: str = "Ada") -> tuple[UUID, str]:
     address = f"{name.lower()}-{uuid4().hex[:10]}@example.com"
     user_id = uuid4()
-    identity.register(RegisterUser(email=address, display_name=name), user_id)
+    identity.register(
+        RegisterUser(
+            email=address, display_name=name, password=SecretStr("correct horse battery 42")
+        ),
+        user_id,
+    )
     return user_id, address
 
 
