@@ -61,9 +61,7 @@ def register(identity: IdentityApplication, name: str = "Ada") -> tuple[UUID, st
     address = f"{name.lower()}-{uuid4().hex[:10]}@example.com"
     user_id = uuid4()
     identity.register(
-        RegisterUser(
-            email=address, display_name=name, password=SecretStr("correct horse battery 42")
-        ),
+        RegisterUser(email=address, display_name=name, password=SecretStr("horse battery 42")),
         user_id,
     )
     return user_id, address
