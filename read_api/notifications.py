@@ -12,12 +12,13 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from psycopg import AsyncConnection, sql
 from psycopg.errors import UndefinedTable
 from psycopg.rows import dict_row
 
 from notifications.history import TABLE
+from security.access import CurrentUser, owned
 
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
 
@@ -36,10 +37,12 @@ def router(connect: Connect, schema: str) -> APIRouter:
     @api.get("/customers/{customer_id}/notifications")
     async def customer_notifications(
         customer_id: UUID,
+        principal: CurrentUser,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         status: Status | None = None,
     ) -> dict[str, Any]:
-        """The customer's e-mails, newest event first."""
+        """The customer's e-mails, newest event first (the customer's own, or an admin)."""
+        owned(principal, customer_id, HTTPException(404, f"customer {customer_id} is not known"))
         where: sql.Composable = sql.SQL("customer_id = %s")
         params: list[Any] = [customer_id]
         if status is not None:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from projections.sinks.redis_recommendations import RecommendationStore
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
 from read_api.product_queries import present
+from security.access import CurrentUser, owned
 
 # Ranked candidates fetched per requested item, so filtering stock still fills the page.
 OVERFETCH = 4
@@ -83,9 +84,14 @@ def router(
 
     @api.get("/customers/{customer_id}/recommendations")
     async def for_customer(
-        customer_id: UUID, response: Response, limit: Limit = 10, after: After = None
+        customer_id: UUID,
+        response: Response,
+        principal: CurrentUser,
+        limit: Limit = 10,
+        after: After = None,
     ) -> dict[str, Any]:
         """Products for this customer; ``basis`` says whether from their history or best sellers."""
+        owned(principal, customer_id, HTTPException(404, f"customer {customer_id} is not known"))
         consistency = await consistent(after, response)
         basis, ranked = await store.for_customer(str(customer_id), limit * OVERFETCH)
         return {

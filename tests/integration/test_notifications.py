@@ -35,6 +35,7 @@ from notifications.mailer import DeliveryFailed, SmtpMailer
 from notifications.notifier import Notifier
 from streams.envelope import Envelope
 from streams.relay import envelopes
+from tests.support.auth import as_customer
 from tests.support.mail import body, received
 from tests.support.platform import eventually, start
 
@@ -369,7 +370,9 @@ def test_the_worker_mails_and_the_read_api_shows_the_history(
     assert len(mails) == 2
 
     with TestClient(apps.read_api(settings)) as client:
-        answer = client.get(f"/customers/{customer}/notifications")
+        answer = client.get(
+            f"/customers/{customer}/notifications", headers=as_customer(settings, customer)
+        )
         assert answer.status_code == 200
         items = answer.json()["items"]
         assert [(i["kind"], i["status"]) for i in items] == [
@@ -377,9 +380,15 @@ def test_the_worker_mails_and_the_read_api_shows_the_history(
             ("welcome", "sent"),
         ]
         assert (
-            client.get(f"/customers/{customer}/notifications?status=failed").json()["items"] == []
+            client.get(
+                f"/customers/{customer}/notifications?status=failed",
+                headers=as_customer(settings, customer),
+            ).json()["items"]
+            == []
         )
-        bad = client.get(f"/customers/{customer}/notifications?limit=0")
+        bad = client.get(
+            f"/customers/{customer}/notifications?limit=0", headers=as_customer(settings, customer)
+        )
         assert bad.status_code == 422
         assert bad.headers["content-type"].startswith("application/problem+json")
 

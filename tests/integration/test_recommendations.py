@@ -32,6 +32,7 @@ from projections.sinks.redis_recommendations import (
 )
 from streams.envelope import Envelope
 from streams.relay import envelopes
+from tests.support.auth import as_admin, as_customer
 from tests.support.catalog import a_product, add_products
 
 pytestmark = pytest.mark.integration
@@ -162,23 +163,43 @@ def test_the_read_api_recommends_what_is_in_stock_and_not_yet_bought(
     project(settings, log_of(orders))
 
     with TestClient(apps.read_api(settings)) as client:
-        for_lamp = client.get(f"/products/{pid(LAMP)}/recommendations").json()
+        for_lamp = client.get(
+            f"/products/{pid(LAMP)}/recommendations", headers=as_customer(settings, ALICE)
+        ).json()
         assert [(i["sku"], i["bought_together"]) for i in for_lamp["items"]] == [
             (SHADE, 2),
             (BULB, 1),
         ]  # CABLE was bought with it but is out of stock
-        for_alice = client.get(f"/customers/{ALICE}/recommendations").json()
+        for_alice = client.get(
+            f"/customers/{ALICE}/recommendations", headers=as_customer(settings, ALICE)
+        ).json()
         assert for_alice["basis"] == "history"
         assert [i["sku"] for i in for_alice["items"]] == [SHADE]  # not LAMP, BULB: hers
-        newcomer = client.get(f"/customers/{uuid4()}/recommendations?limit=2").json()
+        someone = uuid4()
+        newcomer = client.get(
+            f"/customers/{someone}/recommendations?limit=2", headers=as_customer(settings, someone)
+        ).json()
         assert newcomer["basis"] == "popular"
         assert [i["sku"] for i in newcomer["items"]] == [LAMP, SHADE]
 
-        unknown = client.get(f"/products/{uuid4()}/recommendations")
+        unknown = client.get(
+            f"/products/{uuid4()}/recommendations", headers=as_customer(settings, ALICE)
+        )
         assert unknown.status_code == 404
         assert unknown.headers["content-type"].startswith("application/problem+json")
-        assert client.get(f"/products/{pid(LAMP)}/recommendations?limit=0").status_code == 422
-        assert client.get("/customers/not-an-id/recommendations").status_code == 422
+        assert (
+            client.get(
+                f"/products/{pid(LAMP)}/recommendations?limit=0",
+                headers=as_customer(settings, ALICE),
+            ).status_code
+            == 422
+        )
+        assert (
+            client.get(
+                "/customers/not-an-id/recommendations", headers=as_admin(settings)
+            ).status_code
+            == 422
+        )
 
 
 def test_a_rebuild_from_the_event_store_equals_the_live_projection(
