@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from projections.sinks.redis_recommendations import RecommendationStore
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
 from read_api.product_queries import present
-from security.access import CurrentUser, owned
+from security.access import CurrentUser, Public, owned
 
 # Ranked candidates fetched per requested item, so filtering stock still fills the page.
 OVERFETCH = 4
@@ -63,7 +63,7 @@ def router(
         found = {hit["_id"]: present(hit) for hit in result["hits"]["hits"]}
         return [found[p] for p in ranked if p in found][:limit]
 
-    @api.get("/products/{product_id}/recommendations")
+    @api.get("/products/{product_id}/recommendations", dependencies=[Public])
     async def for_product(
         product_id: UUID, response: Response, limit: Limit = 10, after: After = None
     ) -> dict[str, Any]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 
 from domain.sku import sku_id
+from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
+from tests.support.auth import as_admin, as_customer
 from tests.support.mail import body, received
 from tests.support.platform import eventually, start
 
@@ -23,9 +25,13 @@ pytestmark = pytest.mark.e2e
 def platform(
     settings: Settings, processes: Supervisor
 ) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    for name in ("command-api", "read-api", "relay", "worker"):
+    for name in ("command-api", "read-api", "relay", "worker", "saga"):
         start(processes, settings, name)
-    command = httpx.Client(base_url=f"http://{settings.api_host}:{settings.command_api_port}")
+    # Staff adds products, stock and orders (order lines carry prices); reads sign in per call.
+    command = httpx.Client(
+        base_url=f"http://{settings.api_host}:{settings.command_api_port}",
+        headers=as_admin(settings),
+    )
     read = httpx.Client(base_url=f"http://{settings.api_host}:{settings.read_api_port}")
     for name, client in (("command-api", command), ("read-api", read)):
 
@@ -62,29 +68,50 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
             )
         )
         ok(command.post(f"/stock/{sku}/receipts", json={"quantity": 3}))
-    customer = ok(command.post("/users", json={"email": address, "display_name": "Kim"}))["id"]
+    password = "correct horse battery"
+    customer = ok(
+        command.post("/users", json={"email": address, "display_name": "Kim", "password": password})
+    )["id"]
     other = ok(
         command.post(
-            "/users", json={"email": f"o-{uuid4().hex[:8]}@example.com", "display_name": "Oz"}
+            "/users",
+            json={
+                "email": f"o-{uuid4().hex[:8]}@example.com",
+                "display_name": "Oz",
+                "password": password,
+            },
         )
     )["id"]
+    as_kim = as_customer(settings, UUID(customer))
 
-    def buy(who: str, *skus: str) -> tuple[str, int]:
+    def buy(who: str, *skus: str) -> str:
+        """Place an order with a card; the saga reserves, charges and confirms it."""
         lines = [
             {"sku": s, "quantity": 1, "unit_price": {"amount": "20.00", "currency": "EUR"}}
             for s in skus
         ]
+        payment = {"payment_token": "tok_approve", "card_brand": "visa", "last_four": "4242"}
         order = ok(
             command.post(
-                "/orders", json={"customer_id": who, "cart_id": str(uuid4()), "lines": lines}
+                "/orders",
+                json={
+                    "customer_id": who,
+                    "cart_id": str(uuid4()),
+                    "lines": lines,
+                    "payment": payment,
+                },
             )
         )["id"]
-        ok(command.post(f"/orders/{order}/stock-reserved"))
-        ok(command.post(f"/orders/{order}/payment-authorized", json={"payment_id": str(uuid4())}))
-        confirmed = ok(command.post(f"/orders/{order}/confirm"))
-        return str(order), int(confirmed["position"])
+        eventually(
+            lambda: (
+                read.get(f"/orders/{order}", headers=as_admin(settings)).json().get("status")
+                == "confirmed"
+            ),
+            what=f"order {order} confirmed by the saga",
+        )
+        return str(order)
 
-    order, _ = buy(customer, "TENT-1")
+    order = buy(customer, "TENT-1")
     ok(command.post(f"/orders/{order}/ship"))
     refund = {"amount": {"amount": "5.00", "currency": "EUR"}}
     ok(
@@ -97,7 +124,10 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
             f"/orders/{order}/refunds", json=refund, headers={"Idempotency-Key": "refund-0001"}
         )
     )
-    _, last_purchase = buy(other, "TENT-1", "MAT-1")
+    buy(other, "TENT-1", "MAT-1")
+    orders = bootstrap.application(settings, "orders")
+    last_purchase = orders.recorder.max_notification_id() or 0  # the saga's confirmation
+    orders.close()
 
     mails = eventually(
         lambda: len(found := received(settings, address)) >= 4 and found,
@@ -117,7 +147,12 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
 
     history = eventually(
         lambda: (
-            len(items := ok(read.get(f"/customers/{customer}/notifications"))["items"]) == 4
+            len(
+                items := ok(read.get(f"/customers/{customer}/notifications", headers=as_kim))[
+                    "items"
+                ]
+            )
+            == 4
             and items
         ),
         what="the notification history",
@@ -130,7 +165,11 @@ def test_a_customer_gets_each_email_once_and_sees_recommendations(
     }
 
     # Read-your-writes: after the last purchase's position, it counts (or the answer says stale).
-    answer = read.get(f"/customers/{customer}/recommendations", params={"after": last_purchase})
+    answer = read.get(
+        f"/customers/{customer}/recommendations",
+        params={"after": last_purchase},
+        headers=as_kim,
+    )
     assert answer.headers["Shop-Stale"] == "false"
     assert [i["sku"] for i in ok(answer)["items"]] == ["MAT-1"]
     together = ok(read.get(f"/products/{sku_id('TENT-1')}/recommendations"))["items"]
