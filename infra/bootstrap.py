@@ -258,7 +258,7 @@ def saga_config(settings: Settings) -> SagaConfig:
     return SagaConfig(
         app_id=f"{settings.namespace}-saga",
         broker="kafka://" + settings.kafka_bootstrap.replace(",", ";kafka://"),
-        topics={context: settings.topic(context) for context in ("orders", "inventory")},
+        topics={context: settings.topic(context) for context in ("orders", "inventory", "carts")},
         datadir=str(settings.data_dir.resolve() / "faust" / f"{settings.namespace}-saga"),
         session_timeout=settings.kafka_session_timeout_seconds,
         timer_seconds=settings.saga_timer_seconds,
@@ -281,6 +281,7 @@ def order_saga(settings: Settings) -> OrderSaga:
         inventory,
         payments,
         saga_deadlines(settings),
+        catalog=catalog(settings),
         payment_timeout=timedelta(seconds=settings.saga_payment_timeout_seconds),
         gateway_attempts=settings.saga_gateway_attempts,
         retry_seconds=settings.saga_retry_seconds,

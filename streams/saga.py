@@ -1,9 +1,10 @@
-"""The order saga as a Faust app of its own (``shop saga``; ADR 0010).
+"""The order saga as a Faust app of its own (``shop saga``; ADR 0010, 0025).
 
 Its own consumer group, so a crash or a restart of the saga never stalls the read models
-and the other way round. It follows the orders topic (every order event moves its order
-on) and the inventory topic (a reservation released or expired behind the saga's back),
-and runs a timer loop over the saga's deadlines table. Each batch is reduced to the set of
+and the other way round. It follows the carts topic (a checked-out cart is placed as an
+order), the orders topic (every order event moves its order on) and the inventory topic
+(a reservation released or expired behind the saga's back), and runs a timer loop over
+the saga's deadlines table. Each batch is reduced to the set of
 orders it concerns, and each order is advanced once, at most a few at a time; offsets are
 committed only after the batch, and advancing is idempotent, so a crash at any point
 redelivers and repeats nothing.
@@ -29,13 +30,14 @@ log = logging.getLogger(__name__)
 
 # Inventory events that can leave an order without the stock the saga reserved for it.
 _STOCK_LOST = frozenset({"inventory.StockItemReleased", "inventory.StockItemReservationExpired"})
+CHECKED_OUT = "carts.CartCheckedOut"
 
 
 @dataclass(frozen=True)
 class SagaConfig:
     app_id: str
     broker: str
-    topics: Mapping[str, str]  # context → topic (orders, inventory)
+    topics: Mapping[str, str]  # context → topic (carts, orders, inventory)
     datadir: str
     session_timeout: float = 6.0
     timer_seconds: float = 1.0
@@ -44,8 +46,26 @@ class SagaConfig:
     concurrency: int = 8
 
 
+@dataclass(frozen=True)
+class Checkout:
+    """A checked-out cart, as its event tells it: who buys what (no prices)."""
+
+    cart_id: UUID
+    customer_id: UUID
+    lines: list[tuple[str, int]]
+    correlation_id: str | None = None
+
+
 class Saga(Protocol):
     def advance(self, order_id: UUID) -> object: ...
+
+    def check_out(
+        self,
+        cart_id: UUID,
+        customer_id: UUID,
+        lines: list[tuple[str, int]],
+        correlation_id: str | None = None,
+    ) -> UUID: ...
 
     def due(self, now: datetime) -> list[UUID]: ...
 
@@ -57,6 +77,22 @@ def order_ids(envelope: Envelope) -> set[UUID]:
     if envelope.type in _STOCK_LOST:
         return {UUID(str(envelope.payload["order_id"]))}
     return set()
+
+
+def checkout_of(envelope: Envelope) -> Checkout | None:
+    """The checkout an integration event tells of, if it is one."""
+    if envelope.type != CHECKED_OUT:
+        return None
+    payload = envelope.payload
+    lines = [(str(line["sku"]), int(line["quantity"])) for line in payload["lines"]]
+    if not lines:
+        raise ValueError("a checkout without lines")
+    return Checkout(
+        UUID(envelope.aggregate_id),
+        UUID(str(payload["customer_id"])),
+        lines,
+        envelope.correlation_id,
+    )
 
 
 def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.App:
@@ -81,7 +117,10 @@ def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.A
 
         async def follow(stream: Any, context: str = context) -> None:
             async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
-                await runner.advance_all(_orders_in(events, context))
+                orders, checkouts = _read(events, context)
+                # Placed first, so the batch's offsets are committed only once they are.
+                orders |= await runner.place_all(checkouts)
+                await runner.advance_all(orders)
 
         app.agent(topic, name=f"saga.{context}")(follow)
 
@@ -99,17 +138,24 @@ def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.A
     return app
 
 
-def _orders_in(events: Iterable[Any], context: str) -> set[UUID]:
+def _read(events: Iterable[Any], context: str) -> tuple[set[UUID], list[Checkout]]:
+    """The orders a batch concerns, and the checkouts in it (each cart once)."""
     found: set[UUID] = set()
+    checkouts: dict[UUID, Checkout] = {}
     for event in events:
         if watermark_of(event.message.headers) is not None:
             continue
         try:
-            found |= order_ids(Envelope.from_json(event.value))
+            envelope = Envelope.from_json(event.value)
+            found |= order_ids(envelope)
+            checkout = checkout_of(envelope)
         except (MalformedEnvelope, KeyError, TypeError, ValueError) as e:
             # The projector worker parks the same message on the dead-letter topic.
             log.error("saga: skipping an unreadable %s event: %s", context, e)
-    return found
+            continue
+        if checkout is not None:
+            checkouts.setdefault(checkout.cart_id, checkout)
+    return found, list(checkouts.values())
 
 
 class _Runner:
@@ -139,18 +185,38 @@ class _Runner:
     async def in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
+    async def place_all(self, checkouts: Iterable[Checkout]) -> set[UUID]:
+        """Place each checkout's order; the orders' ids."""
+        saga = await self.saga()
+        placed = await asyncio.gather(
+            *(
+                self._persist(
+                    f"checkout of cart {c.cart_id}",
+                    saga.check_out,
+                    c.cart_id,
+                    c.customer_id,
+                    c.lines,
+                    c.correlation_id,
+                )
+                for c in checkouts
+            )
+        )
+        return {order_id for order_id in placed if isinstance(order_id, UUID)}
+
     async def advance_all(self, order_ids: Iterable[UUID]) -> None:
         saga = await self.saga()
-        await asyncio.gather(*(self._advance(saga, order_id) for order_id in order_ids))
+        await asyncio.gather(
+            *(self._persist(f"order {order_id}", saga.advance, order_id) for order_id in order_ids)
+        )
 
-    async def _advance(self, saga: Saga, order_id: UUID) -> None:
+    async def _persist(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        """Call until it succeeds: an infrastructure failure is waited out, never skipped."""
         delay = 0.5
         async with self._slots:
             while True:
                 try:
-                    await self.in_thread(saga.advance, order_id)
-                    return
+                    return await self.in_thread(call, *args)
                 except Exception:
-                    log.exception("saga %s: advancing failed; retrying in %.1fs", order_id, delay)
+                    log.exception("saga: %s failed; retrying in %.1fs", what, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)

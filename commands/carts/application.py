@@ -9,13 +9,16 @@ from uuid import UUID
 from commands.base import CommandResult, ShopApplication
 from commands.carts.models import AddItem, CreateCart
 from domain.carts import Cart, Checkout
+from domain.orders import order_id_for_cart
 
 
 @dataclass(frozen=True, slots=True)
 class CheckoutResult(CommandResult):
-    """The checked-out cart's version, plus what an order needs: customer and lines."""
+    """The checked-out cart's version, what the order gets (customer and lines) and the id
+    of the order the saga places for it (ADR 0025), to follow on the read API."""
 
     customer_id: UUID
+    order_id: UUID
     lines: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -71,6 +74,7 @@ class CartsApplication(ShopApplication):
             version=result.version,
             position=result.position,
             customer_id=checkout.customer_id,
+            order_id=order_id_for_cart(checkout.cart_id),
             lines=[{"sku": line.sku, "quantity": line.quantity} for line in checkout.lines],
         )
 

@@ -128,7 +128,9 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CheckoutResult:
-        """Check the cart out: the answer carries the customer and lines for the order.
+        """Check the cart out. The saga then places its order at the catalog's prices and
+        takes it through the checkout; the answer names that order (``order_id``: follow it
+        on the read API, give it a payment method with ``POST /orders/{id}/payment-method``).
         An empty cart is 422 ``cart_empty``; a second checkout is 409 ``cart_checked_out``."""
         mine(cart_id, principal)
         with caused_by(x_correlation_id):

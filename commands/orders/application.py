@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
 
 from commands.base import CommandResult, ShopApplication
 from commands.orders.models import PaymentMethod, PlaceOrder
 from domain.money import Money
-from domain.orders import Order
+from domain.orders import Order, OrderLine
 
 
 class OrdersApplication(ShopApplication):
@@ -27,6 +29,25 @@ class OrdersApplication(ShopApplication):
             payment = command.payment
             order.give_payment_method(payment.card_brand, payment.last_four, payment.payment_token)
         return self.create(order, conflict=None)
+
+    def place_checkout(
+        self,
+        order_id: UUID,
+        customer_id: UUID,
+        cart_id: UUID,
+        lines: Sequence[OrderLine],
+        cancel_reason: str | None = None,
+    ) -> CommandResult:
+        """The saga places a checked-out cart's order (ADR 0025); with a ``cancel_reason`` it
+        is cancelled in the same save, so no one ever sees it placed and not yet cancelled.
+        A second placement of the id answers the first."""
+        order = Order.place(order_id, customer_id, cart_id, lines)
+        if cancel_reason is not None:
+            order.cancel(cancel_reason)
+        try:
+            return self.save_and_report(order)
+        except IntegrityError:  # placed already, by a delivery that raced this one
+            return self.result_at(order_id, 1)
 
     def give_payment_method(
         self, order_id: UUID, method: PaymentMethod, expected_version: int | None = None

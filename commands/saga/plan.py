@@ -8,16 +8,18 @@ deciding again from the same facts after a crash or a redelivery repeats nothing
 ``compensate`` turns a refusal (out of stock, a declined card, a processor that keeps
 not answering) into the step that stops the order, and the cancelled order is then
 unwound by ``decide`` like any other state: stock released, payment voided or refunded.
+``place`` turns a checked-out cart into the order the saga places for it (ADR 0025).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
 
 from domain.money import Money
-from domain.orders import OrderStatus
+from domain.orders import OrderLine, OrderStatus, order_id_for_cart
 from domain.payments import PaymentStatus
 
 
@@ -89,6 +91,8 @@ GATEWAY_UNAVAILABLE = "payment gateway did not answer"
 RESERVATION_EXPIRED = "reservation expired"
 CAPTURE_FAILED = "payment capture failed"
 NO_PAYMENT = "no payment made by the saga"
+PRODUCT_UNAVAILABLE = "product unavailable"  # no such product, or discontinued
+OTHER_CURRENCY = "priced in another currency"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +198,62 @@ def _refund(facts: Facts) -> Step | None:
             return Step(RESTOCK_REFUND, refund=pending)
         return Step(RECORD_REFUND, refund=pending)
     return None
+
+
+# -- a checked-out cart becomes an order (ADR 0025) ---------------------------------------
+
+FALLBACK_CURRENCY = "EUR"  # only for an order none of whose products is on sale
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedOutCart:
+    cart_id: UUID
+    customer_id: UUID
+    lines: tuple[tuple[str, int], ...]  # (sku, quantity), in the cart's order
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The order to place for a checkout; with a ``cancel_reason`` it is placed cancelled,
+    in the same transaction, so the customer sees why and the saga never reserves for it."""
+
+    order_id: UUID
+    customer_id: UUID
+    cart_id: UUID
+    lines: tuple[OrderLine, ...]
+    cancel_reason: str | None = None
+
+
+def place(
+    checkout: CheckedOutCart, prices: Mapping[str, Money | None], placed: bool
+) -> Placement | None:
+    """The order a checkout becomes, at the catalog's prices now (``prices``: None for a SKU
+    with no product on sale); None if it is already placed (a redelivered checkout). Its id
+    is the cart's deterministic order id, so two deliveries can never place two orders."""
+    if placed:
+        return None
+    offered = [(sku, quantity, prices.get(sku)) for sku, quantity in checkout.lines]
+    currencies = [price.currency for _, _, price in offered if price is not None]
+    currency = currencies[0] if currencies else FALLBACK_CURRENCY
+    unavailable = [sku for sku, _, price in offered if price is None]
+    foreign = [sku for sku, _, price in offered if price and price.currency != currency]
+    lines = tuple(
+        OrderLine(
+            sku,
+            quantity,
+            price if price is not None and price.currency == currency else Money(0, currency),
+        )
+        for sku, quantity, price in offered
+    )
+    reasons = [
+        f"{why}: {', '.join(skus)}"
+        for why, skus in ((PRODUCT_UNAVAILABLE, unavailable), (OTHER_CURRENCY, foreign))
+        if skus
+    ]
+    return Placement(
+        order_id=order_id_for_cart(checkout.cart_id),
+        customer_id=checkout.customer_id,
+        cart_id=checkout.cart_id,
+        lines=lines,
+        cancel_reason="; ".join(reasons) or None,
+    )

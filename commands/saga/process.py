@@ -27,6 +27,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.base import VersionConflict
+from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
 from commands.inventory.models import OrderSkus, ReserveStock
 from commands.metadata import caused_by
@@ -41,12 +42,14 @@ from commands.payments.application import (
 from commands.payments.models import Authorize, Capture, Refund
 from commands.saga import plan
 from commands.saga.deadlines import PAYMENT, RETRY, SagaDeadlines
-from commands.saga.plan import Facts, Failure, PendingRefund, Step, Stock
+from commands.saga.plan import CheckedOutCart, Facts, Failure, PendingRefund, Step, Stock
+from domain.catalog import ProductStatus
 from domain.errors import Conflict, DomainError, NotFound
 from domain.inventory import InsufficientStock, NoReservation, StockItem
 from domain.money import Money
-from domain.orders import Order, OrderStatus
+from domain.orders import Order, OrderStatus, order_id_for_cart
 from domain.payments import Payment
+from domain.sku import sku_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,6 +78,7 @@ class OrderSaga:
         payments: PaymentsApplication,
         deadlines: SagaDeadlines,
         *,
+        catalog: CatalogApplication,
         payment_timeout: timedelta,
         gateway_attempts: int = 3,
         retry_seconds: float = 0.5,
@@ -84,6 +88,7 @@ class OrderSaga:
         self.orders = orders
         self.inventory = inventory
         self.payments = payments
+        self.catalog = catalog
         self.deadlines = deadlines
         self.payment_timeout = payment_timeout
         self.gateway_attempts = gateway_attempts
@@ -93,6 +98,47 @@ class OrderSaga:
         # One order at a time in this process (the timer and an event may meet); striped,
         # so the number of locks stays bounded however many orders there are.
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+
+    # -- a checkout becomes an order (ADR 0025) ---------------------------------------------
+
+    def check_out(
+        self,
+        cart_id: UUID,
+        customer_id: UUID,
+        lines: list[tuple[str, int]],
+        correlation_id: str | None = None,
+    ) -> UUID:
+        """Place the order of a checked-out cart, once (its id derives from the cart), at the
+        catalog's prices now; the order's id, for ``advance``."""
+        checkout = CheckedOutCart(cart_id, customer_id, tuple(lines))
+        order_id = order_id_for_cart(cart_id)
+        with self._lock(order_id), caused_by(correlation_id or f"checkout-{cart_id}"):
+            placed = order_id in self.orders.repository
+            prices = {} if placed else self._prices(checkout)
+            placement = plan.place(checkout, prices, placed)
+            if placement is not None:
+                self.orders.place_checkout(
+                    placement.order_id,
+                    placement.customer_id,
+                    placement.cart_id,
+                    placement.lines,
+                    placement.cancel_reason,
+                )
+                log.info("saga %s: placed for cart %s", order_id, cart_id)
+        return order_id
+
+    def _prices(self, checkout: CheckedOutCart) -> dict[str, Money | None]:
+        """Each SKU's catalog price now; None when there is no product on sale for it."""
+        prices: dict[str, Money | None] = {}
+        for sku, _ in checkout.lines:
+            try:
+                product = self.catalog.get_product(sku_id(sku))
+            except NotFound:
+                prices[sku] = None
+                continue
+            on_sale = product.status is ProductStatus.ACTIVE
+            prices[sku] = product.price if on_sale else None
+        return prices
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -182,7 +228,7 @@ class OrderSaga:
         return self.deadlines.due(now)
 
     def close(self) -> None:
-        for application in (self.orders, self.inventory, self.payments):
+        for application in (self.orders, self.inventory, self.payments, self.catalog):
             application.close()
 
     def payment_id(self, order_id: UUID) -> UUID:

@@ -4,7 +4,16 @@ from domain.orders.order import (
     OrderLine,
     OrderStatus,
     can_move,
+    order_id_for_cart,
     order_total,
 )
 
-__all__ = ["IllegalTransition", "Order", "OrderLine", "OrderStatus", "can_move", "order_total"]
+__all__ = [
+    "IllegalTransition",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "can_move",
+    "order_id_for_cart",
+    "order_total",
+]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -15,6 +15,14 @@ from domain.money import Money
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 99
+
+_CHECKOUT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:shop:orders:checkout")
+
+
+def order_id_for_cart(cart_id: UUID) -> UUID:
+    """The one order a checked-out cart becomes (ADR 0025): the checkout can name it before
+    the saga places it, and a redelivered checkout finds it already there."""
+    return uuid5(_CHECKOUT_NAMESPACE, str(cart_id))
 
 
 class OrderStatus(StrEnum):

@@ -8,9 +8,20 @@ from uuid import UUID
 import pytest
 
 from commands.saga import plan
-from commands.saga.plan import Facts, Failure, PendingRefund, Step, Stock, compensate, decide
+from commands.saga.plan import (
+    CheckedOutCart,
+    Facts,
+    Failure,
+    PendingRefund,
+    Placement,
+    Step,
+    Stock,
+    compensate,
+    decide,
+    place,
+)
 from domain.money import Money
-from domain.orders import OrderStatus
+from domain.orders import OrderLine, OrderStatus, order_id_for_cart, order_total
 from domain.payments import PaymentStatus
 
 ORDER = UUID("00000000-0000-4000-8000-0000000000a1")
@@ -192,3 +203,82 @@ def test_a_refund_the_processor_refuses_is_rejected_not_the_order() -> None:
         facts(OrderStatus.CONFIRMED),
     )
     assert step == Step(plan.REJECT_REFUND, reason="amount_exceeds_capture", refund=pending)
+
+
+# -- a checked-out cart becomes one order (ADR 0025) --------------------------------------
+
+CART = UUID("00000000-0000-4000-8000-0000000000c1")
+CUSTOMER = UUID("00000000-0000-4000-8000-0000000000d1")
+CHECKOUT = CheckedOutCart(CART, CUSTOMER, (("MUG-1", 2), ("TEA-1", 1)))
+PRICES: dict[str, Money | None] = {"MUG-1": Money(1290, "EUR"), "TEA-1": Money(450, "EUR")}
+
+
+def test_a_checkout_is_placed_at_the_catalog_prices_under_the_carts_order_id() -> None:
+    placement = place(CHECKOUT, PRICES, placed=False)
+
+    assert placement == Placement(
+        order_id=order_id_for_cart(CART),
+        customer_id=CUSTOMER,
+        cart_id=CART,
+        lines=(
+            OrderLine("MUG-1", 2, Money(1290, "EUR")),
+            OrderLine("TEA-1", 1, Money(450, "EUR")),
+        ),
+    )
+    assert order_total(placement.lines) == Money(3030, "EUR")
+
+
+def test_a_redelivered_checkout_places_nothing_and_names_the_same_order() -> None:
+    first = place(CHECKOUT, PRICES, placed=False)
+    again = place(CHECKOUT, {"MUG-1": Money(9999, "EUR"), "TEA-1": None}, placed=False)
+
+    assert first is not None
+    assert again is not None
+    assert first.order_id == again.order_id == order_id_for_cart(CART)
+    # Once the order exists (the first delivery placed it), a redelivery places nothing,
+    # whatever the catalog says by then.
+    assert place(CHECKOUT, PRICES, placed=True) is None
+    assert place(CHECKOUT, {}, placed=True) is None
+
+
+def test_another_cart_is_another_order() -> None:
+    other = CheckedOutCart(UUID("00000000-0000-4000-8000-0000000000c2"), CUSTOMER, CHECKOUT.lines)
+    mine, theirs = place(CHECKOUT, PRICES, False), place(other, PRICES, False)
+
+    assert mine is not None
+    assert theirs is not None
+    assert mine.order_id != theirs.order_id
+
+
+def test_a_sku_with_no_product_on_sale_is_placed_cancelled_with_the_reason() -> None:
+    checkout = CheckedOutCart(CART, CUSTOMER, (("MUG-1", 1), ("GONE-1", 1), ("NONE-1", 3)))
+    prices = {"MUG-1": Money(1290, "EUR"), "GONE-1": None}  # NONE-1: no product at all
+
+    placement = place(checkout, prices, placed=False)
+
+    assert placement is not None
+    assert placement.cancel_reason == "product unavailable: GONE-1, NONE-1"
+    assert [line.unit_price for line in placement.lines] == [
+        Money(1290, "EUR"),
+        Money(0, "EUR"),
+        Money(0, "EUR"),
+    ]
+    assert order_total(placement.lines) == Money(1290, "EUR")  # a valid order to cancel
+
+
+def test_a_checkout_with_nothing_on_sale_is_still_a_valid_order_to_cancel() -> None:
+    placement = place(CHECKOUT, {}, placed=False)
+
+    assert placement is not None
+    assert placement.cancel_reason == "product unavailable: MUG-1, TEA-1"
+    assert order_total(placement.lines).minor == 0
+
+
+def test_a_product_priced_in_another_currency_cancels_the_order() -> None:
+    prices: dict[str, Money | None] = {"MUG-1": Money(1290, "EUR"), "TEA-1": Money(450, "USD")}
+
+    placement = place(CHECKOUT, prices, placed=False)
+
+    assert placement is not None
+    assert placement.cancel_reason == "priced in another currency: TEA-1"
+    assert {line.unit_price.currency for line in placement.lines} == {"EUR"}
