@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from commands.carts.application import CartsApplication
 from domain.carts import Cart
+from domain.orders import order_id_for_cart
 from infra import apps, bootstrap
 from infra.settings import Settings
 from tests.support.auth import as_admin
@@ -113,6 +114,8 @@ def test_checking_out_answers_with_what_the_order_needs(client: TestClient) -> N
     body = response.json()
     assert (body["id"], body["version"], body["customer_id"]) == (cart_id, 4, CUSTOMER)
     assert body["lines"] == [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEA-1", "quantity": 1}]
+    # The order the saga places for the cart (ADR 0025), named before it exists.
+    assert body["order_id"] == str(order_id_for_cart(UUID(cart_id)))
 
 
 @pytest.mark.parametrize(
