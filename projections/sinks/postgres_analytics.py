@@ -18,6 +18,7 @@ from psycopg import AsyncConnection, sql
 
 from projections import analytics
 from projections.analytics import KEYS, Insert, Op, Update
+from projections.sinks.postgres import PostgresProjector
 from streams.envelope import Envelope
 
 ANALYTICS = "analytics"
@@ -231,28 +232,13 @@ class AnalyticsTables:
         return statement, [*params, op.version, op.id, op.version]
 
 
-class AnalyticsProjector:
-    """The analytics schema as the worker runs it: one connection per batch."""
+class AnalyticsProjector(PostgresProjector):
+    """The analytics schema as the worker runs it."""
 
     name = ANALYTICS
 
     def __init__(self, dsn: str, schema: str) -> None:
-        self.dsn = dsn
-        self.tables = AnalyticsTables(schema)
+        super().__init__(dsn, AnalyticsTables(schema))
 
     def check(self, envelope: Envelope) -> None:
         analytics.operations(envelope)
-
-    async def start(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-            await self.tables.create(conn)
-
-    async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        async with (
-            await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn,
-            conn.transaction(),
-        ):
-            await self.tables.apply(conn, envelopes)
-
-    async def close(self) -> None:
-        pass

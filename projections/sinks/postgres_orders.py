@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from projections import order_history
 from projections.order_history import OrderRow, TimelineRow
+from projections.sinks.postgres import PostgresProjector, row_values
 from streams.envelope import Envelope
 
 ORDER_HISTORY = "order-history"
@@ -140,12 +139,12 @@ class OrderHistoryTables:
         written = 0
         async with conn.cursor() as cursor:
             if orders:
-                await cursor.executemany(self._upsert_order(), [_values(o) for o in orders])
+                await cursor.executemany(self._upsert_order(), [row_values(o) for o in orders])
                 written += len(orders)
             if timeline:
                 await cursor.executemany(
                     self._insert_timeline(),
-                    [(*_values(t)[:-1], Jsonb(t.detail)) for t in timeline],
+                    [(*row_values(t)[:-1], Jsonb(t.detail)) for t in timeline],
                 )
                 written += len(timeline)
         return written
@@ -178,33 +177,13 @@ class OrderHistoryTables:
         )
 
 
-def _values(row: OrderRow | TimelineRow) -> tuple[Any, ...]:
-    return tuple(getattr(row, column) for column in row.__dataclass_fields__)
-
-
-class OrderHistoryProjector:
-    """The order history read model as the worker runs it: one connection per batch, so a
-    lost connection is simply retried by the worker."""
+class OrderHistoryProjector(PostgresProjector):
+    """The order history read model as the worker runs it."""
 
     name = ORDER_HISTORY
 
     def __init__(self, dsn: str, schema: str) -> None:
-        self.dsn = dsn
-        self.tables = OrderHistoryTables(schema)
+        super().__init__(dsn, OrderHistoryTables(schema))
 
     def check(self, envelope: Envelope) -> None:
         order_history.apply(None, envelope)
-
-    async def start(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-            await self.tables.create(conn)
-
-    async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        async with (
-            await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn,
-            conn.transaction(),
-        ):
-            await self.tables.apply(conn, envelopes)
-
-    async def close(self) -> None:
-        pass

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from projections import payment_history
 from projections.payment_history import OrderCustomer, PaymentEntry, PaymentRow
+from projections.sinks.postgres import PostgresProjector, row_values
 from streams.envelope import Envelope
 
 PAYMENT_HISTORY = "payment-history"
@@ -107,7 +106,7 @@ class PaymentHistoryTables:
                 rows.append(row)
         async with conn.cursor() as cursor:
             if rows:
-                await cursor.executemany(self._upsert(), [_values(r) for r in rows])
+                await cursor.executemany(self._upsert(), [row_values(r) for r in rows])
             if entries:
                 await cursor.executemany(
                     sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
@@ -115,7 +114,7 @@ class PaymentHistoryTables:
                         _columns(_ENTRY_COLUMNS),
                         sql.SQL(", ").join(sql.Placeholder() * len(_ENTRY_COLUMNS)),
                     ),
-                    [(*_values(e)[:-1], Jsonb(e.detail)) for e in entries],
+                    [(*row_values(e)[:-1], Jsonb(e.detail)) for e in entries],
                 )
             if customers:
                 await cursor.executemany(
@@ -164,30 +163,13 @@ class PaymentHistoryTables:
         )
 
 
-def _values(row: PaymentRow | PaymentEntry) -> tuple[Any, ...]:
-    return tuple(getattr(row, column) for column in row.__dataclass_fields__)
+class PaymentHistoryProjector(PostgresProjector):
+    """The payment history read model as the worker runs it."""
 
-
-class PaymentHistoryProjector:
     name = PAYMENT_HISTORY
 
     def __init__(self, dsn: str, schema: str) -> None:
-        self.dsn = dsn
-        self.tables = PaymentHistoryTables(schema)
+        super().__init__(dsn, PaymentHistoryTables(schema))
 
     def check(self, envelope: Envelope) -> None:
         payment_history.apply(None, envelope)
-
-    async def start(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-            await self.tables.create(conn)
-
-    async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        async with (
-            await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn,
-            conn.transaction(),
-        ):
-            await self.tables.apply(conn, envelopes)
-
-    async def close(self) -> None:
-        pass
