@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.sku import sku_id
+from projections.sql_values import integer, money, text, timestamp
 from streams.envelope import Envelope
 
 CONTEXTS = ("catalog", "inventory", "carts", "orders", "payments")
@@ -76,10 +77,10 @@ def operations(envelope: Envelope) -> list[Op]:
     """The row operations for one event. Raises KeyError, TypeError or ValueError for a
     payload no table can hold (a poison event)."""
     aggregate = UUID(str(envelope.aggregate_id))
-    version = _int(envelope.aggregate_version)
+    version = integer(envelope.aggregate_version)
     if not 1 <= version < 2**31:
         raise ValueError(f"aggregate_version {version} is out of range")
-    at = _timestamp(envelope.occurred_at)
+    at = timestamp(envelope.occurred_at)
     match envelope.context:
         case "catalog":
             return _catalog(envelope, aggregate, version, at)
@@ -100,13 +101,13 @@ def _catalog(envelope: Envelope, product: UUID, version: int, at: datetime) -> l
     changed: dict[str, Any] = {"updated_at": at}
     match envelope.type:
         case "catalog.ProductAdded":
-            minor, currency = _money(p["price"])
+            minor, currency = money(p["price"])
             row = {
                 "product_id": product,
-                "sku": _text(p["sku"]),
-                "name": _text(p["name"]),
-                "brand": _text(p["brand"]),
-                "category": _text(p["category"]),
+                "sku": text(p["sku"]),
+                "name": text(p["name"]),
+                "brand": text(p["brand"]),
+                "category": text(p["category"]),
                 "price_minor": minor,
                 "currency": currency,
                 "status": "active",
@@ -116,11 +117,11 @@ def _catalog(envelope: Envelope, product: UUID, version: int, at: datetime) -> l
             }
             return [Insert("products", row)]
         case "catalog.ProductPriceChanged":
-            changed["price_minor"], changed["currency"] = _money(p["price"])
+            changed["price_minor"], changed["currency"] = money(p["price"])
         case "catalog.ProductRenamed":
-            changed["name"] = _text(p["name"])
+            changed["name"] = text(p["name"])
         case "catalog.ProductRecategorised":
-            changed.update(category=_text(p["category"]), brand=_text(p["brand"]))
+            changed.update(category=text(p["category"]), brand=text(p["brand"]))
         case "catalog.ProductDiscontinued":
             changed["status"] = "discontinued"
         case "catalog.ProductReinstated":
@@ -133,28 +134,28 @@ def _catalog(envelope: Envelope, product: UUID, version: int, at: datetime) -> l
 def _inventory(envelope: Envelope, item: UUID, version: int, at: datetime) -> list[Op]:
     p = envelope.payload
     if envelope.type == "inventory.StockItemRegistered":
-        row = {"stock_item_id": item, "sku": _text(p["sku"]), "registered_at": at}
+        row = {"stock_item_id": item, "sku": text(p["sku"]), "registered_at": at}
         return [Insert("stock_items", {**row, "version": version})]
     movement: dict[str, Any] = {"stock_item_id": item, "version": version, "occurred_at": at}
     if envelope.type == "inventory.StockItemAdjusted":
-        change = _int(p["change"])
+        change = integer(p["change"])
         movement.update(
             kind="adjusted",
             on_hand_change=change,
             reserved_change=0,
             order_id=None,
-            reference=_text(p["reason"]),
+            reference=text(p["reason"]),
         )
     elif envelope.type in _STOCK:
         kind, on_hand, reserved = _STOCK[envelope.type]
-        quantity = _int(p["quantity"])
+        quantity = integer(p["quantity"])
         order = p.get("order_id")
         movement.update(
             kind=kind,
             on_hand_change=on_hand * quantity,
             reserved_change=reserved * quantity,
             order_id=None if order is None else UUID(str(order)),
-            reference=_text(p["receipt_id"]) if "receipt_id" in p else None,
+            reference=text(p["receipt_id"]) if "receipt_id" in p else None,
         )
     else:
         return [Update("stock_items", item, version)]
@@ -179,7 +180,7 @@ def _carts(envelope: Envelope, cart: UUID, version: int, at: datetime) -> list[O
             lines = p["lines"]
             if not isinstance(lines, list):
                 raise TypeError("lines must be a list")
-            units = sum(_int(line["quantity"]) for line in lines)
+            units = sum(integer(line["quantity"]) for line in lines)
             checked_out = {"checked_out_at": at, "lines": len(lines), "units": units}
             return [Update("carts", cart, version, checked_out)]
         case _:
@@ -190,7 +191,7 @@ def _orders(envelope: Envelope, order: UUID, version: int, at: datetime) -> list
     p = envelope.payload
     match envelope.type:
         case "orders.OrderPlaced":
-            total, currency = _money(p["total"])
+            total, currency = money(p["total"])
             row: dict[str, Any] = {
                 "order_id": order,
                 "customer_id": UUID(str(p["customer_id"])),
@@ -206,14 +207,14 @@ def _orders(envelope: Envelope, order: UUID, version: int, at: datetime) -> list
             }
             ops: list[Op] = [Insert("orders", row)]
             for number, line in enumerate(p["lines"], start=1):
-                price, line_currency = _money(line["unit_price"])
-                sku = _text(line["sku"])
+                price, line_currency = money(line["unit_price"])
+                sku = text(line["sku"])
                 fact = {
                     "order_id": order,
                     "line_no": number,
                     "sku": sku,
                     "product_id": sku_id(sku),
-                    "quantity": _int(line["quantity"]),
+                    "quantity": integer(line["quantity"]),
                     "unit_price_minor": price,
                     "currency": line_currency,
                     "placed_at": at,
@@ -226,7 +227,7 @@ def _orders(envelope: Envelope, order: UUID, version: int, at: datetime) -> list
                 Update("orders", order, version, {"status": status, column: at, "updated_at": at})
             ]
         case "orders.OrderRefunded":
-            amount, _ = _money(p["amount"])
+            amount, _ = money(p["amount"])
             UUID(str(p["refund_id"]))
             # status becomes "refunded" in SQL once the refunds reach the total
             return [
@@ -241,7 +242,7 @@ def _payments(envelope: Envelope, payment: UUID, version: int, at: datetime) -> 
     movement: dict[str, Any] = {"payment_id": payment, "version": version, "occurred_at": at}
     match envelope.type:
         case "payments.PaymentAuthorized" | "payments.PaymentAuthorizationDeclined":
-            amount, currency = _money(p["amount"])
+            amount, currency = money(p["amount"])
             declined = envelope.type.endswith("Declined")
             status = "declined" if declined else "authorized"
             row = {
@@ -252,7 +253,7 @@ def _payments(envelope: Envelope, payment: UUID, version: int, at: datetime) -> 
                 "currency": currency,
                 "captured_minor": 0,
                 "refunded_minor": 0,
-                "card_brand": _text(p["card_brand"]),
+                "card_brand": text(p["card_brand"]),
                 "created_at": at,
                 "updated_at": at,
                 "version": version,
@@ -260,7 +261,7 @@ def _payments(envelope: Envelope, payment: UUID, version: int, at: datetime) -> 
             movement.update(kind=status, amount_minor=amount, currency=currency)
             return [Insert("payments", row), Insert("payment_movements", movement)]
         case "payments.PaymentCaptured" | "payments.PaymentRefunded":
-            amount, currency = _money(p["amount"])
+            amount, currency = money(p["amount"])
             kind = "captured" if envelope.type.endswith("Captured") else "refunded"
             movement.update(kind=kind, amount_minor=amount, currency=currency)
             change = Update(
@@ -277,32 +278,3 @@ def _payments(envelope: Envelope, payment: UUID, version: int, at: datetime) -> 
             return [Insert("payment_movements", movement), change]
         case _:
             return [Update("payments", payment, version)]
-
-
-def _money(value: Any) -> tuple[int, str]:
-    if not isinstance(value, dict):
-        raise TypeError(f"money must be an object, not {value!r}")
-    return _int(value["minor"]), _text(value["currency"])
-
-
-def _int(value: Any) -> int:
-    """An integer Postgres can store as bigint; anything else could never be written."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"expected an integer, not {value!r}")
-    if not -(2**63) <= value < 2**63:
-        raise ValueError(f"{value} does not fit in 64 bits")
-    return value
-
-
-def _text(value: Any) -> str:
-    """A string Postgres accepts: text refuses NUL, which a client may have sent."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, not {value!r}")
-    return value.replace("\x00", "\ufffd")
-
-
-def _timestamp(value: str) -> datetime:
-    at = datetime.fromisoformat(value)
-    if at.tzinfo is None:
-        raise ValueError(f"occurred_at {value!r} has no UTC offset")
-    return at

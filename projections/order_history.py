@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from projections.sql_values import integer, money, text, timestamp
 from streams.envelope import Envelope
 
 CONTEXT = "orders"
@@ -107,12 +108,12 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
     if envelope.context != CONTEXT:
         return None
     order_id = UUID(str(envelope.aggregate_id))
-    version = _int(envelope.aggregate_version)
+    version = integer(envelope.aggregate_version)
     if not 1 <= version < 2**31:
         raise ValueError(f"aggregate_version {version} is out of range")
     if order is not None and order.version >= version:
         return None  # a duplicate: redelivery, replay or rebuild
-    at = _timestamp(envelope.occurred_at)
+    at = timestamp(envelope.occurred_at)
     payload = envelope.payload
 
     def entry(status: str, amount: int | None = None, **detail: Any) -> TimelineRow:
@@ -120,7 +121,7 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
 
     match envelope.type:
         case "orders.OrderPlaced":
-            total, currency = _money(payload["total"])
+            total, currency = money(payload["total"])
             placed = OrderRow(
                 order_id=order_id,
                 customer_id=UUID(str(payload["customer_id"])),
@@ -142,23 +143,23 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
             change = _step(order, version, at, entry("payment_authorized", payment_id=payment_id))
             return _with_saga(change)
         case "orders.OrderCancelled":
-            reason = _text(payload["reason"])
+            reason = text(payload["reason"])
             change = _step(order, version, at, entry("cancelled", reason=reason))
             return _with_saga(change, reason=reason)
         case "orders.OrderPaymentMethodGiven":
             timeline = entry(
                 "payment_method_given",
-                card_brand=_text(payload["card_brand"]),
-                last_four=_text(payload["last_four"]),
+                card_brand=text(payload["card_brand"]),
+                last_four=text(payload["last_four"]),
             )
             if order is None:
                 return Change(None, timeline)
             row = replace(order, has_payment_method=True, updated_at=at, version=version)
             return _with_saga(Change(row, timeline))
         case "orders.OrderRefundRequested":
-            amount, _ = _money(payload["amount"])
+            amount, _ = money(payload["amount"])
             refund_id = str(UUID(str(payload["refund_id"])))
-            restock = {str(sku): _int(units) for sku, units in payload["restock"].items()}
+            restock = {str(sku): integer(units) for sku, units in payload["restock"].items()}
             timeline = entry("refund_requested", amount, refund_id=refund_id, restock=restock)
             if order is None:
                 return Change(None, timeline)
@@ -167,7 +168,7 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
             )
             return _with_saga(Change(row, timeline))
         case "orders.OrderRefundRejected":
-            reason = _text(payload["reason"])
+            reason = text(payload["reason"])
             refund_id = str(UUID(str(payload["refund_id"])))
             timeline = entry("refund_rejected", refund_id=refund_id, reason=reason)
             if order is None:
@@ -182,7 +183,7 @@ def apply(order: OrderRow | None, envelope: Envelope) -> Change | None:
         case kind if kind in STEPS:
             return _with_saga(_step(order, version, at, entry(STEPS[kind])))
         case "orders.OrderRefunded":
-            amount, _ = _money(payload["amount"])
+            amount, _ = money(payload["amount"])
             refund_id = str(UUID(str(payload["refund_id"])))
             if order is None:
                 return Change(None, entry("refunded", amount, refund_id=refund_id))
@@ -221,38 +222,9 @@ def _step(order: OrderRow | None, version: int, at: datetime, timeline: Timeline
 
 
 def _line(line: dict[str, Any]) -> dict[str, Any]:
-    unit_price, _ = _money(line["unit_price"])
+    unit_price, _ = money(line["unit_price"])
     return {
         "sku": str(line["sku"]),
-        "quantity": _int(line["quantity"]),
+        "quantity": integer(line["quantity"]),
         "unit_price_minor": unit_price,
     }
-
-
-def _money(value: Any) -> tuple[int, str]:
-    if not isinstance(value, dict):
-        raise TypeError(f"money must be an object, not {value!r}")
-    return _int(value["minor"]), _text(value["currency"])
-
-
-def _int(value: Any) -> int:
-    """An integer Postgres can store as bigint; anything else could never be written."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"expected an integer, not {value!r}")
-    if not -(2**63) <= value < 2**63:
-        raise ValueError(f"{value} does not fit in 64 bits")
-    return value
-
-
-def _text(value: Any) -> str:
-    """A string Postgres accepts: text and jsonb refuse NUL, which a client may have sent."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, not {value!r}")
-    return value.replace("\x00", "\ufffd")
-
-
-def _timestamp(value: str) -> datetime:
-    at = datetime.fromisoformat(value)
-    if at.tzinfo is None:
-        raise ValueError(f"occurred_at {value!r} has no UTC offset")
-    return at

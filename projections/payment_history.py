@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from projections.order_history import _int, _money, _text, _timestamp
+from projections.sql_values import integer, money, text, timestamp
 from streams.envelope import Envelope
 
 CONTEXTS = ("payments", "orders")
@@ -78,20 +78,20 @@ def apply(payment: PaymentRow | None, envelope: Envelope) -> Change | None:
     if envelope.context != "payments":
         return None
     payment_id = UUID(envelope.aggregate_id)
-    version = _int(envelope.aggregate_version)
+    version = integer(envelope.aggregate_version)
     if not 1 <= version < 2**31:
         raise ValueError(f"aggregate_version {version} is out of range")
     if payment is not None and payment.version >= version:
         return None
-    at = _timestamp(envelope.occurred_at)
+    at = timestamp(envelope.occurred_at)
 
     def entry(kind: str, amount: int | None = None, **detail: Any) -> PaymentEntry:
         return PaymentEntry(payment_id, version, kind, at, amount, detail)
 
     if envelope.type in CREATED:
-        amount, currency = _money(payload["amount"])
+        amount, currency = money(payload["amount"])
         status = CREATED[envelope.type]
-        reason = _text(payload["reason"]) if status == "declined" else None
+        reason = text(payload["reason"]) if status == "declined" else None
         row = PaymentRow(
             payment_id=payment_id,
             order_id=UUID(str(payload["order_id"])),
@@ -100,8 +100,8 @@ def apply(payment: PaymentRow | None, envelope: Envelope) -> Change | None:
             currency=currency,
             captured_minor=0,
             refunded_minor=0,
-            card_brand=_text(payload["card_brand"]),
-            last_four=_text(payload["last_four"]),
+            card_brand=text(payload["card_brand"]),
+            last_four=text(payload["last_four"]),
             decline_reason=reason,
             created_at=at,
             updated_at=at,
@@ -113,13 +113,13 @@ def apply(payment: PaymentRow | None, envelope: Envelope) -> Change | None:
     moved = replace(payment, updated_at=at, version=version)
     match envelope.type:
         case "payments.PaymentCaptured":
-            amount, _ = _money(payload["amount"])
+            amount, _ = money(payload["amount"])
             row = replace(moved, status="captured", captured_minor=amount)
             return Change(row, entry("captured", amount))
         case "payments.PaymentVoided":
             return Change(replace(moved, status="voided"), entry("voided"))
         case "payments.PaymentRefunded":
-            amount, _ = _money(payload["amount"])
+            amount, _ = money(payload["amount"])
             refunded = payment.refunded_minor + amount
             status = "refunded" if refunded >= payment.captured_minor else payment.status
             row = replace(moved, status=status, refunded_minor=refunded)
