@@ -24,6 +24,7 @@ from uuid import UUID
 import faust
 
 from streams.envelope import Envelope, MalformedEnvelope
+from streams.faust_app import faust_app
 from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
@@ -96,19 +97,8 @@ def checkout_of(envelope: Envelope) -> Checkout | None:
 
 
 def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.App:
-    app = faust.App(
-        config.app_id,
-        broker=config.broker,
-        store="memory://",
-        datadir=config.datadir,
-        web_enabled=False,
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=config.batch_size,
-        broker_commit_interval=1.0,
-        broker_session_timeout=config.session_timeout,
-        broker_heartbeat_interval=config.session_timeout / 4,
+    app = faust_app(
+        config.app_id, config.broker, config.datadir, config.session_timeout, config.batch_size
     )
     runner = _Runner(make_saga, config.concurrency)
 

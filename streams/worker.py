@@ -21,6 +21,7 @@ from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import Projector, ProjectorSpec
 from streams.catchup import StoreCatchUp
 from streams.envelope import Envelope, MalformedEnvelope
+from streams.faust_app import faust_app
 from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
@@ -46,23 +47,8 @@ def build_worker(
     catch_up: Callable[[str], StoreCatchUp],
 ) -> faust.App:
     """A Faust app running every projector."""
-    app = faust.App(
-        config.app_id,
-        broker=config.broker,
-        store="memory://",
-        datadir=config.datadir,
-        web_enabled=False,
-        # Topics are created by `shop provision` with the partition count we choose;
-        # Faust must not create them with the broker's default.
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=config.batch_size,
-        broker_commit_interval=1.0,
-        # Tansu completes a group join after half the session timeout (measured: 60 s → 30 s,
-        # 6 s → 3 s); a short one also hands a dead worker's partitions over quickly.
-        broker_session_timeout=config.session_timeout,
-        broker_heartbeat_interval=config.session_timeout / 4,
+    app = faust_app(
+        config.app_id, config.broker, config.datadir, config.session_timeout, config.batch_size
     )
     dead_letters = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
     for spec in projectors:
