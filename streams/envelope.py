@@ -106,13 +106,14 @@ def public_payload(domain_event: object) -> dict[str, Any]:
     """The event's own fields, JSON-ready, minus the ones it declares private."""
     private = set(getattr(type(domain_event), "private_fields", ()))
     return {
-        name: _jsonable(value)
+        name: jsonable(value)
         for name, value in vars(domain_event).items()
         if name not in _NOT_PAYLOAD and name not in private and not name.startswith("_")
     }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A value of a domain event as JSON-ready data (money, enums, ids, times, dataclasses)."""
     match value:
         case Money():
             return {"minor": value.minor, "currency": value.currency}
@@ -123,10 +124,10 @@ def _jsonable(value: Any) -> Any:
         case datetime():
             return value.isoformat()
         case dict():
-            return {str(k): _jsonable(v) for k, v in value.items()}
+            return {str(k): jsonable(v) for k, v in value.items()}
         case list() | tuple() | set() | frozenset():
-            return [_jsonable(v) for v in value]
+            return [jsonable(v) for v in value]
         case _ if is_dataclass(value) and not isinstance(value, type):
-            return _jsonable(asdict(value))
+            return jsonable(asdict(value))
         case _:
             return value

@@ -4,10 +4,8 @@ reads the event store through the context's own application (recorder and mapper
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -21,11 +19,10 @@ from domain.carts.cart import Cart
 from domain.catalog.product import Product
 from domain.identity.user import User
 from domain.inventory.stock_item import StockItem
-from domain.money import Money
 from domain.orders.order import Order
 from domain.payments.payment import Payment
 from domain.sku import sku_id
-from streams.envelope import event_type, public_payload
+from streams.envelope import event_type, jsonable, public_payload
 
 # Aggregate type on the command line → (context, class).
 AGGREGATES: dict[str, tuple[str, type[Aggregate]]] = {
@@ -175,23 +172,3 @@ def diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> lis
 
 
 _MISSING: Any = object()
-
-
-def jsonable(value: Any) -> Any:
-    match value:
-        case Money():
-            return {"minor": value.minor, "currency": value.currency}
-        case Enum():
-            return value.value
-        case UUID() | Decimal():
-            return str(value)
-        case datetime():
-            return value.isoformat()
-        case dict():
-            return {str(k): jsonable(v) for k, v in value.items()}
-        case list() | tuple() | set() | frozenset():
-            return [jsonable(v) for v in value]
-        case _ if is_dataclass(value) and not isinstance(value, type):
-            return jsonable(asdict(value))
-        case _:
-            return value
