@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
     Mapper,
     Transcoding,
 )
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import get_topic
 from psycopg import sql
 from pydantic import BaseModel
 
-from commands.idempotency import IdempotencyStore
+from commands.idempotency import IdempotencyStore, RecordsIdempotency, pending_response
 from commands.metadata import MetadataMapper
 from commands.privacy.personal_data import (
     InMemoryPersonalDataKeys,
@@ -76,6 +79,18 @@ class ShopApplication(Application[UUID]):
         self._personal_keys = personal_keys
         super().__init__(env)
         self.idempotency = idempotency
+        datastore = getattr(self.recorder, "datastore", None)
+        if idempotency is not None and datastore is not None:
+            # The event store's pool: a keyed command opens no connection of its own.
+            idempotency.use_connections(datastore.get_connection)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if isinstance(self.factory, PostgresFactory):
+            # Unless a context chose a recorder of its own (identity's records more tables).
+            self.factory.env.setdefault(
+                PostgresFactory.APPLICATION_RECORDER_TOPIC, get_topic(RecordsIdempotency)
+            )
+        return super().construct_recorder()
 
     def once(
         self,
@@ -133,12 +148,40 @@ class ShopApplication(Application[UUID]):
 
     def save_and_report(self, aggregate: Aggregate, *others: Aggregate) -> CommandResult:
         """Save (all of them in one transaction) and report on the first aggregate."""
-        recordings = self.save(aggregate, *others)
+        return self.save_and_answer(
+            lambda position: CommandResult(aggregate.id, aggregate.version, position),
+            aggregate,
+            *others,
+        )
+
+    def save_and_answer(
+        self, answer: Callable[[int], R], aggregate: Aggregate, *others: Aggregate
+    ) -> R:
+        """Save (all of them in one transaction); ``answer(position)`` is the command's result.
+
+        In a keyed command (``once``) the result is written under its key in the same
+        transaction, so it must be the whole answer the client gets."""
+        pending = pending_response()
+        kwargs: dict[str, Any] = {}
+        if pending is not None:
+
+            def respond(ids: Sequence[int]) -> dict[str, Any]:
+                return asdict(cast(Any, answer(ids[-1])))  # a dataclass, as CommandResult
+
+            pending.respond, kwargs["idempotency"] = respond, pending
+        try:
+            recordings = self.save(aggregate, *others, **kwargs)
+        except BaseException:
+            if pending is not None:
+                pending.stored = None  # nothing was committed
+            raise
+        finally:
+            if pending is not None:
+                pending.respond = None
         if recordings:
-            position = recordings[-1].notification.id
-        else:  # nothing changed: the current head is as good a position as any
-            position = self.recorder.max_notification_id() or 0
-        return CommandResult(aggregate.id, aggregate.version, position)
+            return answer(recordings[-1].notification.id)
+        # Nothing changed: the current head is as good a position as any.
+        return answer(self.recorder.max_notification_id() or 0)
 
     def idempotent_id(self, key: str | None) -> UUID:
         """The id of what a keyed command creates: the same key gives the same id."""

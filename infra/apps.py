@@ -36,10 +36,9 @@ from read_api import orders as orders_api
 from read_api import payments as payments_api
 from read_api import recommendations as recommendations_api
 from read_api.app import create_read_api
-from read_api.consistency import AppliedPosition
+from read_api.positions import AppliedPositions
 from security.access import Access
 from security.ratelimit import Limit, RateLimiter
-from streams.watermark import complete_up_to
 
 
 def command_api(settings: Settings | None = None) -> FastAPI:
@@ -95,24 +94,22 @@ def read_api(settings: Settings | None = None) -> FastAPI:
     redis = Redis.from_url(settings.redis_url)
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
 
+    positions = AppliedPositions(
+        bootstrap.projection_checkpoints(settings),
+        settings.database_url,
+        settings.kafka_partitions,
+    )
+    applied = positions.of
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await pool.open()
+        await positions.start()
         yield
+        await positions.stop()
         await pool.close()
         await es.close()
         await redis.aclose()
-
-    checkpoints = bootstrap.projection_checkpoints(settings)
-
-    def applied(projection: str, context: str) -> AppliedPosition:
-        """Up to which position ``projection`` has applied ``context`` (ADR 0006)."""
-
-        async def position() -> int:
-            positions = await checkpoints.positions(projection, context)
-            return complete_up_to(positions, settings.kafka_partitions)
-
-        return position
 
     products_applied = applied(PRODUCT_SEARCH, "catalog")
 

@@ -6,7 +6,9 @@ Nothing else in the tree knows a host, a port or a credential.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +23,7 @@ from fastapi import APIRouter
 from kafka import KafkaProducer
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
 from redis.asyncio import Redis
 
 from commands.base import ShopApplication
@@ -95,6 +98,29 @@ REGISTRY: dict[str, BoundedContext] = {
 CONTEXTS = tuple(REGISTRY)
 
 
+_POOLS: dict[str, ConnectionPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def postgres(settings: Settings) -> Callable[[], Any]:
+    """Lends a connection of this process's pool (one per database, opened on first use).
+
+    Every store outside the event store borrows from it: nothing opens a Postgres connection
+    per request, command or batch (a new backend costs milliseconds). The event store keeps a
+    pool per context (the eventsourcing library's)."""
+    dsn = settings.database_url
+    with _POOLS_LOCK:
+        pool = _POOLS.get(dsn)
+        if pool is None:
+            pool = ConnectionPool(
+                dsn, min_size=1, max_size=settings.postgres_pool_size, open=False, timeout=10
+            )
+            pool.open()
+            atexit.register(pool.close)
+            _POOLS[dsn] = pool
+    return pool.connection
+
+
 def event_store_env(
     settings: Settings, context: str, *, create_tables: bool = False
 ) -> dict[str, str]:
@@ -158,11 +184,15 @@ def catalog(settings: Settings) -> CatalogApplication:
 
 
 def relay_checkpoints(settings: Settings) -> RelayCheckpoints:
-    return RelayCheckpoints(settings.database_url, settings.schema_for("streams"))
+    return RelayCheckpoints(
+        settings.database_url, settings.schema_for("streams"), postgres(settings)
+    )
 
 
 def projection_checkpoints(settings: Settings) -> ProjectionCheckpoints:
-    return ProjectionCheckpoints(settings.database_url, settings.schema_for("projections"))
+    return ProjectionCheckpoints(
+        settings.database_url, settings.schema_for("projections"), postgres(settings)
+    )
 
 
 def token_service(settings: Settings) -> TokenService:
@@ -192,11 +222,13 @@ def operator_token(settings: Settings, *roles: Role) -> str:
 
 
 def refresh_tokens(settings: Settings) -> RefreshTokenStore:
-    return RefreshTokenStore(settings.database_url, settings.schema_for("security"))
+    return RefreshTokenStore(
+        settings.database_url, settings.schema_for("security"), postgres(settings)
+    )
 
 
 def audit_log(settings: Settings) -> AuditLog:
-    return AuditLog(settings.database_url, settings.schema_for("security"))
+    return AuditLog(settings.database_url, settings.schema_for("security"), postgres(settings))
 
 
 def kafka_producer(settings: Settings) -> KafkaProducer:
@@ -244,6 +276,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         datadir=str(settings.data_dir.resolve() / "faust" / settings.namespace),
         session_timeout=settings.kafka_session_timeout_seconds,
         partitions=settings.kafka_partitions,
+        batch_size=settings.stream_batch_size,
+        batch_seconds=settings.stream_flush_seconds,
     )
 
 
@@ -262,11 +296,12 @@ def saga_config(settings: Settings) -> SagaConfig:
         datadir=str(settings.data_dir.resolve() / "faust" / f"{settings.namespace}-saga"),
         session_timeout=settings.kafka_session_timeout_seconds,
         timer_seconds=settings.saga_timer_seconds,
+        batch_seconds=settings.stream_flush_seconds,
     )
 
 
 def saga_deadlines(settings: Settings) -> SagaDeadlines:
-    return SagaDeadlines(settings.database_url, settings.schema_for("saga"))
+    return SagaDeadlines(settings.database_url, settings.schema_for("saga"), postgres(settings))
 
 
 def order_saga(settings: Settings) -> OrderSaga:

@@ -64,6 +64,7 @@ def command_api() -> None:
         factory=True,
         host=settings.api_host,
         port=settings.command_api_port,
+        workers=settings.api_workers,
         log_level="info",
     )
 
@@ -77,6 +78,7 @@ def read_api() -> None:
         factory=True,
         host=settings.api_host,
         port=settings.read_api_port,
+        workers=settings.api_workers,
         log_level="info",
     )
 

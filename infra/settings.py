@@ -45,10 +45,15 @@ class Settings(BaseSettings):
     master_previous_keys: SecretStr = SecretStr("")
     email_hash_key: SecretStr = SecretStr("")
 
+    # Connections each process keeps open to Postgres, besides each context's event store.
+    postgres_pool_size: int = Field(default=10, ge=1)
+
     # HTTP APIs.
     api_host: str = "127.0.0.1"
     command_api_port: int = 8000
     read_api_port: int = 8001
+    # Processes per API (uvicorn workers sharing the port). Each holds its own pools.
+    api_workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = 64 * 1024
     # A request that takes longer is answered 503 (a command may still complete: retry it
     # with the same Idempotency-Key).
@@ -80,6 +85,10 @@ class Settings(BaseSettings):
     kafka_session_timeout_seconds: float = Field(default=6.0, ge=3.0)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
+    # Projectors and the saga apply what has arrived after at most this long: an idle stream
+    # is flushed at once, and under load a batch grows while the previous one is applied.
+    stream_flush_seconds: float = Field(default=0.01, gt=0, le=5)
+    stream_batch_size: int = Field(default=500, ge=1)
 
     # The order saga (ADR 0010).
     saga_payment_timeout_seconds: float = Field(

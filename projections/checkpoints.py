@@ -6,11 +6,19 @@ aggregate), so the highest applied position per partition is a true watermark fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 import psycopg
 from psycopg import sql
+
+from projections.connections import AsyncConnections
+
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +31,21 @@ class Checkpoint:
 
 
 class ProjectionCheckpoints:
-    def __init__(self, dsn: str, schema: str) -> None:
+    """Checkpoints in Postgres. Every advance is announced on ``channel`` (NOTIFY), so a
+    reader can keep the positions in memory instead of asking for them per query."""
+
+    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
+        # A pooled connection per call from the composition root; by default a new one.
+        self._connect: Connect = connect or partial(psycopg.connect, dsn)
         self._dsn = dsn
+        self._connections = AsyncConnections(dsn)
+        self.channel = f"{schema}_checkpoints"
         self._schema = sql.Identifier(schema)
         self._table = sql.Identifier(schema, "checkpoints")
         self._dead = sql.Identifier(schema, "dead_letters")
+
+    async def close(self) -> None:
+        await self._connections.close()
 
     def create_table(self) -> None:
         with psycopg.connect(self._dsn, autocommit=True) as conn:
@@ -58,24 +76,24 @@ class ProjectionCheckpoints:
         """Record the highest applied position per partition (never moving backwards)."""
         if not positions:
             return
-        async with (
-            await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn,
-            conn.cursor() as cur,
-        ):
-            await cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {t} (projection, context, partition, position)"
-                    " VALUES (%s, %s, %s, %s)"
-                    " ON CONFLICT (projection, context, partition) DO UPDATE"
-                    " SET position = GREATEST({t}.position, EXCLUDED.position),"
-                    " updated_at = now()"
-                ).format(t=self._table),
-                [(projection, context, p, pos) for p, pos in sorted(positions.items())],
-            )
+        async with self._connections.connection() as conn, conn.transaction():
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    sql.SQL(
+                        "INSERT INTO {t} (projection, context, partition, position)"
+                        " VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (projection, context, partition) DO UPDATE"
+                        " SET position = GREATEST({t}.position, EXCLUDED.position),"
+                        " updated_at = now()"
+                    ).format(t=self._table),
+                    [(projection, context, p, pos) for p, pos in sorted(positions.items())],
+                )
+            # Delivered at commit, so a listener never sees a position before it is stored.
+            await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, projection))
 
     async def positions(self, projection: str, context: str) -> dict[int, int]:
         """Applied position per partition for one projection of one context."""
-        async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+        async with self._connections.connection() as conn:
             cursor = await conn.execute(
                 sql.SQL(
                     "SELECT partition, position FROM {} WHERE projection = %s AND context = %s"
@@ -84,9 +102,21 @@ class ProjectionCheckpoints:
             )
             return {int(p): int(pos) for p, pos in await cursor.fetchall()}
 
+    async def every_position(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> dict[tuple[str, str], dict[int, int]]:
+        """Every projection's applied position per context and partition, on ``conn``."""
+        cursor = await conn.execute(
+            sql.SQL("SELECT projection, context, partition, position FROM {}").format(self._table)
+        )
+        result: dict[tuple[str, str], dict[int, int]] = {}
+        for projection, context, partition, position in await cursor.fetchall():
+            result.setdefault((str(projection), str(context)), {})[int(partition)] = int(position)
+        return result
+
     async def record_dead_letter(self, projection: str, source: str, reason: str) -> None:
         """Remember a message a projection could not apply (it also goes to the topic)."""
-        async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+        async with self._connections.connection() as conn:
             await conn.execute(
                 sql.SQL("INSERT INTO {} (projection, source, reason) VALUES (%s, %s, %s)").format(
                     self._dead
@@ -96,7 +126,7 @@ class ProjectionCheckpoints:
 
     def dead_letters(self) -> dict[str, int]:
         """How many messages each projection has dead-lettered."""
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 sql.SQL("SELECT projection, count(*) FROM {} GROUP BY projection").format(
                     self._dead
@@ -105,7 +135,7 @@ class ProjectionCheckpoints:
         return {str(name): int(count) for name, count in rows}
 
     def all(self) -> list[Checkpoint]:
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 sql.SQL(
                     "SELECT projection, context, partition, position, updated_at FROM {}"

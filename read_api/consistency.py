@@ -35,11 +35,18 @@ async def wait_until_applied(
     wait_seconds: float,
     interval: float = 0.05,
 ) -> Consistency:
+    """``applied_position`` may offer ``changed(timeout)``, a wait for the next change
+    (``read_api.positions``): then the answer leaves the moment the write is applied;
+    otherwise it polls every ``interval`` seconds."""
     applied = await applied_position()
     if after is None:
         return Consistency(None, applied, stale=False)
+    changed = getattr(applied_position, "changed", None)
     deadline = time.monotonic() + wait_seconds
-    while applied < after and time.monotonic() < deadline:
-        await asyncio.sleep(interval)
+    while applied < after and (left := deadline - time.monotonic()) > 0:
+        if changed is not None:
+            await changed(left)
+        else:
+            await asyncio.sleep(min(interval, left))
         applied = await applied_position()
     return Consistency(after, applied, stale=applied < after)

@@ -178,19 +178,25 @@ async def gate(
     """App-wide, before anything else: rate limits; undeclared routes are for admins only."""
     access = access_of(request)
     policy = policy_of(request.scope.get("route"))
-    if access.limiter is not None:
-        await _charge(access.limiter, f"addr:{client_address(request)}", access.per_address)
+    address = (f"addr:{client_address(request)}", access.per_address)
     if policy == "public":
+        await _charge(access.limiter, address)
         return
-    principal = await principal_of(request, credentials)
-    if access.limiter is not None:
-        await _charge(access.limiter, f"user:{principal.user_id}", access.per_user)
+    try:
+        principal = await principal_of(request, credentials)
+    except Unauthorized:
+        await _charge(access.limiter, address)  # a bad token still costs its address
+        raise
+    # Both buckets in one round trip; a request refused per address costs its user nothing.
+    await _charge(access.limiter, address, (f"user:{principal.user_id}", access.per_user))
     if policy is None and not principal.is_admin:
         raise Forbidden("this needs the role admin")
 
 
-async def _charge(limiter: RateLimiter, key: str, limit: Limit) -> None:
-    verdict = await limiter.take(key, limit)
+async def _charge(limiter: RateLimiter | None, *buckets: tuple[str, Limit]) -> None:
+    if limiter is None:
+        return
+    verdict = await limiter.take_all(buckets)
     if not verdict.allowed:
         raise RateLimited(verdict.retry_after_seconds)
 

@@ -7,6 +7,9 @@ read by auditors through the read API (``read_api/audit.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import Annotated, Any
 
 import psycopg
@@ -17,8 +20,13 @@ from psycopg.types.json import Jsonb
 TABLE = "audit_log"
 
 
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+
+
 class AuditLog:
-    def __init__(self, dsn: str, schema: str) -> None:
+    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
+        # A pooled connection per call from the composition root; by default a new one.
+        self._connect: Connect = connect or partial(psycopg.connect, dsn)
         self.dsn = dsn
         self.schema_name = schema
         self.table = sql.Identifier(schema, TABLE)
@@ -69,7 +77,7 @@ class AuditLog:
         correlation_id: str | None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (actor, action, target, correlation_id, detail)"

@@ -5,6 +5,7 @@ the callers' clocks."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -12,32 +13,35 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV rate per second, burst, cost. Returns {allowed, retry_after_ms}.
+# KEYS: the buckets, in order; ARGV: rate per second, burst and cost for each. Buckets are
+# taken from in order and the first that refuses stops the rest (a request refused per
+# address costs its user nothing). Returns {allowed, retry_after_ms}.
 _TAKE = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(bucket[1])
-local at = tonumber(bucket[2])
-if tokens == nil or at == nil then
-  tokens = burst
-  at = now_ms
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[i * 3 - 2])
+  local burst = tonumber(ARGV[i * 3 - 1])
+  local cost = tonumber(ARGV[i * 3])
+  local bucket = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(bucket[1])
+  local at = tonumber(bucket[2])
+  if tokens == nil or at == nil then
+    tokens = burst
+    at = now_ms
+  end
+  tokens = math.min(burst, tokens + math.max(0, now_ms - at) * rate / 1000)
+  local allowed = tokens >= cost
+  if allowed then
+    tokens = tokens - cost
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now_ms))
+  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
+  if not allowed then
+    return {0, math.ceil((cost - tokens) * 1000 / rate)}
+  end
 end
-tokens = math.min(burst, tokens + math.max(0, now_ms - at) * rate / 1000)
-local allowed = 0
-local retry_ms = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-else
-  retry_ms = math.ceil((cost - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now_ms))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return {allowed, retry_ms}
+return {1, 0}
 """
 
 
@@ -60,11 +64,19 @@ class RateLimiter:
         self._take = redis.register_script(_TAKE)
 
     async def take(self, key: str, limit: Limit, cost: int = 1) -> Verdict:
-        """Take ``cost`` tokens from bucket ``key``. Redis down: allowed (logged), since the
-        limit protects the service and must not be what takes it down."""
+        """Take ``cost`` tokens from bucket ``key``."""
+        return await self.take_all([(key, limit)], cost)
+
+    async def take_all(self, buckets: Sequence[tuple[str, Limit]], cost: int = 1) -> Verdict:
+        """Take ``cost`` tokens from each bucket in order, in one round trip; the first that
+        refuses decides. Redis down: allowed (logged), since the limit protects the service
+        and must not be what takes it down."""
+        args: list[float | int] = []
+        for _, limit in buckets:
+            args += [limit.per_second, limit.burst, cost]
         try:
             allowed, retry_ms = await self._take(
-                keys=[f"{self.prefix}:rl:{key}"], args=[limit.per_second, limit.burst, cost]
+                keys=[f"{self.prefix}:rl:{key}" for key, _ in buckets], args=args
             )
         except RedisError:
             log.warning("rate limiter unavailable; request let through", exc_info=True)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -21,6 +24,9 @@ from psycopg import sql
 from security.tokens import Claims, IssuedToken
 
 TABLE = "refresh_tokens"
+
+
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
 class RefreshRefused(Exception):
@@ -42,7 +48,9 @@ def _digest(jti: str) -> str:
 
 
 class RefreshTokenStore:
-    def __init__(self, dsn: str, schema: str) -> None:
+    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
+        # A pooled connection per call from the composition root; by default a new one.
+        self._connect: Connect = connect or partial(psycopg.connect, dsn)
         self.dsn = dsn
         self.table = sql.Identifier(schema, TABLE)
         self.schema = sql.Identifier(schema)
@@ -70,7 +78,7 @@ class RefreshTokenStore:
 
     def record(self, user_id: UUID, family_id: UUID, token: IssuedToken) -> None:
         """Keep a newly issued token of a new family (a login)."""
-        with psycopg.connect(self.dsn) as conn:
+        with self._connect() as conn:
             self._insert(conn, user_id, family_id, token)
 
     def rotate(self, claims: Claims, successor: Callable[[Rotation], IssuedToken]) -> IssuedToken:
@@ -78,7 +86,7 @@ class RefreshTokenStore:
 
         A replay revokes the family and is committed before the refusal is raised.
         """
-        with psycopg.connect(self.dsn) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 sql.SQL(
                     "SELECT family_id, user_id, replaced_at, revoked_at, expires_at"
@@ -107,7 +115,7 @@ class RefreshTokenStore:
 
     def revoke(self, claims: Claims) -> bool:
         """Logout: the family of a token this store issued ends now. False if unknown."""
-        with psycopg.connect(self.dsn) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 sql.SQL("SELECT family_id FROM {} WHERE jti_hash = %s").format(self.table),
                 (_digest(claims.jti),),
@@ -118,7 +126,7 @@ class RefreshTokenStore:
             return True
 
     def family_revoked(self, family_id: UUID) -> bool:
-        with psycopg.connect(self.dsn) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 sql.SQL(
                     "SELECT bool_and(revoked_at IS NOT NULL) FROM {} WHERE family_id = %s"

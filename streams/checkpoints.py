@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import partial
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+
 
 class RelayCheckpoints:
-    def __init__(self, dsn: str, schema: str) -> None:
+    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
+        # A pooled connection per call from the composition root; by default a new one.
+        self._connect: Connect = connect or partial(psycopg.connect, dsn)
         self._dsn = dsn
         self._table = sql.Identifier(schema, "relay_checkpoints")
         self._schema = sql.Identifier(schema)
@@ -30,7 +39,7 @@ class RelayCheckpoints:
             )
 
     def get(self, context: str) -> int:
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 sql.SQL("SELECT position FROM {} WHERE context = %s").format(self._table),
                 (context,),
@@ -39,7 +48,7 @@ class RelayCheckpoints:
 
     def messages(self, context: str) -> int:
         """How many messages the topic held after the last publish."""
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 sql.SQL("SELECT messages FROM {} WHERE context = %s").format(self._table),
                 (context,),
@@ -48,7 +57,7 @@ class RelayCheckpoints:
 
     def advance(self, context: str, position: int, messages: int = 0) -> None:
         # GREATEST: a checkpoint never moves backwards, even if two relays overlap.
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {t} (context, position, messages) VALUES (%s, %s, %s)"
@@ -60,13 +69,13 @@ class RelayCheckpoints:
             )
 
     def reset(self, context: str) -> None:
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE context = %s").format(self._table), (context,)
             )
 
     def all(self) -> dict[str, int]:
         """Published position per context."""
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             rows = conn.execute(sql.SQL("SELECT context, position FROM {}").format(self._table))
             return {str(context): int(position) for context, position in rows.fetchall()}

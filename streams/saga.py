@@ -43,7 +43,7 @@ class SagaConfig:
     session_timeout: float = 6.0
     timer_seconds: float = 1.0
     batch_size: int = 200
-    batch_seconds: float = 0.2
+    batch_seconds: float = 0.01  # see Settings.stream_flush_seconds
     concurrency: int = 8
 
 

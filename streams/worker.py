@@ -37,7 +37,7 @@ class WorkerConfig:
     session_timeout: float = 6.0
     partitions: int = 4  # what `shop provision` creates the topics with
     batch_size: int = 500
-    batch_seconds: float = 0.5
+    batch_seconds: float = 0.01  # see Settings.stream_flush_seconds
 
 
 def build_worker(

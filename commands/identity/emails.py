@@ -24,11 +24,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, ProgrammingError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from commands.idempotency import RecordsIdempotency
 from commands.privacy.personal_data import PersonalDataKeys
 
 CLAIMS_TABLE = "user_emails"
@@ -60,7 +61,7 @@ class EmailClaims(Protocol):
         """The user an address is claimed by, if any."""
 
 
-class PostgresUserRecorder(PostgresApplicationRecorder):
+class PostgresUserRecorder(RecordsIdempotency):
     """The identity events table, plus the claims table written in the same transaction."""
 
     def __init__(

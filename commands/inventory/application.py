@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -194,21 +195,25 @@ class InventoryApplication(ShopApplication):
         is saved), save them together, and retry that on a concurrent change."""
         for attempt in range(MAX_STOCK_ATTEMPTS):
             items = decide([self._find(sku) for sku in skus])
+            answer = partial(_stock_result, order_id, items)
+            if not items:
+                return answer(self.recorder.max_notification_id() or 0)
             try:
-                result = self.save_and_report(*items) if items else None
+                return self.save_and_answer(answer, *items)
             except IntegrityError:
                 _back_off(attempt)
-                continue
-            position = result.position if result else (self.recorder.max_notification_id() or 0)
-            first = items[0] if items else None
-            return StockResult(
-                id=first.id if first else order_id,
-                version=first.version if first else 0,
-                position=position,
-                order_id=order_id,
-                versions={item.sku: item.version for item in items},
-            )
         raise VersionConflict(f"the stock of order {order_id} is too busy; try again")
+
+
+def _stock_result(order_id: UUID, items: list[StockItem], position: int) -> StockResult:
+    first = items[0] if items else None
+    return StockResult(
+        id=first.id if first else order_id,
+        version=first.version if first else 0,
+        position=position,
+        order_id=order_id,
+        versions={item.sku: item.version for item in items},
+    )
 
 
 def _back_off(attempt: int) -> None:

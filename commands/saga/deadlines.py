@@ -9,7 +9,11 @@ state, never from the timer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import partial
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -19,8 +23,13 @@ PAYMENT = "payment"
 RETRY = "retry"
 
 
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+
+
 class SagaDeadlines:
-    def __init__(self, dsn: str, schema: str) -> None:
+    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
+        # A pooled connection per call from the composition root; by default a new one.
+        self._connect: Connect = connect or partial(psycopg.connect, dsn)
         self.dsn = dsn
         self.schema = sql.Identifier(schema)
         self.table = sql.Identifier(schema, "deadlines")
@@ -44,7 +53,7 @@ class SagaDeadlines:
     def set(self, order_id: UUID, kind: str, due_at: datetime, *, keep_first: bool) -> None:
         """Set the timer; with ``keep_first`` an existing one stays as it was."""
         action = "NOTHING" if keep_first else "UPDATE SET due_at = EXCLUDED.due_at"
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (order_id, kind, due_at) VALUES (%s, %s, %s)"
@@ -54,7 +63,7 @@ class SagaDeadlines:
             )
 
     def passed(self, order_id: UUID, kind: str, now: datetime) -> bool:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 sql.SQL("SELECT due_at <= %s FROM {} WHERE order_id = %s AND kind = %s").format(
                     self.table
@@ -64,7 +73,7 @@ class SagaDeadlines:
         return bool(row and row[0])
 
     def clear(self, order_id: UUID, *kinds: str) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE order_id = %s AND kind = ANY(%s)").format(self.table),
                 (order_id, list(kinds)),
@@ -72,7 +81,7 @@ class SagaDeadlines:
 
     def due(self, now: datetime, limit: int = 500) -> list[UUID]:
         """Orders with a timer due, soonest first."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 sql.SQL(
                     "SELECT order_id FROM {} WHERE due_at <= %s"

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import AsyncConnection
 
+from projections.connections import AsyncConnections
 from streams.envelope import Envelope
 
 
@@ -21,15 +22,16 @@ class Tables(Protocol):
 
 
 class PostgresProjector:
-    """One connection and one transaction per batch: a lost connection is simply retried by
-    the worker, and a batch is applied whole or not at all. Subclasses name the projection and
-    say which events they cannot apply (``check``)."""
+    """One pooled connection and one transaction per batch: a lost connection is simply
+    retried by the worker, and a batch is applied whole or not at all. Subclasses name the
+    projection and say which events they cannot apply (``check``)."""
 
     name: str
 
     def __init__(self, dsn: str, tables: Tables) -> None:
         self.dsn = dsn
         self.tables = tables
+        self._connections = AsyncConnections(dsn, max_size=2)
 
     def check(self, envelope: Envelope) -> None:
         raise NotImplementedError
@@ -39,14 +41,11 @@ class PostgresProjector:
             await self.tables.create(conn)
 
     async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        async with (
-            await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn,
-            conn.transaction(),
-        ):
+        async with self._connections.connection() as conn, conn.transaction():
             await self.tables.apply(conn, envelopes)
 
     async def close(self) -> None:
-        pass
+        await self._connections.close()
 
 
 def row_values(row: Any) -> tuple[Any, ...]:
