@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import psycopg
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
@@ -44,10 +43,10 @@ from security.ratelimit import Limit, RateLimiter
 def command_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     applications = {name: bootstrap.application(settings, name) for name in bootstrap.CONTEXTS}
-    dsn = settings.database_url
+    connect = bootstrap.postgres(settings)
 
     def database_answers() -> None:
-        with psycopg.connect(dsn, connect_timeout=2) as conn:
+        with connect() as conn:
             conn.execute("SELECT 1")
 
     redis = Redis.from_url(settings.redis_url)

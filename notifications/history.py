@@ -9,6 +9,7 @@ Rows hold ids, kinds, subjects and statuses, never an address (ADR 0013).
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -16,6 +17,7 @@ from uuid import UUID
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from projections.connections import AsyncConnections
 from streams.envelope import Envelope
 
 TABLE = "notifications"
@@ -36,15 +38,23 @@ class Busy(RuntimeError):
 class NotificationHistory:
     def __init__(self, dsn: str, schema: str) -> None:
         self.dsn = dsn
+        self._connections = AsyncConnections(dsn, max_size=2)
         self.schema = sql.Identifier(schema)
         self.table = sql.Identifier(schema, TABLE)
 
-    async def connect(self) -> AsyncConnection:
-        # Autocommit: each step must be durable before the next one (above all, before SMTP).
-        return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A pooled connection. Autocommit: each step must be durable before the next one
+        (above all, before SMTP)."""
+        return self._connections.connection()
+
+    async def close(self) -> None:
+        await self._connections.close()
 
     async def create(self) -> None:
-        async with await self.connect() as conn, conn.transaction():
+        async with (
+            await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn,
+            conn.transaction(),
+        ):
             await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
             await conn.execute(
                 sql.SQL(

@@ -74,7 +74,7 @@ class Notifier:
         mailable = [(e, kind) for e in envelopes if (kind := messages.kind_of(e)) is not None]
         if not mailable:
             return
-        async with await self.history.connect() as conn:
+        async with self.history.connect() as conn:
             for envelope, kind in mailable:
                 await self.notify(conn, envelope, kind)
 
@@ -134,6 +134,7 @@ class Notifier:
                 return
 
     async def close(self) -> None:
+        await self.history.close()
         if self._directory is not None:
             await asyncio.to_thread(self._directory.close)
             self._directory = None

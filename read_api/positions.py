@@ -77,7 +77,10 @@ class AppliedPositions:
                     )
                     await self._refresh(conn)  # after LISTEN: no advance falls in between
                     backoff = 0.2
-                    async for _ in conn.notifies():
+                    while True:
+                        # The generator holds the connection: leave it before reading.
+                        async for _ in conn.notifies(stop_after=1):
+                            pass
                         await self._refresh(conn)
             except asyncio.CancelledError:
                 raise

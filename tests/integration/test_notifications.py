@@ -304,7 +304,7 @@ def test_a_notification_another_worker_holds_is_not_sent_twice(
 
     async def held_elsewhere() -> None:
         await other.create()
-        async with await other.connect() as conn:
+        async with other.connect() as conn:
             await other.claim(conn, log[0], "welcome", None, lease_seconds=600)
 
     asyncio.run(held_elsewhere())
