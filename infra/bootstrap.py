@@ -267,10 +267,16 @@ def async_elasticsearch(settings: Settings) -> AsyncElasticsearch:
     return AsyncElasticsearch(settings.elasticsearch_url, request_timeout=10)
 
 
+def faust_broker(settings: Settings) -> str:
+    """Faust's broker URLs, through our transport with a short fetch wait (see
+    ``streams.kafka_transport``)."""
+    return "shopkafka://" + settings.kafka_bootstrap.replace(",", ";shopkafka://")
+
+
 def worker_config(settings: Settings) -> WorkerConfig:
     return WorkerConfig(
         app_id=f"{settings.namespace}-projectors",
-        broker="kafka://" + settings.kafka_bootstrap.replace(",", ";kafka://"),
+        broker=faust_broker(settings),
         topics={context: settings.topic(context) for context in CONTEXTS},
         dead_letter_topic=settings.dead_letter_topic,
         datadir=str(settings.data_dir.resolve() / "faust" / settings.namespace),
@@ -278,6 +284,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         partitions=settings.kafka_partitions,
         batch_size=settings.stream_batch_size,
         batch_seconds=settings.stream_flush_seconds,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
 
@@ -291,12 +298,13 @@ def store_catch_up(settings: Settings, context: str) -> StoreCatchUp:
 def saga_config(settings: Settings) -> SagaConfig:
     return SagaConfig(
         app_id=f"{settings.namespace}-saga",
-        broker="kafka://" + settings.kafka_bootstrap.replace(",", ";kafka://"),
+        broker=faust_broker(settings),
         topics={context: settings.topic(context) for context in ("orders", "inventory", "carts")},
         datadir=str(settings.data_dir.resolve() / "faust" / f"{settings.namespace}-saga"),
         session_timeout=settings.kafka_session_timeout_seconds,
         timer_seconds=settings.saga_timer_seconds,
         batch_seconds=settings.stream_flush_seconds,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # is flushed at once, and under load a batch grows while the previous one is applied.
     stream_flush_seconds: float = Field(default=0.01, gt=0, le=5)
     stream_batch_size: int = Field(default=500, ge=1)
+    # How long a consumer's fetch may wait for data. Kafka answers as soon as data arrives;
+    # the embedded broker waits this long every time, so it bounds visibility there.
+    kafka_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10_000)
 
     # The order saga (ADR 0010).
     saga_payment_timeout_seconds: float = Field(

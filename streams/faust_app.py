@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import faust
 
+from streams import kafka_transport
+
 
 def faust_app(
-    app_id: str, broker: str, datadir: str, session_timeout: float, commit_every: int
+    app_id: str,
+    broker: str,
+    datadir: str,
+    session_timeout: float,
+    commit_every: int,
+    fetch_max_wait_ms: int = 1500,
 ) -> faust.App:
+    kafka_transport.fetch_max_wait_ms = fetch_max_wait_ms
     return faust.App(
         app_id,
         broker=broker,

@@ -44,6 +44,7 @@ class SagaConfig:
     timer_seconds: float = 1.0
     batch_size: int = 200
     batch_seconds: float = 0.01  # see Settings.stream_flush_seconds
+    fetch_max_wait_ms: int = 1500  # see Settings.kafka_fetch_max_wait_ms
     concurrency: int = 8
 
 
@@ -98,7 +99,12 @@ def checkout_of(envelope: Envelope) -> Checkout | None:
 
 def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.App:
     app = faust_app(
-        config.app_id, config.broker, config.datadir, config.session_timeout, config.batch_size
+        config.app_id,
+        config.broker,
+        config.datadir,
+        config.session_timeout,
+        config.batch_size,
+        config.fetch_max_wait_ms,
     )
     runner = _Runner(make_saga, config.concurrency)
 

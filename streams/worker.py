@@ -38,6 +38,7 @@ class WorkerConfig:
     partitions: int = 4  # what `shop provision` creates the topics with
     batch_size: int = 500
     batch_seconds: float = 0.01  # see Settings.stream_flush_seconds
+    fetch_max_wait_ms: int = 1500  # see Settings.kafka_fetch_max_wait_ms
 
 
 def build_worker(
@@ -48,7 +49,12 @@ def build_worker(
 ) -> faust.App:
     """A Faust app running every projector."""
     app = faust_app(
-        config.app_id, config.broker, config.datadir, config.session_timeout, config.batch_size
+        config.app_id,
+        config.broker,
+        config.datadir,
+        config.session_timeout,
+        config.batch_size,
+        config.fetch_max_wait_ms,
     )
     dead_letters = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
     for spec in projectors:
