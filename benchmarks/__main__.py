@@ -10,8 +10,10 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import (
@@ -74,15 +76,15 @@ def parse(argv: Sequence[str]) -> tuple[Options, list[str]]:
 
 
 def table(rows: list[Row]) -> str:
-    header = ("scenario", "shop", "yardstick", "shop/yardstick")
+    header = ("scenario", "measure", "shop", "yardstick", "shop/yardstick")
     cells = [header] + [
-        (r.scenario, r.shop, r.yardstick, "—" if r.ratio is None else f"{r.ratio:.2f}")
+        (r.scenario, r.measure, r.shop, r.yardstick, "—" if r.ratio is None else f"{r.ratio:.2f}")
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in cells) for i in range(4)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    notes = [f"  {r.scenario}: {r.note}" for r in rows if r.note]
+    notes = [f"  {r.measure}: {r.note}" for r in rows if r.note]
     return "\n".join([*lines, "", "notes:", *notes])
 
 
@@ -99,12 +101,14 @@ def main(argv: Sequence[str]) -> int:
         bench = Bench(stack, supervisor, options)
         for name in names:
             say(f"== {name}")
+            started = time.monotonic()
             try:
-                rows.extend(SCENARIOS[name](bench))
+                rows.extend(replace(row, scenario=name) for row in SCENARIOS[name](bench))
             except Exception:
                 traceback.print_exc()
                 failed.append(name)
-                rows.append(Row(name, "FAILED", "", None, "see the traceback above"))
+                rows.append(Row(name, "FAILED", "", None, "see the traceback", scenario=name))
+            say(f"== {name}: {time.monotonic() - started:.1f} s")
         print(f"\nshop benchmarks ({'smoke' if options.smoke else 'full'}: {options})\n")
         print(table(rows), flush=True)
     shutil.rmtree(data_dir, ignore_errors=True)

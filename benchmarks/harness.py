@@ -41,11 +41,12 @@ class Options:
 class Row:
     """One line of the final table: shop's figure beside its yardstick's, and the ratio."""
 
-    scenario: str
+    measure: str
     shop: str
     yardstick: str
     ratio: float | None
     note: str = ""
+    scenario: str = ""  # the scenario that measured it (set by the runner)
 
 
 def ratio(shop: float, yardstick: float) -> float | None:
@@ -135,6 +136,7 @@ class Bench:
 class Platform:
     settings: Settings
     supervisor: Supervisor
+    cache: dict[str, list[str]] = field(default_factory=dict)  # data scenarios share
 
     @property
     def command_url(self) -> str:
