@@ -38,7 +38,12 @@ e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
 
 # Shop beside a yardstick per scenario, on its own embedded stack; e.g. ARGS="--smoke".
+# The HTTP scenarios use wrk (Debian's package, installed here when we are root) if it is
+# there, and the bench's own Python load generator otherwise.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; } \
+	  >/dev/null 2>&1; } || echo "bench: wrk not installed, using the Python load generator"
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:  ## removes the embedded stack's data too

@@ -59,6 +59,12 @@ def parse(argv: Sequence[str]) -> tuple[Options, list[str]]:
     parser.add_argument(
         "--aggregate-events", type=int, default=None, help="events of the loaded aggregate"
     )
+    parser.add_argument(
+        "--load",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="HTTP load generator (auto: wrk if installed)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
@@ -71,6 +77,7 @@ def parse(argv: Sequence[str]) -> tuple[Options, list[str]]:
         smoke=smoke,
         rebuild_events=args.rebuild_events or (2_000 if smoke else 1_000_000),
         aggregate_events=args.aggregate_events or (500 if smoke else 10_000),
+        load=args.load,
     )
     return options, names
 

@@ -31,6 +31,7 @@ class Options:
     smoke: bool = False  # tiny sizes: a second or so per scenario
     rebuild_events: int = 1_000_000  # events in the log a full rebuild reads
     aggregate_events: int = 10_000  # events of the one aggregate that is loaded
+    load: str = "auto"  # HTTP load generator: wrk if installed, else python
 
     @property
     def warmup(self) -> float:

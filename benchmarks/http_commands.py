@@ -5,50 +5,39 @@ FastAPI app with the same route shape, the same uvicorn settings and no I/O."""
 from __future__ import annotations
 
 import json
-import random
 import sys
-import uuid
-from collections.abc import Callable
 
 import httpx
 
 from benchmarks.harness import Bench, Row, free_port, ratio, say
-from benchmarks.load import LoadResult, Request, run_load
-
-GENERATOR_NOTE = "Python load generator on the same 2 cores: it competes for CPU"
+from benchmarks.load import LoadResult, Target, generator_name, load_for
 
 
-def receipts(headers: dict[str, str], skus: int) -> Callable[[], Request]:
-    """Requests receiving one unit of a random SKU among ``skus``, each with its own key."""
-    body = json.dumps({"quantity": 1}).encode()
-    names = [f"BENCH-{n:05d}" for n in range(skus)]
+def generator_note(wanted: str) -> str:
+    return (
+        f"load from {generator_name(wanted)} on the same cores as the servers: it competes for CPU"
+    )
 
-    def make() -> Request:
-        return Request(
-            "POST",
-            f"/stock/{random.choice(names)}/receipts",  # noqa: S311 - not cryptography
-            {
-                **headers,
-                "Content-Type": "application/json",
-                "Idempotency-Key": f"bench-{uuid.uuid4().hex}",
-            },
-            body,
-        )
 
-    return make
+def receipts(headers: dict[str, str], skus: int) -> Target:
+    """Receiving one unit of a random SKU among ``skus``, each with its own key."""
+    return Target(
+        "POST",
+        [f"/stock/BENCH-{n:05d}/receipts" for n in range(skus)],
+        {**headers, "Content-Type": "application/json"},
+        json.dumps({"quantity": 1}).encode(),
+        fresh_key="Idempotency-Key",
+    )
+
+
+def _skus(bench: Bench) -> int:
+    return 50 if bench.options.smoke else 2000
 
 
 def measure_command_api(bench: Bench, rate: float | None = None) -> LoadResult:
     platform = bench.platform()
-    skus = 50 if bench.options.smoke else 2000
-    return run_load(
-        platform.command_url,
-        receipts(platform.admin_headers(), skus),
-        concurrency=bench.options.concurrency,
-        duration=bench.options.duration,
-        warmup=bench.options.warmup,
-        rate=rate,
-    )
+    target = receipts(platform.admin_headers(), _skus(bench))
+    return load_for(bench.options, platform.command_url, target, rate)
 
 
 def measure_bare_app(bench: Bench) -> LoadResult:
@@ -60,13 +49,8 @@ def measure_bare_app(bench: Bench) -> LoadResult:
         bench.supervisor.wait_healthy(
             name, lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, 30
         )
-        return run_load(
-            url,
-            receipts({"Authorization": "Bearer x"}, 2000),
-            concurrency=bench.options.concurrency,
-            duration=bench.options.duration,
-            warmup=bench.options.warmup,
-        )
+        target = receipts({"Authorization": "Bearer not-checked"}, _skus(bench))
+        return load_for(bench.options, url, target)
     finally:
         bench.supervisor.stop(name)
 
@@ -83,6 +67,6 @@ def run(bench: Bench) -> list[Row]:
             shop.summary(),
             bare.summary(),
             ratio(shop.rate, bare.rate),
-            f"{bench.options.concurrency} connections; {GENERATOR_NOTE}",
+            f"{bench.options.concurrency} connections; {generator_note(bench.options.load)}",
         )
     ]

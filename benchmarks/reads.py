@@ -9,14 +9,13 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
 
 import httpx
 from redis.asyncio import Redis
 
 from benchmarks.harness import Bench, Platform, Row, ratio, say, wait_until
-from benchmarks.http_commands import GENERATOR_NOTE
-from benchmarks.load import LoadResult, Request, run_load
+from benchmarks.http_commands import generator_note
+from benchmarks.load import LoadResult, Target, load_for
 from infra.demo_catalog import load_demo_catalog
 from projections.sinks.redis_carts import CartStore
 from read_api.product_queries import ProductSearch
@@ -44,14 +43,8 @@ def product_ids(platform: Platform) -> list[str]:
     return ids
 
 
-def _load(bench: Bench, url: str, make: Callable[[], Request]) -> LoadResult:
-    return run_load(
-        url,
-        make,
-        concurrency=bench.options.concurrency,
-        duration=bench.options.duration,
-        warmup=bench.options.warmup,
-    )
+def _load(bench: Bench, url: str, target: Target) -> LoadResult:
+    return load_for(bench.options, url, target)
 
 
 def run_search(bench: Bench) -> list[Row]:
@@ -62,22 +55,18 @@ def run_search(bench: Bench) -> list[Row]:
     json_type = {"Content-Type": "application/json"}
 
     say("search: read API vs search server")
-    shop = _load(bench, platform.read_url, lambda: Request("GET", f"/products/search?q={QUERY}"))
-    direct = _load(bench, es, lambda: Request("POST", f"/{alias}/_search", json_type, search_body))
+    shop = _load(bench, platform.read_url, Target("GET", [f"/products/search?q={QUERY}"]))
+    direct = _load(bench, es, Target("POST", [f"/{alias}/_search"], json_type, search_body))
     say("product get: read API vs search server")
-
-    def any_id() -> str:
-        return random.choice(ids)  # noqa: S311
-
-    shop_get = _load(bench, platform.read_url, lambda: Request("GET", f"/products/{any_id()}"))
-    direct_get = _load(bench, es, lambda: Request("GET", f"/{alias}/_doc/{any_id()}"))
+    shop_get = _load(bench, platform.read_url, Target("GET", [f"/products/{i}" for i in ids]))
+    direct_get = _load(bench, es, Target("GET", [f"/{alias}/_doc/{i}" for i in ids]))
     return [
         Row(
             f"GET /products/search?q={QUERY}",
             shop.summary(),
             direct.summary(),
             ratio(shop.rate, direct.rate),
-            f"yardstick: the same body to /_search; {GENERATOR_NOTE}",
+            f"yardstick: the same body to /_search; {generator_note(bench.options.load)}",
         ),
         Row(
             "GET /products/{id}",
@@ -134,11 +123,7 @@ def run_carts(bench: Bench) -> list[Row]:
     ids = cart_ids(platform, 10 if bench.options.smoke else 200)
     headers = platform.admin_headers()
     say("cart reads: read API vs Redis GET")
-    shop = _load(
-        bench,
-        platform.read_url,
-        lambda: Request("GET", f"/carts/{random.choice(ids)}", headers),  # noqa: S311
-    )
+    shop = _load(bench, platform.read_url, Target("GET", [f"/carts/{i}" for i in ids], headers))
     # The keys the carts projection writes.
     store = CartStore(Redis.from_url(platform.settings.redis_url), platform.settings.namespace)
     keys = [store.cart_key(i) for i in ids]
