@@ -7,6 +7,7 @@ Nothing here asserts a time: the figures are for reading, the ratios for compari
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from benchmarks import (
     visibility,
 )
 from benchmarks.harness import Bench, Options, Row, say
+from benchmarks.load import generator_name
 from infra.embedded.services import embedded_stack
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
@@ -95,6 +97,15 @@ def table(rows: list[Row]) -> str:
     return "\n".join([*lines, "", "notes:", *notes])
 
 
+def heading(options: Options) -> str:
+    mode = "smoke" if options.smoke else "full"
+    return (
+        f"shop benchmarks ({mode}): {options.duration:g} s per side after a"
+        f" {options.warmup:g} s warm-up, concurrency {options.concurrency}, HTTP load from"
+        f" {generator_name(options.load)}, {os.cpu_count()} CPUs shared by servers and load"
+    )
+
+
 def main(argv: Sequence[str]) -> int:
     options, names = parse(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
@@ -116,7 +127,7 @@ def main(argv: Sequence[str]) -> int:
                 failed.append(name)
                 rows.append(Row(name, "FAILED", "", None, "see the traceback", scenario=name))
             say(f"== {name}: {time.monotonic() - started:.1f} s")
-        print(f"\nshop benchmarks ({'smoke' if options.smoke else 'full'}: {options})\n")
+        print(f"\n{heading(options)}\n")
         print(table(rows), flush=True)
     shutil.rmtree(data_dir, ignore_errors=True)
     if failed:

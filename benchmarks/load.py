@@ -213,6 +213,7 @@ def load_for(options: Options, url: str, target: Target, rate: float | None = No
 _WRK_SCRIPT = """
 local paths = %(paths)s
 local method, body, fresh = %(method)s, %(body)s, %(fresh)s
+if body == "" then body = nil end
 local static = %(headers)s
 local threads, tid, counter = 0, 0, 0
 function setup(thread)
