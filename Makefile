@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit integration e2e install clean
+.PHONY: run test lint typecheck unit integration e2e bench install clean
 
 run: $(STAMP)  ## the platform on the embedded stack, in the foreground
 	$(BIN)/shop run
@@ -36,6 +36,15 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+# Shop beside a yardstick per scenario, on its own embedded stack; e.g. ARGS="--smoke".
+# The HTTP scenarios use wrk (Debian's package, installed here when we are root) if it is
+# there, and the bench's own Python load generator otherwise.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; } \
+	  >/dev/null 2>&1; } || echo "bench: wrk not installed, using the Python load generator"
+	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:  ## removes the embedded stack's data too
 	rm -rf .data $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
