@@ -10,14 +10,18 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
     Mapper,
     Transcoding,
 )
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import get_topic
 from psycopg import sql
 from pydantic import BaseModel
 
+from commands.group_commit import GroupCommitRecorder
 from commands.idempotency import IdempotencyStore
 from commands.metadata import MetadataMapper
 from commands.privacy.personal_data import (
@@ -94,6 +98,14 @@ class ShopApplication(Application[UUID]):
         return self.idempotency.run_once(
             key, f"{self.context}.{operation}", request.model_dump(mode="json"), respond
         )
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """On Postgres, concurrent saves share a transaction (group commit, ADR 0026), unless
+        the context names a recorder of its own (which should derive from it)."""
+        topic = PostgresFactory.APPLICATION_RECORDER_TOPIC
+        if isinstance(self.factory, PostgresFactory) and not self.factory.env.get(topic):
+            self.factory.env[topic] = get_topic(GroupCommitRecorder)
+        return super().construct_recorder()
 
     def construct_mapper(self) -> Mapper[UUID]:
         keys = self._personal_keys

@@ -24,11 +24,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, ProgrammingError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from commands.group_commit import GroupCommitRecorder
 from commands.privacy.personal_data import PersonalDataKeys
 
 CLAIMS_TABLE = "user_emails"
@@ -60,8 +61,9 @@ class EmailClaims(Protocol):
         """The user an address is claimed by, if any."""
 
 
-class PostgresUserRecorder(PostgresApplicationRecorder):
-    """The identity events table, plus the claims table written in the same transaction."""
+class PostgresUserRecorder(GroupCommitRecorder):
+    """The identity events table, plus the claims table written in the same transaction
+    (group commit: in the registration's own savepoint, so a taken address refuses only it)."""
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
