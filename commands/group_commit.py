@@ -11,16 +11,17 @@ transaction is being written in the next one, together:
   request. When the batch is committed, the leader hands the queue to the first waiting
   caller, who writes the next batch, and returns. No timer: an uncontended save is written
   immediately, in as many round trips as the library's own recorder.
-- **One transaction per batch:** one ``LOCK TABLE``, one ``NOTIFY``, one ``COMMIT``.
+- **One transaction per batch:** one ``LOCK TABLE``, one ``NOTIFY``, one ``COMMIT``, sent in
+  one pipeline and synced once: a round trip per batch, not per request, which matters as much
+  as the flush when Python threads wait for the GIL after every round trip.
 - **A savepoint per request.** Its ``_insert_events`` hook statements (an e-mail claim, an
-  idempotency record…) and its events run in their own savepoint. The events are inserted
-  only if none of their ``(originator_id, version)`` exists yet (checked in the same
-  statement, under the table lock); otherwise the request gets ``IntegrityError`` and its
-  savepoint is rolled back, as it is on any error of its hook. Its neighbours are committed.
-- **Notification ids stay gap-free.** A refused insert produces no row, so it draws no value
-  from the ``notification_id`` sequence. If an insert fails after drawing values (an error
-  raised mid-statement), the sequence is set back to the highest id in the table: every
-  writer draws ids only under the table lock, which the batch holds.
+  idempotency record…) and its events run in their own savepoint. If any of them fails (a
+  version already stored → ``IntegrityError``, a hook's unique key taken, a hook raising), the
+  request is rolled back to its savepoint and refused with that error, and the requests after
+  it are sent again; its neighbours are committed.
+- **Notification ids stay gap-free.** Ids are drawn from a sequence, which a rollback does not
+  give back. Every writer draws them only under the table lock, which the batch holds, so after
+  a refused request the sequence is set back to the highest stored id.
 - **Results after the commit.** Nobody learns the outcome of a request before the batch is
   committed; if the commit (or anything outside a request's savepoint) fails, every request
   of the batch gets that error: none was committed. Connection and operational errors are
@@ -51,7 +52,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg import Connection
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -96,10 +97,6 @@ def _copy(error: Exception) -> Exception:
     return copy
 
 
-class _Refused(Exception):
-    """A request's events collide with stored ones: roll back its savepoint."""
-
-
 @dataclass(eq=False)
 class _Request:
     stored_events: Sequence[StoredEvent]
@@ -129,18 +126,6 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._queue: deque[_Request] = deque()
         self._writing = False  # a leader holds the batch; the queue waits for it
         table = Identifier(datastore.schema, events_table_name)
-        event_type = Identifier(datastore.schema, self.stored_event_type_name)
-        # All of a request's events or none: a clash with a stored (or earlier in the batch)
-        # event makes the SELECT produce no row, so no notification id is drawn.
-        self.group_insert_statement = SQL(
-            "WITH new AS (SELECT * FROM unnest(%s::{type}[]))"
-            " INSERT INTO {table} (originator_id, originator_version, topic, state)"
-            " SELECT originator_id, originator_version, topic, state FROM new"
-            " WHERE NOT EXISTS (SELECT FROM {table} e JOIN new n"
-            " ON e.originator_id = n.originator_id"
-            " AND e.originator_version = n.originator_version)"
-            " RETURNING notification_id"
-        ).format(type=event_type, table=table)
         self.rewind_sequence_statement = SQL(
             "SELECT setval(pg_get_serial_sequence(format('%%I.%%I', %s::text, %s::text),"
             " 'notification_id'), coalesce(max(notification_id), 1), max(notification_id)"
@@ -202,73 +187,126 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
 
     def _write_batch(self, batch: list[_Request]) -> None:
         try:
-            with (
-                self.datastore.get_connection() as conn,
-                conn.pipeline() as pipeline,
-                conn.transaction(),
-            ):
-                if any(request.stored_events for request in batch):
-                    with conn.cursor() as curs:
-                        self._lock_table(curs)
-                        self._notify_channel(curs)
-                for request in batch:
-                    self._write_request(conn, pipeline, request)
+            with self.datastore.get_connection() as conn:
+                # psycopg takes a statement for prepared once it sent its Parse, even if the
+                # server skipped it after an error earlier in the pipeline: nothing is
+                # prepared during a batch.
+                threshold, conn.prepare_threshold = conn.prepare_threshold, None
+                try:
+                    with conn.pipeline() as pipeline:
+                        self._write_in_pipeline(conn, pipeline, batch)
+                except BaseException:
+                    if not _connection_lost(conn):
+                        conn.rollback()  # nothing of the batch stays
+                    raise
+                finally:
+                    conn.prepare_threshold = threshold
         except Exception as e:  # nothing was committed
             for request in batch:
                 request.ids = None
                 request.error = _copy(e)
 
-    def _write_request(
-        self, conn: Connection[DictRow], pipeline: psycopg.Pipeline, request: _Request
+    def _write_in_pipeline(
+        self, conn: Connection[DictRow], pipeline: psycopg.Pipeline, batch: list[_Request]
     ) -> None:
-        events = request.stored_events
-        drew_ids = False
-        try:
-            with conn.transaction():  # SAVEPOINT
-                with conn.cursor() as curs:
-                    self._insert_events(curs, events, **request.kwargs)
-                if not events:
-                    pipeline.sync()
-                    request.ids = None
-                    return
-                with conn.cursor() as curs:
-                    curs.execute(
-                        self.group_insert_statement,
-                        ([self._pg_event(e) for e in events],),
-                        prepare=True,
-                    )
-                    drew_ids = True
-                    pipeline.sync()
-                    ids = [row["notification_id"] for row in curs.fetchall()]
-                if len(ids) != len(events):
-                    raise _Refused
-                request.ids = ids
-        except _Refused:
-            request.error = IntegrityError(
-                "duplicate key value violates unique constraint: an event with this "
-                "(originator_id, originator_version) is already stored"
+        """BEGIN and lock, then rounds: every pending request in its savepoint, and COMMIT,
+        sent at once and synced once. A request that fails is rolled back to its savepoint
+        and refused, and the requests after it are sent again in the next round."""
+        # ``head`` runs the last statement before the requests: without a result, the batch
+        # failed before them.
+        head = conn.cursor()
+        head.execute("BEGIN")
+        if any(request.stored_events for request in batch):
+            self._lock_table(conn.cursor())
+            head = conn.cursor()
+            self._notify_channel(head)
+        pending = list(enumerate(batch))
+        while True:
+            failed = self._round(conn, pipeline, head, pending)
+            if failed is None:
+                return
+            index, error = failed
+            number, request = pending[index]
+            request.ids, request.error = None, error
+            savepoint = Identifier(f"request_{number}")
+            conn.cursor().execute(SQL("ROLLBACK TO SAVEPOINT {0}").format(savepoint))
+            conn.cursor().execute(SQL("RELEASE SAVEPOINT {0}").format(savepoint))
+            # Every writer draws ids under the table lock, which we hold: the ids a failed
+            # insert drew are given back, so the log has no hole.
+            head = conn.cursor()
+            head.execute(
+                self.rewind_sequence_statement, (self.datastore.schema, self.events_table_name)
             )
+            pending = pending[index + 1 :]
+
+    def _round(
+        self,
+        conn: Connection[DictRow],
+        pipeline: psycopg.Pipeline,
+        head: Cursor[DictRow],
+        pending: list[tuple[int, _Request]],
+    ) -> tuple[int, Exception] | None:
+        """Send ``pending`` and COMMIT, sync. None if committed; else the index of the request
+        that failed and its error (the ones before it are written and have their ids)."""
+        sent: list[_Sent] = []
+        error: Exception
+        try:
+            for number, request in pending:
+                sent.append(self._send(conn, number, request))
+            conn.cursor().execute("COMMIT")
+            pipeline.sync()
+        except Exception as e:
+            error = e
+        else:
+            _collect(sent)
+            return None
+        # Whatever raised (the sync, a statement psycopg read an error for while sending, a
+        # hook), the server skips everything until a Sync: send one, and learn what went
+        # through before the error.
+        try:
+            pipeline.sync()
         except psycopg.Error as e:
-            if _connection_lost(conn):
-                raise  # the batch fails as a whole
-            request.error = translate(e)
-            if drew_ids:
-                self._rewind_sequence(conn, pipeline)
-        except Exception as e:  # a hook's own error refuses its request only
-            request.error = e
+            if not isinstance(error, psycopg.Error):
+                error = e
+        if head.pgresult is None or _connection_lost(conn):
+            raise error  # the batch failed before any request (lock, connection)
+        index = next((i for i, (_, _, done) in enumerate(sent) if done.pgresult is None), None)
+        if index is None:
+            if len(sent) == len(pending):
+                raise error  # every request went through: the COMMIT failed
+            index = len(sent)  # the one being sent: its hook raised
+        _collect(sent[:index])
+        return index, translate(error) if isinstance(error, psycopg.Error) else error
+
+    def _send(self, conn: Connection[DictRow], number: int, request: _Request) -> _Sent:
+        """A request's statements in its savepoint: its hook's, then its insert."""
+        savepoint = Identifier(f"request_{number}")
+        conn.cursor().execute(SQL("SAVEPOINT {0}").format(savepoint))
+        with conn.cursor() as curs:
+            self._insert_events(curs, request.stored_events, **request.kwargs)
+        insert = None
+        if request.stored_events:
+            insert = conn.cursor()
+            pg_events = [self._pg_event(e) for e in request.stored_events]
+            insert.execute(self.insert_events_statement, (pg_events,))
+        # Has a result once the whole request went through.
+        done = conn.cursor()
+        done.execute(SQL("RELEASE SAVEPOINT {0}").format(savepoint))
+        return request, insert, done
 
     def _pg_event(self, event: StoredEvent) -> Any:
         return self.construct_pg_stored_event(
             event.originator_id, event.originator_version, event.topic, event.state
         )
 
-    def _rewind_sequence(self, conn: Connection[DictRow], pipeline: psycopg.Pipeline) -> None:
-        """Give back the ids a failed insert drew: no one else draws while we hold the lock."""
-        with conn.cursor() as curs:
-            curs.execute(
-                self.rewind_sequence_statement, (self.datastore.schema, self.events_table_name)
-            )
-            pipeline.sync()
+
+# A request sent: the cursors of its insert (if it has events) and of its savepoint's release.
+_Sent = tuple[_Request, Cursor[DictRow] | None, Cursor[DictRow]]
+
+
+def _collect(sent: list[_Sent]) -> None:
+    for request, insert, _ in sent:
+        request.ids = None if insert is None else [row["notification_id"] for row in insert]
 
 
 def _connection_lost(conn: Connection[DictRow]) -> bool:
