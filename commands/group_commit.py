@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,8 +193,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 # prepared during a batch.
                 threshold, conn.prepare_threshold = conn.prepare_threshold, None
                 try:
-                    with conn.pipeline() as pipeline:
-                        self._write_in_pipeline(conn, pipeline, batch)
+                    self._write_rounds(conn, batch)
                 except BaseException:
                     if not _connection_lost(conn):
                         conn.rollback()  # nothing of the batch stays
@@ -206,77 +205,90 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 request.ids = None
                 request.error = _copy(e)
 
-    def _write_in_pipeline(
-        self, conn: Connection[DictRow], pipeline: psycopg.Pipeline, batch: list[_Request]
-    ) -> None:
+    def _write_rounds(self, conn: Connection[DictRow], batch: list[_Request]) -> None:
         """BEGIN and lock, then rounds: every pending request in its savepoint, and COMMIT,
-        sent at once and synced once. A request that fails is rolled back to its savepoint
-        and refused, and the requests after it are sent again in the next round."""
-        # ``head`` runs the last statement before the requests: without a result, the batch
-        # failed before them.
-        head = conn.cursor()
-        head.execute("BEGIN")
-        if any(request.stored_events for request in batch):
-            self._lock_table(conn.cursor())
+        sent in one pipeline and synced once (when the pipeline ends). A request that fails
+        is rolled back to its savepoint and refused, and the requests after it are sent
+        again in the next round."""
+
+        def begin() -> Cursor[DictRow]:
             head = conn.cursor()
-            self._notify_channel(head)
+            head.execute("BEGIN")
+            if any(request.stored_events for request in batch):
+                self._lock_table(conn.cursor())
+                head = conn.cursor()
+                self._notify_channel(head)
+            return head
+
+        def after(number: int) -> Callable[[], Cursor[DictRow]]:
+            def roll_back() -> Cursor[DictRow]:
+                savepoint = Identifier(f"request_{number}")
+                conn.cursor().execute(SQL("ROLLBACK TO SAVEPOINT {0}").format(savepoint))
+                conn.cursor().execute(SQL("RELEASE SAVEPOINT {0}").format(savepoint))
+                # Every writer draws ids under the table lock, which we hold: the ids a
+                # failed insert drew are given back, so the log has no hole.
+                head = conn.cursor()
+                head.execute(
+                    self.rewind_sequence_statement,
+                    (self.datastore.schema, self.events_table_name),
+                )
+                return head
+
+            return roll_back
+
         pending = list(enumerate(batch))
-        while True:
-            failed = self._round(conn, pipeline, head, pending)
-            if failed is None:
-                return
+        before = begin
+        while (failed := self._round(conn, before, pending)) is not None:
             index, error = failed
             number, request = pending[index]
             request.ids, request.error = None, error
-            savepoint = Identifier(f"request_{number}")
-            conn.cursor().execute(SQL("ROLLBACK TO SAVEPOINT {0}").format(savepoint))
-            conn.cursor().execute(SQL("RELEASE SAVEPOINT {0}").format(savepoint))
-            # Every writer draws ids under the table lock, which we hold: the ids a failed
-            # insert drew are given back, so the log has no hole.
-            head = conn.cursor()
-            head.execute(
-                self.rewind_sequence_statement, (self.datastore.schema, self.events_table_name)
-            )
+            before = after(number)
             pending = pending[index + 1 :]
 
     def _round(
         self,
         conn: Connection[DictRow],
-        pipeline: psycopg.Pipeline,
-        head: Cursor[DictRow],
+        before: Callable[[], Cursor[DictRow]],
         pending: list[tuple[int, _Request]],
     ) -> tuple[int, Exception] | None:
-        """Send ``pending`` and COMMIT, sync. None if committed; else the index of the request
-        that failed and its error (the ones before it are written and have their ids)."""
+        """Send ``before``'s statements, ``pending`` and COMMIT, sync. None if committed;
+        else the index of the request that failed and its error (the ones before it are
+        written and have their ids)."""
         sent: list[_Sent] = []
-        error: Exception
+        head: Cursor[DictRow] | None = None
+        error: psycopg.Error | None = None  # the first the server reported
+        raised: Exception | None = None  # a hook's own
         try:
-            for number, request in pending:
-                sent.append(self._send(conn, number, request))
-            conn.cursor().execute("COMMIT")
-            pipeline.sync()
-        except Exception as e:
-            error = e
-        else:
+            with conn.pipeline():
+                try:
+                    head = before()
+                    for number, request in pending:
+                        sent.append(self._send(conn, number, request))
+                    conn.cursor().execute("COMMIT")
+                except psycopg.Error as e:  # read while sending; the server skips the rest
+                    error = e
+                except Exception as e:
+                    raised = e
+        except psycopg.Error as e:  # at the sync that ends the pipeline
+            error = error or e
+        if error is None and raised is None:
             _collect(sent)
             return None
-        # Whatever raised (the sync, a statement psycopg read an error for while sending, a
-        # hook), the server skips everything until a Sync: send one, and learn what went
-        # through before the error.
-        try:
-            pipeline.sync()
-        except psycopg.Error as e:
-            if not isinstance(error, psycopg.Error):
-                error = e
-        if head.pgresult is None or _connection_lost(conn):
+        if error is not None and (head is None or head.pgresult is None):
             raise error  # the batch failed before any request (lock, connection)
+        if _connection_lost(conn):
+            raise error or raised or PersistenceError("connection lost")
         index = next((i for i, (_, _, done) in enumerate(sent) if done.pgresult is None), None)
         if index is None:
             if len(sent) == len(pending):
+                assert error is not None
                 raise error  # every request went through: the COMMIT failed
-            index = len(sent)  # the one being sent: its hook raised
+            index = len(sent)  # the one being sent failed
         _collect(sent[:index])
-        return index, translate(error) if isinstance(error, psycopg.Error) else error
+        if index == len(sent) and raised is not None:
+            return index, raised
+        assert error is not None
+        return index, translate(error)
 
     def _send(self, conn: Connection[DictRow], number: int, request: _Request) -> _Sent:
         """A request's statements in its savepoint: its hook's, then its insert."""
