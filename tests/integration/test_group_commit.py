@@ -326,3 +326,33 @@ def test_batches_are_bounded(orders: ShopApplication, monkeypatch: pytest.Monkey
     assert max(batches.sizes) <= 3
     assert sum(size * count for size, count in batches.sizes.items()) == 120
     assert [n.id for n in orders.recorder.select_notifications(1, 200)] == list(range(1, 121))
+
+
+class HookFailed(Exception):
+    pass
+
+
+def test_a_hook_that_raises_refuses_only_its_request(
+    orders: ShopApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = recorder_of(orders)
+    hook = recorder._insert_events
+
+    def failing_hook(curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        if kwargs.get("boom"):
+            raise HookFailed
+        hook(curs, stored_events, **kwargs)
+
+    monkeypatch.setattr(recorder, "_insert_events", failing_hook)
+    batch = [
+        _Request([event(uuid4(), 1)], {}),
+        _Request([event(uuid4(), 1)], {"boom": True}),
+        _Request([event(uuid4(), 1)], {}),
+    ]
+
+    recorder._write_batch(batch)
+
+    assert batch[0].ids == [1]
+    assert isinstance(batch[1].error, HookFailed)
+    assert batch[2].ids == [2]
+    assert [n.id for n in orders.recorder.select_notifications(1, 10)] == [1, 2]
