@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -21,7 +21,15 @@ from eventsourcing.utils import get_topic
 from psycopg import sql
 from pydantic import BaseModel
 
-from commands.idempotency import IdempotencyStore, RecordsIdempotency, pending_response
+from commands.idempotency import (
+    AnswerRecord,
+    IdempotencyStore,
+    RecordsIdempotency,
+    pending_response,
+)
+from commands.idempotency import (
+    jsonable as _jsonable,
+)
 from commands.metadata import MetadataMapper
 from commands.privacy.personal_data import (
     InMemoryPersonalDataKeys,
@@ -36,6 +44,8 @@ A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 _IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "urn:shop:idempotency")
+# The position an answer template carries until the database knows it (AnswerRecord).
+_POSITION_PENDING = -1
 # Conflicting writers are rare and cheap to retry when the client did not pin a version.
 MAX_CONFLICT_RETRIES = 5
 
@@ -84,14 +94,6 @@ class ShopApplication(Application[UUID]):
             # The event store's pool: a keyed command opens no connection of its own.
             idempotency.use_connections(datastore.get_connection)
 
-    def construct_recorder(self) -> ApplicationRecorder:
-        if isinstance(self.factory, PostgresFactory):
-            # Unless a context chose a recorder of its own (identity's records more tables).
-            self.factory.env.setdefault(
-                PostgresFactory.APPLICATION_RECORDER_TOPIC, get_topic(RecordsIdempotency)
-            )
-        return super().construct_recorder()
-
     def once(
         self,
         key: str | None,
@@ -109,6 +111,15 @@ class ShopApplication(Application[UUID]):
         return self.idempotency.run_once(
             key, f"{self.context}.{operation}", request.model_dump(mode="json"), respond
         )
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """On Postgres, concurrent saves share a transaction (group commit, ADR 0026) and a
+        keyed command's answer is recorded in it (ADR 0027), unless the context names a
+        recorder of its own (which should derive from ``RecordsIdempotency``)."""
+        topic = PostgresFactory.APPLICATION_RECORDER_TOPIC
+        if isinstance(self.factory, PostgresFactory) and not self.factory.env.get(topic):
+            self.factory.env[topic] = get_topic(RecordsIdempotency)
+        return super().construct_recorder()
 
     def construct_mapper(self) -> Mapper[UUID]:
         keys = self._personal_keys
@@ -163,21 +174,15 @@ class ShopApplication(Application[UUID]):
         transaction, so it must be the whole answer the client gets."""
         pending = pending_response()
         kwargs: dict[str, Any] = {}
-        if pending is not None:
-
-            def respond(ids: Sequence[int]) -> dict[str, Any]:
-                return asdict(cast(Any, answer(ids[-1])))  # a dataclass, as CommandResult
-
-            pending.respond, kwargs["idempotency"] = respond, pending
-        try:
-            recordings = self.save(aggregate, *others, **kwargs)
-        except BaseException:
-            if pending is not None:
-                pending.stored = None  # nothing was committed
-            raise
-        finally:
-            if pending is not None:
-                pending.respond = None
+        if pending is not None and any(a.pending_events for a in (aggregate, *others)):
+            # Recorded with the events; the database fills in the position (the sentinel).
+            template = asdict(cast(Any, answer(_POSITION_PENDING)))
+            if template.get("position") == _POSITION_PENDING:
+                answer_json = _jsonable(template)
+                kwargs["idempotency"] = AnswerRecord(pending.key, pending.fingerprint, answer_json)
+        recordings = self.save(aggregate, *others, **kwargs)
+        if pending is not None and "idempotency" in kwargs and recordings:
+            pending.stored = _jsonable(asdict(cast(Any, answer(recordings[-1].notification.id))))
         if recordings:
             return answer(recordings[-1].notification.id)
         # Nothing changed: the current head is as good a position as any.

@@ -8,10 +8,10 @@ Two layers, so correctness never depends on timing:
 2. This store: the first response per key, with a fingerprint of the request, so a repeat
    is answered verbatim and a key reused for a different request is refused.
 
-The response of a command that saves through ``ShopApplication.save_and_report`` is written
-in the command's own transaction (``RecordsIdempotency``): one round trip fewer, and no
+The response of a command that saves through ``ShopApplication.save_and_answer`` is written
+in the command's own transaction (``RecordsIdempotency``): no round trip of its own, and no
 window in which the events are committed but the key is not. Other commands store it just
-after, as before.
+after, as before (ADR 0027).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from commands.group_commit import GroupCommitRecorder
 from domain.errors import RuleViolated
 
 TABLE = "idempotency_keys"
@@ -49,15 +49,22 @@ def fingerprint(operation: str, request: Any) -> str:
 
 @dataclass
 class PendingResponse:
-    """A keyed command in progress: what its transaction should record under its key.
-
-    ``respond`` turns the notification ids of the save into the response (set by the
-    application just before it saves); ``stored`` is what the transaction recorded."""
+    """A keyed command in progress. ``stored`` is the answer its own transaction recorded
+    under its key (set by the application once that transaction committed)."""
 
     key: str
     fingerprint: str
-    respond: Callable[[Sequence[int]], dict[str, Any]] | None = None
     stored: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """What a save records under a key (``RecordsIdempotency``): ``answer`` with its
+    ``position`` filled in by the database, as the save's last notification id."""
+
+    key: str
+    fingerprint: str
+    answer: dict[str, Any]
 
 
 _pending: ContextVar[PendingResponse | None] = ContextVar("shop_idempotency", default=None)
@@ -121,7 +128,7 @@ class IdempotencyStore:
             return stored
         try:
             with _running(pending):
-                response = _jsonable(action())
+                response = jsonable(action())
         except BaseException:
             if pending.stored is not None:  # it saved, then refused: keep no answer, as before
                 self._forget(key, pending.stored)
@@ -175,30 +182,33 @@ def _columns(row: Any) -> tuple[str, dict[str, Any]]:
     return str(row[0]), row[1]
 
 
-class RecordsIdempotency(PostgresApplicationRecorder):
-    """An events recorder that writes a keyed command's response in the same transaction as
-    its events, once their notification ids are known (``idempotency=PendingResponse``)."""
+class RecordsIdempotency(GroupCommitRecorder):
+    """The events recorder of every context: group commit (ADR 0026), and a keyed command's
+    answer inserted after its events in the same savepoint (``idempotency=AnswerRecord``).
 
-    def _fetch_ids_after_insert_events(
+    No ``ON CONFLICT``: a key already recorded by a concurrent duplicate refuses this save
+    (``IntegrityError``) like a version clash, so the command reloads, finds its effect done,
+    and answers with the first response."""
+
+    def _after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        pending: PendingResponse | None = kwargs.get("idempotency")
-        if pending is not None and pending.respond is not None and ids:
-            response = _jsonable(pending.respond(ids))
-            curs.execute(
-                sql.SQL(
-                    "INSERT INTO {} (key, fingerprint, response) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (key) DO NOTHING RETURNING key"
-                ).format(sql.Identifier(self.datastore.schema, TABLE)),
-                (pending.key, pending.fingerprint, Jsonb(response)),
-            )
-            if curs.fetchone() is not None:  # else a concurrent duplicate stored first
-                pending.stored = response
-        return ids
+    ) -> None:
+        super()._after_insert_events(curs, stored_events, **kwargs)
+        record: AnswerRecord | None = kwargs.get("idempotency")
+        if record is None or not stored_events:
+            return
+        events_table = f"{self.datastore.schema}.{self.events_table_name}"
+        curs.execute(
+            sql.SQL(
+                "INSERT INTO {} (key, fingerprint, response) VALUES (%s, %s,"
+                " jsonb_set(%s::jsonb, '{{position}}',"
+                " to_jsonb(currval(pg_get_serial_sequence(%s, 'notification_id')))))"
+            ).format(sql.Identifier(self.datastore.schema, TABLE)),
+            (record.key, record.fingerprint, Jsonb(record.answer), events_table),
+        )
 
 
-def _jsonable(response: dict[str, Any]) -> dict[str, Any]:
+def jsonable(response: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(
         json.dumps(response, default=lambda o: str(o) if isinstance(o, UUID) else repr(o))
     )

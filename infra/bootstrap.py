@@ -131,7 +131,7 @@ def event_store_env(
     by several processes starting at once fails with "tuple concurrently updated"."""
     info = conninfo_to_dict(settings.database_url)
     keys = load_keys(settings)
-    return {
+    env = {
         "CIPHER_TOPIC": get_topic(RotatingAESGCMCipher),
         CIPHER_KEY: keys.event_key,
         CIPHER_PREVIOUS_KEYS: keys.event_previous_keys,
@@ -148,6 +148,13 @@ def event_store_env(
         "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y" if create_tables else "n",
     }
+    if settings.aggregate_cache_size and context != "identity":
+        # Recently used aggregates stay in memory and are brought up to date with one read of
+        # their newer events (no snapshot read and decryption per command); handed out as
+        # copies. Not users: their personal data stays out of long-lived memory. (The
+        # library reads 0 as "unbounded", hence no entry at all for "none".)
+        env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
+    return env
 
 
 def application(

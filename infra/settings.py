@@ -47,6 +47,8 @@ class Settings(BaseSettings):
 
     # Connections each process keeps open to Postgres, besides each context's event store.
     postgres_pool_size: int = Field(default=10, ge=1)
+    # Aggregates each process keeps in memory per context (0: none), see event_store_env.
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
 
     # HTTP APIs.
     api_host: str = "127.0.0.1"

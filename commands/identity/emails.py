@@ -62,7 +62,8 @@ class EmailClaims(Protocol):
 
 
 class PostgresUserRecorder(RecordsIdempotency):
-    """The identity events table, plus the claims table written in the same transaction."""
+    """The identity events table, plus the claims table written in the same transaction
+    (group commit: in the registration's own savepoint, so a taken address refuses only it)."""
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
