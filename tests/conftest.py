@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from infra import bootstrap
@@ -44,7 +45,18 @@ def stack() -> Iterator[Settings]:
     data_dir.chmod(0o755)
     settings = Settings().model_copy(update={"data_dir": data_dir, **_FREE})
     with Supervisor(data_dir / "logs") as supervisor, embedded_stack(settings, supervisor) as s:
+        if not settings.database_url:  # ours: a throwaway cluster, durability is not under test
+            _tune_test_postgres(s.database_url)
         yield s
+
+
+def _tune_test_postgres(url: str) -> None:
+    """No fsync on the embedded test cluster: each test provisions a namespace (DDL that
+    commits many times), and a crash would lose nothing but a test run's data."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {name} = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 @pytest.fixture

@@ -28,13 +28,15 @@ def start(supervisor: Supervisor, settings: Settings, name: str, *args: str) -> 
 def eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
     """Poll until ``check`` returns something truthy; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
+    pause = 0.02  # most waits end within a second: look soon, then back off to 0.25 s
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g}s: {what}")
-        time.sleep(0.25)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def indexed_products(settings: Settings) -> dict[str, dict[str, Any]]:
