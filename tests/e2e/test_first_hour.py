@@ -17,6 +17,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
@@ -172,6 +173,53 @@ def test_the_readme_first_hour_works_when_pasted(platform: Platform) -> None:
     assert '"status":"confirmed"' in shell.stdout.replace(" ", "")
     assert "HP-1000" in shell.stdout  # the replay of the order names its line
     assert "ok" in shell.stdout  # audit verify
+
+
+def test_a_product_is_found_by_its_sku_and_fetched_by_it(platform: Platform) -> None:
+    page = httpx.get(f"{platform.read_url}/products/HP-1000")
+    assert (page.status_code, page.json()["sku"]) == (200, "HP-1000")
+    found = httpx.get(f"{platform.read_url}/products/search", params={"q": "hp-1000"}).json()
+    assert found["items"][0]["sku"] == "HP-1000"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_every_file_from_the_api_itself(platform: Platform, page: str) -> None:
+    for base in (platform.command_url, platform.read_url):
+        html = httpx.get(base + page).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, html
+        assert all(a.startswith("/docs-assets/") for a in assets), assets
+        assert "googleapis" not in html
+        for asset in assets:
+            response = httpx.get(base + asset)
+            assert response.status_code == 200, asset
+            assert len(response.content) > 1000
+
+
+def test_only_protected_operations_need_a_token_in_either_openapi_document(
+    platform: Platform,
+) -> None:
+    def security(base: str, method: str, path: str) -> list[object]:
+        document = httpx.get(base + "/openapi.json").json()
+        return list(document["paths"][path][method].get("security", []))
+
+    command, read = platform.command_url, platform.read_url
+    for base, method, path in [
+        (command, "post", "/auth/login"),
+        (command, "post", "/users"),
+        (command, "get", "/healthz"),
+        (read, "get", "/readyz"),
+        (read, "get", "/products/search"),
+        (read, "get", "/products/{product_id}"),
+    ]:
+        assert security(base, method, path) == [], path
+    for base, method, path in [
+        (command, "post", "/products"),
+        (command, "post", "/carts"),
+        (read, "get", "/carts/{cart_id}"),
+        (read, "get", "/orders/{order_id}"),
+    ]:
+        assert security(base, method, path) != [], path
 
 
 def test_a_clean_stop_removes_the_record_and_the_cli_says_so_in_one_line(
