@@ -112,9 +112,8 @@ def test_the_banner_example_requests_parse(capsys: pytest.CaptureFixture[str]) -
     )
     _print_banner(stack, "http://127.0.0.1:8000", "http://127.0.0.1:8001", 12, Path("logs"))
     banner = capsys.readouterr().out
-    requests = [
-        r for r in curl_requests("```sh\n" + banner.split("valid 15 minutes):", 1)[1] + "```\n") if r["body"]
-    ]
+    example = banner.split("valid 15 minutes):", 1)[1]
+    requests = [r for r in curl_requests("```sh\n" + example + "```\n") if r["body"]]
     assert len(requests) == 1
     product = json.loads(str(requests[0]["body"]))
     assert product["price"] == {"amount": "34.90", "currency": "EUR"}
