@@ -12,18 +12,20 @@ registration, health checks, product search and pages) lose that mark here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 
-from security.access import policy_of
+from security.access import public
 
 ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
 PREFIX = "/docs-assets"
@@ -69,12 +71,32 @@ def install_docs(api: FastAPI) -> None:
 
 def public_without_security(api: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
     """Operations of public routes declare no security requirement (an empty list)."""
-    for route in api.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
+    for route in _api_routes(api):
+        if not route.include_in_schema or public not in set(_calls(route.dependant)):
             continue
         operations = schema.get("paths", {}).get(route.path_format, {})
         for method in route.methods or ():
             operation = operations.get(method.lower())
-            if operation is not None and policy_of(route) == "public":
+            if operation is not None:
                 operation["security"] = []
     return schema
+
+
+def _api_routes(api: FastAPI) -> Iterator[Any]:
+    """Every API route as the OpenAPI generator sees it, with the dependencies of the routers
+    that include it (recent FastAPI keeps an included router as one entry of ``api.routes``;
+    its route contexts look like ``APIRoute``)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # a FastAPI that copies included routes into ``api.routes``
+        yield from (route for route in api.routes if isinstance(route, APIRoute))
+        return
+    for context in iter_route_contexts(api.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
