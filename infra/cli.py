@@ -59,10 +59,13 @@ def run() -> None:
 
 
 @cli.command()
-def provision() -> None:
+def provision(as_json: AsJson = False) -> None:
     """Create schemas, tables, topics and indices (idempotent)."""
     _logging()
-    bootstrap.provision(operator_settings(*SERVERS))
+    settings = operator_settings(*SERVERS)
+    bootstrap.provision(settings)
+    if as_json:
+        typer.echo(json.dumps({"provisioned": settings.namespace}))
 
 
 @cli.command("command-api")
@@ -162,12 +165,16 @@ def saga() -> None:
 @cli.command("demo-load")
 def demo_load(
     url: Annotated[str | None, typer.Option(help="command API base URL")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Add the demo catalog through the command API (products already there are kept)."""
     settings = operator_settings()
     base = url or f"http://{settings.api_host}:{settings.command_api_port}"
     added = load_demo_catalog(base, bootstrap.operator_token(settings, Role.ADMIN))
-    typer.echo(f"demo catalog: {added} products added")
+    if as_json:
+        typer.echo(json.dumps({"added": added}))
+    else:
+        typer.echo(f"demo catalog: {added} products added")
 
 
 async def _rebuild_products(settings: Settings) -> str:

@@ -152,7 +152,9 @@ def test_every_cli_command_finds_the_platform_from_a_second_terminal(platform: P
     assert rebuild.returncode == 0, rebuild.stderr
     assert json.loads(rebuild.stdout)["read_model"] == "recommendations"
 
-    assert shop(platform, "provision").returncode == 0
+    provision = shop(platform, "provision", "--json")
+    assert provision.returncode == 0, provision.stderr
+    assert json.loads(provision.stdout.splitlines()[-1]) == {"provisioned": "shop"}
 
 
 def test_the_readme_first_hour_works_when_pasted(platform: Platform) -> None:
