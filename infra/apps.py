@@ -13,6 +13,7 @@ from commands.http.app import create_command_api
 from commands.identity import sessions
 from commands.identity.application import IdentityApplication
 from infra import bootstrap
+from infra.docs import install_docs
 from infra.http import (
     BodySizeLimit,
     CardDataRefusal,
@@ -155,6 +156,7 @@ def _access(settings: Settings, redis: Redis) -> Access:
 
 
 def _finish(api: FastAPI, settings: Settings) -> None:
+    install_docs(api)
     install_problem_handlers(api)
     api.add_middleware(CardDataRefusal)
     # Added last, so it runs first: the card-data check never buffers an oversized body.

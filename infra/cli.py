@@ -8,12 +8,13 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
@@ -22,7 +23,16 @@ from domain.identity import Role
 from infra import bootstrap
 from infra.audit.cli import register as register_audit_commands
 from infra.demo_catalog import load_demo_catalog
+from infra.runtime import NotConfigured, Unreachable, operator_settings
 from infra.settings import Settings
+
+# Exit codes besides 0, 1 (a broken chain) and 2 (usage, ADR 0017): a missing or invalid
+# setting is 2 as well, a server that does not answer is 3.
+CONFIGURATION, UNREACHABLE = 2, 3
+# What the operator commands that touch every read model need.
+SERVERS = ("database_url", "kafka_bootstrap", "elasticsearch_url", "redis_url")
+
+AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 cli = typer.Typer(no_args_is_help=True, help="shop: an event-sourced commerce platform")
 projections_cli = typer.Typer(no_args_is_help=True, help="Read models and their progress.")
@@ -49,10 +59,13 @@ def run() -> None:
 
 
 @cli.command()
-def provision() -> None:
+def provision(as_json: AsJson = False) -> None:
     """Create schemas, tables, topics and indices (idempotent)."""
     _logging()
-    bootstrap.provision(Settings())
+    settings = operator_settings(*SERVERS)
+    bootstrap.provision(settings)
+    if as_json:
+        typer.echo(json.dumps({"provisioned": settings.namespace}))
 
 
 @cli.command("command-api")
@@ -152,12 +165,16 @@ def saga() -> None:
 @cli.command("demo-load")
 def demo_load(
     url: Annotated[str | None, typer.Option(help="command API base URL")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Add the demo catalog through the command API (products already there are kept)."""
-    settings = Settings()
+    settings = operator_settings()
     base = url or f"http://{settings.api_host}:{settings.command_api_port}"
     added = load_demo_catalog(base, bootstrap.operator_token(settings, Role.ADMIN))
-    typer.echo(f"demo catalog: {added} products added")
+    if as_json:
+        typer.echo(json.dumps({"added": added}))
+    else:
+        typer.echo(f"demo catalog: {added} products added")
 
 
 async def _rebuild_products(settings: Settings) -> str:
@@ -214,6 +231,7 @@ REBUILDABLE: dict[str, Callable[[Settings], Coroutine[Any, Any, str]]] = {
 @projections_cli.command("rebuild")
 def projections_rebuild(
     name: Annotated[str, typer.Argument(help="the read model: " + ", ".join(REBUILDABLE))],
+    as_json: AsJson = False,
 ) -> None:
     """Rebuild a read model from the event store; queries keep working meanwhile."""
     if name not in REBUILDABLE:
@@ -222,7 +240,7 @@ def projections_rebuild(
         )
         raise typer.Exit(2)
     _logging()
-    settings = Settings()
+    settings = operator_settings(*SERVERS)
     audit, correlation = bootstrap.audit_log(settings), str(uuid.uuid4())
     actor = f"operator:{getpass.getuser()}"
     audit.record(actor, "projections.rebuild", name, correlation, {"status": "started"})
@@ -230,28 +248,45 @@ def projections_rebuild(
     audit.record(
         actor, "projections.rebuild", name, correlation, {"status": "done", "outcome": outcome}
     )
-    typer.echo(f"{name}: {outcome}")
+    if as_json:
+        typer.echo(json.dumps({"read_model": name, "outcome": outcome}, indent=2))
+    else:
+        typer.echo(f"{name}: {outcome}")
 
 
 @cli.command()
 def token(
     role: Annotated[list[Role], typer.Option(help="a role of the token (repeatable)")],
     user: Annotated[str | None, typer.Option(help="user id (default: the operator id)")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Print an access token signed with the configured key (for operators and development)."""
-    settings = Settings()
-    subject = uuid.UUID(user) if user else bootstrap.OPERATOR_ID
-    typer.echo(bootstrap.token_service(settings).access_token(subject, frozenset(role)).token)
+    settings = operator_settings()
+    try:
+        subject = uuid.UUID(user) if user else bootstrap.OPERATOR_ID
+    except ValueError:
+        typer.echo(f"error: --user {user!r} is not a user id (a UUID)", err=True)
+        raise typer.Exit(2) from None
+    issued = bootstrap.token_service(settings).access_token(subject, frozenset(role))
+    if not as_json:
+        typer.echo(issued.token)
+        return
+    answer = {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_at": issued.expires_at,
+        "user_id": str(subject),
+        "roles": sorted(role),
+    }
+    typer.echo(json.dumps(answer, indent=2))
 
 
 @projections_cli.command("status")
-def projections_status(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-) -> None:
+def projections_status(as_json: AsJson = False) -> None:
     """Per projection and context: applied and published positions, lag, dead letters."""
     from infra.status import projection_status
 
-    rows = projection_status(Settings())
+    rows = projection_status(operator_settings("database_url"))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -268,7 +303,30 @@ def projections_status(
 
 
 def main() -> None:
-    cli()
+    """The `shop` entry point: a misconfigured command says what is missing in one line and
+    exits 2; a server that does not answer exits 3 (ADR 0017). No tracebacks for either."""
+    import psycopg
+    import psycopg_pool
+    from pydantic import ValidationError
+
+    from infra.keys import KeysMissing
+    from security.keys import KeysMissing as TokenKeysMissing
+
+    try:
+        cli()
+    except (NotConfigured, KeysMissing, TokenKeysMissing) as e:
+        _error(str(e), CONFIGURATION)
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = "SHOP_" + "_".join(str(p) for p in first["loc"]).upper()
+        _error(f"{name}: {first['msg']}", CONFIGURATION)
+    except (Unreachable, psycopg.OperationalError, psycopg_pool.PoolTimeout) as e:
+        _error(str(e).strip().splitlines()[-1] if str(e).strip() else repr(e), UNREACHABLE)
+
+
+def _error(message: str, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

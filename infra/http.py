@@ -37,6 +37,31 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> JS
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON)
 
 
+def title_for(code: str) -> str:
+    """A title a person reads, from the stable code: ``cart_line_not_found`` → "Cart line not
+    found" (never a Python class name)."""
+    return code.replace("_", " ").capitalize()
+
+
+def _field_error(error: Any) -> dict[str, Any]:
+    """A validation error as the client sees it: a field name that is a field name, in words."""
+    loc, message, kind = list(error["loc"]), error["msg"], error["type"]
+    context = error.get("ctx") or {}
+    if kind == "json_invalid":  # loc is ("body", <character offset>), not a field
+        at = loc[1] if len(loc) > 1 else "?"
+        loc = loc[:1]
+        message = f"the body is not valid JSON (at character {at}: {context.get('error', '')})"
+    elif kind == "too_short" and "min_length" in context:
+        message = f"must have at least {context['min_length']} characters"
+        if isinstance(error.get("input"), list):
+            message = f"must have at least {context['min_length']} items"
+    elif kind == "too_long" and "max_length" in context:
+        message = f"must have at most {context['max_length']} characters"
+        if isinstance(error.get("input"), list):
+            message = f"must have at most {context['max_length']} items"
+    return {"field": ".".join(str(p) for p in loc), "message": message, "type": kind}
+
+
 def reason(status: int) -> str:
     """The HTTP reason phrase for ``status`` ("Conflict", "Precondition Required", ...)."""
     try:
@@ -63,10 +88,7 @@ def domain_status(error: DomainError) -> int:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
+        errors = [_field_error(e) for e in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
         return problem(
             422, "Invalid request", f"invalid: {fields}", "validation_failed", errors=errors
@@ -75,12 +97,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def rule_said_no(_: Request, exc: DomainError) -> Response:
         status = domain_status(exc)
-        return problem(status, type(exc).__name__, exc.detail, exc.code)
+        return problem(status, title_for(exc.code), exc.detail, exc.code)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
-        code = str(getattr(exc, "code", "")) or f"http_{exc.status_code}"
-        response = problem(exc.status_code, reason(exc.status_code), str(exc.detail), code)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        code = str(getattr(exc, "code", ""))
+        detail = str(exc.detail)
+        if exc.status_code == 404 and not code:  # the same code as a domain NotFound
+            code = "not_found"
+            if detail == "Not Found":  # no route matched: the same body on both APIs
+                detail = f"there is no {request.method} {request.url.path} here (see /docs)"
+        title = title_for(code) if code else reason(exc.status_code)
+        code = code or f"http_{exc.status_code}"
+        response = problem(exc.status_code, title, detail, code)
         response.headers.update(exc.headers or {})
         return response
 

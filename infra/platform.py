@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 import httpx
@@ -13,9 +16,10 @@ from pydantic import SecretStr
 
 from domain.identity import Role
 from infra import bootstrap
-from infra.demo_catalog import load_demo_catalog
+from infra.demo_catalog import DEMO_STOCK, load_demo_catalog
 from infra.embedded.services import embedded_stack, maildir
 from infra.embedded.supervisor import ServiceFailed, Supervisor
+from infra.runtime import CLONE_DATA_DIR, remove_runtime, runtime_path, write_runtime
 from infra.settings import Settings
 
 _STARTUP_SECONDS = 60.0
@@ -72,6 +76,7 @@ def run_platform(settings: Settings) -> int:
         with (
             Supervisor(log_dir) as supervisor,
             embedded_stack(settings, supervisor) as stack,
+            _recorded(stack),
         ):
             start_platform(stack, supervisor)
             command_url = f"http://{stack.api_host}:{stack.command_api_port}"
@@ -91,6 +96,27 @@ def run_platform(settings: Settings) -> int:
     return 0
 
 
+@contextmanager
+def _recorded(stack: Settings) -> Iterator[None]:
+    """The runtime file (`infra.runtime`) exists exactly while the platform runs."""
+    write_runtime(stack)
+    try:
+        yield
+    finally:
+        remove_runtime(stack)
+
+
+def _shop_command(stack: Settings) -> str:
+    """How to call the CLI from any directory: the venv's script, else this interpreter;
+    with the data folder when the CLI would not find it by itself (`infra.runtime`)."""
+    script = Path(sys.executable).parent / "shop"
+    shop = shlex.quote(str(script)) if script.exists() else f"{sys.executable} -m infra.cli"
+    data_dir = stack.data_dir.resolve()
+    if data_dir == CLONE_DATA_DIR:
+        return shop
+    return f"SHOP_DATA_DIR={shlex.quote(str(data_dir))} {shop}"
+
+
 def _sink_note(stack: Settings) -> str:
     folder = maildir(stack)
     return f"   (e-mails land in {folder})" if folder.exists() else ""
@@ -101,7 +127,7 @@ def _print_banner(
 ) -> None:
     print(
         f"""
-shop is running (demo catalog: {added} products added).
+shop is running (demo catalog: {added} products added, {DEMO_STOCK} in stock each).
 
   command API   {command_url}   (OpenAPI: {command_url}/docs)
   read API      {read_url}   (OpenAPI: {read_url}/docs)
@@ -112,12 +138,12 @@ shop is running (demo catalog: {added} products added).
   SMTP          {stack.smtp_url}{_sink_note(stack)}
   logs          {log_dir}
 
+The CLI finds this platform from any terminal ({runtime_path(stack.data_dir.resolve())}).
 Try (commands need a token; this one is an admin's, valid 15 minutes):
-  export SHOP_TOKEN=$(SHOP_AUTH_KEYS_DIR={bootstrap.keys_dir(stack)} \\
-    {sys.executable} -m infra.cli token --role admin)
+  export SHOP_TOKEN=$({_shop_command(stack)} token --role admin)
   curl -s -X POST {command_url}/products -H 'content-type: application/json' \\
     -H "authorization: Bearer $SHOP_TOKEN" \\
-    -d '{{"sku":"LMP-0001","name":"Desk Lamp","brand":"Lumen","category":"home",\\
+    -d '{{"sku":"LMP-0001","name":"Desk Lamp","brand":"Lumen","category":"home",
          "description":"Warm white LED","price":{{"amount":"34.90","currency":"EUR"}}}}'
   curl -s '{read_url}/products/search?q=hedphones'
 

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Response, status
 
+from domain.catalog.product import product_id_for
 from domain.identity import Role
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
 from read_api.product_queries import InvalidCursor, ProductSearch, SortOrder, encode_cursor, present
@@ -32,6 +33,8 @@ def create_read_api(
         dependencies=[Gate],  # rate limits; routes without a declared policy: admins only
         title="shop read API",
         version="1",
+        docs_url=None,  # served from local files by infra.docs
+        redoc_url=None,
         description="Queries over projected read models. Eventually consistent with the "
         "command API; each document carries the versions it reflects.",
     )
@@ -138,11 +141,18 @@ def _products_router(
 
     @router.get("/{product_id}")
     async def get_product(
-        product_id: UUID, response: Response, after: After = None
+        product_id: Annotated[str, Path(description="the product's id, or its SKU")],
+        response: Response,
+        after: After = None,
     ) -> dict[str, Any]:
+        """A product page, by id or by SKU (the id is derived from the SKU, ADR 0009)."""
         await consistent(after, response)
         try:
-            hit = await es.get(index=alias, id=str(product_id))
+            wanted = UUID(product_id)
+        except ValueError:
+            wanted = product_id_for(product_id.strip().upper())
+        try:
+            hit = await es.get(index=alias, id=str(wanted))
         except NotFoundError:
             raise HTTPException(404, f"product {product_id} does not exist") from None
         return present(dict(hit))

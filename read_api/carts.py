@@ -69,7 +69,7 @@ def router(
         Its customer's (or an admin's) only: anyone else gets the 404 of a missing cart."""
         consistency = await consistent(after, response)
         cart = await store.get(str(cart_id))
-        missing = NotFound("cart_not_found", f"cart {cart_id} does not exist", consistency)
+        missing = NotFound("cart_not_found", consistency.missing(f"cart {cart_id}"), consistency)
         if cart is None:
             raise missing
         owner = cart["customer_id"]
@@ -84,7 +84,9 @@ def router(
         and for anyone but that customer or an admin."""
         consistency = await consistent(after, response)
         missing = NotFound(
-            "open_cart_not_found", f"customer {customer_id} has no open cart", consistency
+            "open_cart_not_found",
+            consistency.missing(f"an open cart of customer {customer_id}"),
+            consistency,
         )
         owned(principal, customer_id, missing)
         cart = await store.open_cart_of(str(customer_id))

@@ -28,6 +28,21 @@ class Consistency:
     def body(self) -> dict[str, Any]:
         return asdict(self)
 
+    def missing(self, what: str, where: str = "the read model") -> str:
+        """The detail of a 404: a read model behind the client's write says so, and one
+        asked without ``after`` suggests it (the write may just not be projected yet)."""
+        if self.stale:
+            return (
+                f"{what} is not in {where} yet: it has applied position {self.applied}, "
+                f"not yet {self.after}; retry with after={self.after}"
+            )
+        if self.after is None:
+            return (
+                f"{what} is not in {where}; if you just wrote it, pass "
+                "after=<the position in the command's answer> to wait for it"
+            )
+        return f"{what} is not in {where}"
+
 
 async def wait_until_applied(
     applied_position: AppliedPosition,

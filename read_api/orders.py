@@ -169,7 +169,9 @@ def router(
         consistency = await consistent(after, response)
         found = await queries.order(order_id)
         missing = HTTPException(
-            404, f"order {order_id} is not in the order history", consistency.headers()
+            404,
+            consistency.missing(f"order {order_id}", "the order history"),
+            consistency.headers(),
         )
         if found is None:
             raise missing

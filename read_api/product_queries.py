@@ -44,15 +44,16 @@ class ProductSearch:
     def body(self) -> dict[str, Any]:
         must: list[dict[str, Any]] = []
         if self.q:
-            must.append(
-                {
-                    "multi_match": {
-                        "query": self.q,
-                        "fields": ["name^3", "brand.text^2", "category.text", "description"],
-                        "fuzziness": "AUTO",
-                    }
+            words = {
+                "multi_match": {
+                    "query": self.q,
+                    "fields": ["name^3", "brand.text^2", "category.text", "description"],
+                    "fuzziness": "AUTO",
                 }
-            )
+            }
+            # A SKU typed into the search box finds its product first.
+            sku = {"term": {"sku": {"value": self.q.strip().upper(), "boost": 10}}}
+            must.append({"bool": {"should": [words, sku], "minimum_should_match": 1}})
         filters: list[dict[str, Any]] = [{"term": {"status": "active"}}]
         if self.category:
             filters.append({"term": {"category": self.category}})

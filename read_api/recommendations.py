@@ -94,10 +94,16 @@ def router(
         owned(principal, customer_id, HTTPException(404, f"customer {customer_id} is not known"))
         consistency = await consistent(after, response)
         basis, ranked = await store.for_customer(str(customer_id), limit * OVERFETCH)
+        items = await sellable(ranked, limit)
+        if not items and basis == "history":  # nothing left to pair with: best sellers
+            theirs = {product for product, _ in await store.bought(str(customer_id))}
+            popular = await store.popular(limit * OVERFETCH + len(theirs))
+            basis = "popular"
+            items = await sellable([p for p, _ in popular if p not in theirs], limit)
         return {
             "customer_id": str(customer_id),
             "basis": basis,
-            "items": await sellable(ranked, limit),
+            "items": items,
             "consistency": consistency.body(),
         }
 

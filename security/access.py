@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.identity import Role
 from security.ratelimit import Limit, RateLimiter
-from security.tokens import TokenRejected, TokenService, TokenUse
+from security.tokens import TokenExpired, TokenRejected, TokenService, TokenUse
 
 _POLICY = "_shop_access_policy"
 _PER_ADDRESS = Limit(50, 200)
@@ -113,6 +113,10 @@ async def principal_of(
         raise Unauthorized("send an access token: Authorization: Bearer <token>")
     try:
         claims = access_of(request).tokens.verify(credentials.credentials, TokenUse.ACCESS)
+    except TokenExpired:
+        raise Unauthorized(
+            "the access token has expired: sign in again or use POST /auth/refresh"
+        ) from None
     except TokenRejected as e:
         raise Unauthorized(f"the access token is not valid: {e}") from None
     principal = Principal(claims.user_id, claims.roles)

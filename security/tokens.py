@@ -39,6 +39,10 @@ class TokenRejected(Exception):
     """Why a token is refused; the reason is for logs and the 401 detail, never a secret."""
 
 
+class TokenExpired(TokenRejected):
+    """A token that was valid and no longer is: refresh it or sign in again."""
+
+
 @dataclass(frozen=True)
 class Claims:
     user_id: UUID
@@ -98,8 +102,16 @@ class TokenService:
                 leeway=LEEWAY_SECONDS,
                 options={"require": _REQUIRED},
             )
+        except jwt.ExpiredSignatureError as e:
+            raise TokenExpired("it has expired") from e
+        except jwt.ImmatureSignatureError as e:
+            raise TokenRejected("it is not valid yet") from e
+        except (jwt.InvalidAudienceError, jwt.InvalidIssuerError) as e:
+            raise TokenRejected("it was issued for another audience or by another issuer") from e
+        except jwt.InvalidSignatureError as e:
+            raise TokenRejected("its signature does not match") from e
         except jwt.PyJWTError as e:
-            raise TokenRejected(type(e).__name__) from e
+            raise TokenRejected(f"it cannot be read ({type(e).__name__})") from e
         if claims.get("token_use") != use.value:
             raise TokenRejected(f"not an {use.value} token")
         try:

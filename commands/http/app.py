@@ -22,6 +22,8 @@ def create_command_api(
         dependencies=[Gate],  # rate limits; routes without a declared policy: admins only
         title="shop command API",
         version="1",
+        docs_url=None,  # served from local files by infra.docs
+        redoc_url=None,
         description="Commands change state by appending events; responses carry the new "
         "version and the event-store position to read your own writes.",
     )

@@ -45,6 +45,8 @@ def router(sessions: Sessions) -> APIRouter:
             "expires_in": tokens.access_seconds,
             "refresh_token": refresh.token,
             "refresh_expires_in": tokens.refresh_seconds,
+            "user_id": str(user.id),  # who signed in, without decoding the token
+            "roles": sorted(user.roles),
         }
 
     async def limit_login(request: Request, email: str) -> None:

@@ -1,7 +1,8 @@
 """The auditors' commands: `shop replay`, `shop events tail`, `shop export`, `shop audit verify`.
 
 Exit codes a script can rely on: 0 success, 1 verification found a broken chain,
-2 a usage error (unknown aggregate type, id or context; malformed time or version).
+2 a usage or configuration error (unknown aggregate type, id or context; malformed time or
+version; no database or keys configured), 3 the database does not answer (``infra.cli.main``).
 Every command takes ``--json``; progress goes to stderr, results to stdout.
 """
 
@@ -22,14 +23,15 @@ from rich.table import Table
 from infra import bootstrap
 from infra.audit import replay as replays
 from infra.audit.log import follow, head, read_log
-from infra.settings import Settings
+from infra.runtime import operator_settings
 from streams.envelope import Envelope
 
 OK, BROKEN, USAGE = 0, 1, 2
 
 events_cli = typer.Typer(no_args_is_help=True, help="The event logs of the contexts.")
 audit_cli = typer.Typer(no_args_is_help=True, help="Tamper evidence of the event store.")
-out = Console()
+# Piped output is not cut at 80 columns: a script or a file gets whole lines.
+out = Console(width=None if sys.stdout.isatty() else 10_000)
 err = Console(stderr=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -78,7 +80,7 @@ def replay(
     if sum(x is not None for x in (version, as_of, between)) > 1:
         raise _fail("use one of --version, --as-of and --diff")
     context, _ = replays.AGGREGATES[kind]
-    app = bootstrap.application(Settings(), context)
+    app = bootstrap.application(operator_settings("database_url"), context)
     try:
         result = _replay(app, kind, aggregate, version, as_of, between)
     except replays.ReplayError as e:
@@ -164,11 +166,15 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="file to write (default stdout)")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON either way; with -o, a summary on stdout")
+    ] = False,
 ) -> None:
     """The context's event log as JSON Lines (one envelope per line), in position order.
     Streams page by page: memory stays constant however long the log."""
+    written = 0
     (context,) = _contexts([context])
-    app = bootstrap.application(Settings(), context)
+    app = bootstrap.application(operator_settings("database_url"), context)
     sink = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
         total = max(head(app) - start + 1, 0)
@@ -176,6 +182,7 @@ def export(
             task = progress.add_task(f"export {context}", total=total)
             for n, envelope in enumerate(read_log(app, start), start=1):
                 sink.write(envelope.to_json().decode() + "\n")
+                written = n
                 if n % 1000 == 0:
                     progress.update(task, completed=n)
             progress.update(task, completed=total)
@@ -183,6 +190,9 @@ def export(
         app.close()
         if output:
             sink.close()
+    if as_json and output:
+        summary = {"context": context, "from": start, "events": written, "output": str(output)}
+        _dump(summary)
 
 
 def _progress(disable: bool = False) -> Progress:
@@ -208,7 +218,7 @@ def tail(
     as_json: AsJson = False,
 ) -> None:
     """Follow new events live (Ctrl-C stops): time, context, position, type, aggregate."""
-    settings = Settings()
+    settings = operator_settings("database_url")
     apps = [bootstrap.application(settings, c) for c in _contexts(context)]
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -263,6 +273,7 @@ def audit_verify(
 
     contexts = _contexts(context)
     heads = _read_anchors(anchors) if anchors else None
+    settings = operator_settings("database_url")
     with _progress(disable=as_json) as progress:
         tasks: dict[str, Any] = {}
         counts: dict[str, int] = {}
@@ -277,7 +288,7 @@ def audit_verify(
             if counts[name] % 1000 == 0:
                 progress.update(tasks[name], completed=counts[name])
 
-        reports = verify(Settings(), contexts, started, advanced, heads)
+        reports = verify(settings, contexts, started, advanced, heads)
         for name, task in tasks.items():
             progress.update(task, completed=totals[name])
     ok = all(r.ok for r in reports)

@@ -198,22 +198,36 @@ def test_a_client_reads_its_own_write_by_passing_the_position(shop: Running) -> 
 
 
 def test_stock_received_makes_a_product_show_as_in_stock(shop: Running) -> None:
-    def in_stock_skus() -> set[str]:
-        response = httpx.get(
-            f"{shop.read_url}/products/search", params={"q": "grinder", "in_stock": "true"}
-        )
+    # Demo products come with stock; a product added later has none until a receipt.
+    grinder = {
+        "sku": "GRD-0001",
+        "name": "Hand Grinder",
+        "brand": "Morning",
+        "category": "kitchen",
+        "price": {"amount": "39.00", "currency": "EUR"},
+    }
+    added = httpx.post(f"{shop.command_url}/products", json=grinder, headers=shop.bearer())
+    assert added.status_code == 201
+
+    def in_stock_skus(in_stock: str | None = "true") -> set[str]:
+        params = {"q": "grinder"} | ({"in_stock": in_stock} if in_stock else {})
+        response = httpx.get(f"{shop.read_url}/products/search", params=params)
         return {item["sku"] for item in response.json()["items"]}
 
-    assert "CF-0300" not in in_stock_skus()
+    eventually(lambda: "GRD-0001" in in_stock_skus(None), timeout=30, what="the grinder listed")
+    assert "GRD-0001" not in in_stock_skus()
+    assert "CF-0300" in in_stock_skus()  # a demo product
     received = httpx.post(
-        f"{shop.command_url}/stock/CF-0300/receipts",
+        f"{shop.command_url}/stock/GRD-0001/receipts",
         json={"quantity": 3},
-        headers={"Idempotency-Key": "receipt-cf-0300-1", **shop.bearer()},
+        headers={"Idempotency-Key": "receipt-grd-0001-1", **shop.bearer()},
     )
     assert received.status_code == 201
 
     eventually(
-        lambda: "CF-0300" in in_stock_skus(), timeout=30, what="the grinder shows as in stock"
+        lambda: "GRD-0001" in in_stock_skus(),
+        timeout=30,
+        what="the grinder shows as in stock",
     )
 
 

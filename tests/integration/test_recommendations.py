@@ -248,3 +248,22 @@ def test_the_cli_rebuilds_the_recommendations(
     head = orders.recorder.max_notification_id()
     assert f"recommendations: rebuilt up to position {head}" in result.stdout
     assert also(settings, LAMP) == {pid(SHADE): 2, pid(BULB): 1, pid(CABLE): 1}
+
+
+def test_a_customer_whose_purchases_pair_with_nothing_gets_the_best_sellers(
+    settings: Settings, orders: OrdersApplication, catalog_in_index: None
+) -> None:
+    frank = uuid4()
+    buy(orders, ALICE, LAMP, BULB)
+    buy(orders, EVE, LAMP, SHADE)
+    buy(orders, frank, CABLE)  # bought with nothing else, by anyone
+    project(settings, log_of(orders))
+
+    with TestClient(apps.read_api(settings)) as client:
+        answer = client.get(
+            f"/customers/{frank}/recommendations", headers=as_customer(settings, frank)
+        ).json()
+    assert answer["basis"] == "popular"
+    skus = [i["sku"] for i in answer["items"]]
+    assert skus[0] == LAMP
+    assert sorted(skus) == sorted([LAMP, BULB, SHADE])

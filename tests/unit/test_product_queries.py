@@ -14,7 +14,9 @@ from read_api.product_queries import (
 def test_a_text_search_is_typo_tolerant_and_only_shows_active_products() -> None:
     body = ProductSearch(q="hedphones").body()
     (match,) = body["query"]["bool"]["must"]
-    assert match["multi_match"]["fuzziness"] == "AUTO"
+    words, sku = match["bool"]["should"]
+    assert words["multi_match"]["fuzziness"] == "AUTO"
+    assert sku == {"term": {"sku": {"value": "HEDPHONES", "boost": 10}}}  # or a SKU
     assert {"term": {"status": "active"}} in body["query"]["bool"]["filter"]
 
 
