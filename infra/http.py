@@ -141,8 +141,10 @@ class _BodyTooLarge(Exception):
 
 class CardDataRefusal:
     """Refuse with 422 ``card_data_refused`` any request carrying a card number or a security
-    code: in the path, the query or a JSON or form body, before any route, validation or log
-    sees it (PCI DSS scope, ADR 0023). The answer names the field, never the value."""
+    code: in the path, a header (``Idempotency-Key`` and ``X-Correlation-Id`` are stored), the
+    query (names and every value of a repeated parameter) or a JSON or form body, before any
+    route, validation or log sees it (PCI DSS scope, ADR 0023, 0028). The answer names the
+    field, never the value, nor a name that is itself card data."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -151,7 +153,7 @@ class CardDataRefusal:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = _card_data_in_url(scope)
+        found = _card_data_in_url(scope) or _card_data_in_headers(scope)
         if found is not None:
             await _refuse_card_data(found, scope, receive, send)
             return
@@ -180,12 +182,28 @@ class CardDataRefusal:
 
 
 def _card_data_in_url(scope: Scope) -> str | None:
-    for segment in str(scope["path"]).split("/"):
-        if card_data_field(unquote(segment)) is not None:
-            return "path"
+    # The whole path, decoded: a number split over segments by slashes is one too.
+    if card_data_field(unquote(str(scope["path"]))) is not None:
+        return "path"
     query = scope.get("query_string", b"").decode("latin-1")
-    found = card_data_field(dict(parse_qsl(query, keep_blank_values=True)))
-    return None if found is None else f"query.{found}"
+    return _card_data_in_pairs(parse_qsl(query, keep_blank_values=True), "query")
+
+
+def _card_data_in_pairs(pairs: list[tuple[str, str]], where: str) -> str | None:
+    """Every name and every value, repeated names included."""
+    for name, value in pairs:
+        found = card_data_field({name: value})
+        if found is not None:
+            return f"{where}.{found}"
+    return None
+
+
+def _card_data_in_headers(scope: Scope) -> str | None:
+    pairs = [
+        (name.decode("latin-1").lower(), value.decode("utf-8", errors="replace"))
+        for name, value in scope["headers"]
+    ]
+    return _card_data_in_pairs(pairs, "header")
 
 
 def _card_data_in_body(body: bytes, content_type: bytes) -> str | None:
@@ -193,12 +211,12 @@ def _card_data_in_body(body: bytes, content_type: bytes) -> str | None:
         return None
     data: Any
     if b"x-www-form-urlencoded" in content_type:
-        data = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
-    else:  # JSON, or anything the route will refuse anyway: checked as JSON if it parses
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = body.decode("utf-8", errors="replace")
+        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        return _card_data_in_pairs(pairs, "body")
+    try:  # JSON, or anything the route will refuse anyway: checked as JSON if it parses
+        data = json.loads(body)
+    except ValueError:
+        data = body.decode("utf-8", errors="replace")
     found = card_data_field(data)
     return None if found is None else f"body.{found}" if found != "body" else "body"
 
