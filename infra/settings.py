@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     read_api_port: int = 8001
     # Processes per API (uvicorn workers sharing the port). Each holds its own pools.
     api_workers: int = Field(default=1, ge=1, le=64)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, as uvicorn's forwarded_allow_ips). Empty: none, the socket peer
+    # is the client address (ADR 0019, 0028).
+    trusted_proxies: str = ""
     max_body_bytes: int = 64 * 1024
     # A request that takes longer is answered 503 (a command may still complete: retry it
     # with the same Idempotency-Key).
