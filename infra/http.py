@@ -7,6 +7,7 @@ import asyncio
 import http
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -171,6 +172,15 @@ class CardDataRefusal:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
+        if json_too_deep(body):
+            response = problem(
+                422,
+                "Invalid request",
+                f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                "json_too_deep",
+            )
+            await response(scope, receive, send)
+            return
         found = _card_data_in_body(body, dict(scope["headers"]).get(b"content-type", b""))
         if found is not None:
             await _refuse_card_data(found, scope, receive, send)
@@ -180,6 +190,23 @@ class CardDataRefusal:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
+
+
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``body`` (read as JSON) nests arrays and objects deeper than ``limit``, found
+    without parsing it: a deep body would exhaust the parser's recursion (a 500)."""
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
 
 
 def _card_data_in_url(scope: Scope) -> str | None:
