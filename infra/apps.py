@@ -50,7 +50,7 @@ def command_api(settings: Settings | None = None) -> FastAPI:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
             conn.execute("SELECT 1")
 
-    redis = Redis.from_url(settings.redis_url)
+    redis = _redis(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +91,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         if not await es.indices.exists_alias(name=alias):
             raise RuntimeError(f"the search index {alias} does not exist yet")
 
-    redis = Redis.from_url(settings.redis_url)
+    redis = _redis(settings)
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
 
     positions = AppliedPositions(
@@ -144,6 +144,15 @@ def read_api(settings: Settings | None = None) -> FastAPI:
     api.state.access = _access(settings, redis)
     _finish(api, settings)
     return api
+
+
+def _redis(settings: Settings) -> Redis:
+    """The APIs' Redis client: short timeouts, so a stalled Redis fails requests fast."""
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        socket_connect_timeout=settings.redis_connect_timeout_seconds,
+    )
 
 
 def _access(settings: Settings, redis: Redis) -> Access:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -84,6 +85,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = str(getattr(exc, "code", "")) or f"http_{exc.status_code}"
         response = problem(exc.status_code, reason(exc.status_code), str(exc.detail), code)
         response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RedisError)
+    async def redis_unavailable(request: Request, exc: RedisError) -> Response:
+        log.warning("Redis unavailable on %s %s: %r", request.method, request.url.path, exc)
+        response = problem(
+            503,
+            "Service unavailable",
+            "this read depends on a store that does not answer right now; retry shortly",
+            "store_unavailable",
+        )
+        response.headers["Retry-After"] = "2"
         return response
 
     @app.exception_handler(Exception)

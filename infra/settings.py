@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     access_token_seconds: int = Field(default=15 * 60, ge=60, le=15 * 60)
     refresh_token_seconds: int = Field(default=14 * 24 * 3600, ge=3600)
 
+    # Redis as the APIs use it (rate limits, carts, recommendations): a stalled server costs
+    # a request this long, then the limiter lets it through and reads answer 503 (ADR 0028).
+    redis_socket_timeout_seconds: float = Field(default=0.25, gt=0)
+    redis_connect_timeout_seconds: float = Field(default=0.25, gt=0)
+
     # Token buckets in Redis (ADR 0019): refill per second and burst, per key.
     rate_per_address: float = Field(default=50.0, gt=0)
     burst_per_address: int = Field(default=200, ge=1)
