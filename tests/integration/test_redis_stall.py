@@ -32,7 +32,7 @@ def read_api(settings: Settings) -> Iterator[TestClient]:
 def _pause_redis(settings: Settings) -> threading.Thread:
     def sleep() -> None:
         client = redis.Redis.from_url(settings.redis_url)
-        client.execute_command("DEBUG", "SLEEP", _PAUSE_SECONDS)
+        client.execute_command("DEBUG", "SLEEP", _PAUSE_SECONDS)  # type: ignore[no-untyped-call]
         client.close()
 
     pausing = threading.Thread(target=sleep)
