@@ -161,6 +161,7 @@ def _access(settings: Settings, redis: Redis) -> Access:
         RateLimiter(redis, settings.namespace),
         Limit(settings.rate_per_address, settings.burst_per_address),
         Limit(settings.rate_per_user, settings.burst_per_user),
+        Limit(settings.registration_rate_per_minute / 60, settings.registration_burst),
     )
 
 

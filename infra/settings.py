@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Logins: per address and per e-mail address, much stricter (guessing passwords).
     login_rate_per_minute: float = Field(default=5.0, gt=0)
     login_burst: int = Field(default=5, ge=1)
+    # Registrations (argon2 per request) per address.
+    registration_rate_per_minute: float = Field(default=10.0, gt=0)
+    registration_burst: int = Field(default=10, ge=1)
 
     # Streams.
     kafka_partitions: int = Field(default=4, ge=1)
