@@ -1,19 +1,28 @@
 """Card data detection (PCI DSS scope): what no request may carry and nothing may store.
 
-A card number is 13 to 19 digits, optionally grouped by spaces or dashes, passing the Luhn
-check, on its own or inside a longer text. A security code is any field named like one
-(``cvv``, ``cvc``, ``security_code``...), whatever its value. Callers name the field and
-never echo the value.
+A card number is 13 to 19 digits (any Unicode decimal digits) passing the Luhn check, on
+its own or inside a longer text, even glued to letters, and grouped by any separators: up
+to three characters that are neither letters nor digits between two digits (spaces, dashes,
+dots, slashes, underscores, tabs...). Within a longer run of grouped digits every sequence
+of whole groups is tried, so a number followed by an expiry date is found too; an
+ungrouped run longer than 19 digits is not a card number. Canonical UUIDs are ignored (their
+digit groups would otherwise read as one). A security code is any field named like one
+(``cvv``, ``cvc``, ``security_code``, ``card_code``...), whatever its value. Callers name
+the field and never echo the value (nor a key that is itself card data).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-# A digit group not glued to letters, digits or dashes on either side (so a UUID's digits
-# are not read as a card number).
-_CARD_NUMBER = re.compile(r"(?<![0-9A-Za-z-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z-])")
-_SECURITY_CODE_FIELDS = frozenset(
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SEPARATOR = r"(?:[^\w]|_)"
+# Digits joined by short separators: the candidates a card number is looked for in.
+_DIGIT_RUN = re.compile(rf"\d(?:{_SEPARATOR}{{0,3}}\d)*")
+_GROUP = re.compile(r"\d+")
+_MIN_DIGITS, _MAX_DIGITS = 13, 19
+_SECURITY_CODE_NAMES = frozenset(
     {
         "cvv",
         "cvv2",
@@ -21,13 +30,29 @@ _SECURITY_CODE_FIELDS = frozenset(
         "cvc2",
         "cid",
         "csc",
+        "cvd",
+        "cvn",
+        "cvn2",
+        "cav2",
+        "cve",
+        "spc",
         "securitycode",
-        "cardsecuritycode",
+        "securitynumber",
+        "cardcode",
+        "cvvcode",
+        "cvccode",
+        "cvvnumber",
+        "cvcnumber",
+        "verificationcode",
+        "verificationvalue",
+        "verificationnumber",
         "cardverificationvalue",
         "cardverificationcode",
-        "verificationcode",
+        "cardverificationnumber",
+        "cardsecuritycode",
     }
 )
+_SECURITY_CODE_PREFIXES = ("card", "credit", "creditcard", "cc", "payment", "x")
 
 
 def passes_luhn(digits: str) -> bool:
@@ -40,31 +65,64 @@ def passes_luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card_number_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Where card numbers are in ``text`` (start, end), UUIDs blanked out first."""
+    text = _UUID.sub(lambda m: " " * len(m.group()), text)
+    for run in _DIGIT_RUN.finditer(text):
+        groups = list(_GROUP.finditer(run.group()))
+        base, first = run.start(), 0
+        while first < len(groups):
+            end = _card_number_ending_at(groups, first)
+            if end is None:
+                first += 1
+                continue
+            yield base + groups[first].start(), base + groups[end].end()
+            first = end + 1
+
+
+def _card_number_ending_at(groups: list[re.Match[str]], first: int) -> int | None:
+    """The last group of a card number made of whole groups from ``first``, if any."""
+    digits = ""
+    for last in range(first, len(groups)):
+        digits += groups[last].group()
+        if len(digits) > _MAX_DIGITS:
+            return None
+        if len(digits) >= _MIN_DIGITS and passes_luhn(digits):
+            return last
+    return None
+
+
 def looks_like_card_number(value: object) -> bool:
     """Whether a string (or integer) is, or contains, a Luhn-valid card number."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         return False
-    return any(
-        passes_luhn(re.sub(r"[ -]", "", match.group()))
-        for match in _CARD_NUMBER.finditer(str(value))
-    )
+    return next(_card_number_spans(str(value)), None) is not None
 
 
 def names_security_code(name: str) -> bool:
-    return re.sub(r"[^a-z0-9]", "", name.lower()) in _SECURITY_CODE_FIELDS
+    normalized = re.sub(r"[\W_]", "", name.lower())
+    if normalized in _SECURITY_CODE_NAMES:
+        return True
+    return any(
+        normalized.startswith(prefix) and normalized[len(prefix) :] in _SECURITY_CODE_NAMES
+        for prefix in _SECURITY_CODE_PREFIXES
+    )
 
 
 def card_data_field(data: object, path: str = "") -> str | None:
-    """The first field (dotted path) holding card data, if any."""
+    """The first field (dotted path) holding card data, if any. A key that is itself a card
+    number is named ``<key>``, never echoed."""
     if isinstance(data, dict):
         for key, value in data.items():
+            if looks_like_card_number(str(key)):
+                return f"{path}.<key>" if path else "<key>"
             name = f"{path}.{key}" if path else str(key)
-            if names_security_code(str(key)) or looks_like_card_number(str(key)):
+            if names_security_code(str(key)):
                 return name
             found = card_data_field(value, name)
             if found is not None:
                 return found
-    elif isinstance(data, list):
+    elif isinstance(data, list | tuple):
         for index, item in enumerate(data):
             found = card_data_field(item, f"{path}.{index}" if path else str(index))
             if found is not None:
@@ -75,10 +133,8 @@ def card_data_field(data: object, path: str = "") -> str | None:
 
 
 def redact_card_numbers(text: str) -> str:
-    """``text`` with every Luhn-valid card number replaced (for log lines)."""
-
-    def mask(match: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", match.group())
-        return "[card number]" if passes_luhn(digits) else match.group()
-
-    return _CARD_NUMBER.sub(mask, text)
+    """``text`` with every card number replaced (for log lines)."""
+    spans = list(_card_number_spans(text))
+    for start, end in reversed(spans):
+        text = text[:start] + "[card number]" + text[end:]
+    return text

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,11 +17,21 @@ from pydantic import (
     model_validator,
 )
 
-from domain.money import InvalidMoney, Money
+from domain.money import ISO_4217, InvalidMoney, Money
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
 Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _iso_4217(code: str) -> str:
+    if code not in ISO_4217:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    return code
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_iso_4217)]
+# ASCII digits, an optional fraction: no "1_000", no full-width digits, no exponent.
+_DECIMAL_TEXT = re.compile(r"^[0-9]{1,15}(?:\.[0-9]{1,15})?$", re.ASCII)
 Id = Annotated[UUID, Field(strict=False)]  # a UUID from its JSON string
 
 
@@ -39,6 +51,8 @@ class Amount(Command):
     def no_booleans(cls, value: object) -> object:
         if isinstance(value, bool):
             raise ValueError("amount must be a decimal number")
+        if isinstance(value, str) and not _DECIMAL_TEXT.match(value):
+            raise ValueError("amount must be written with ASCII digits, like 19.99")
         return value
 
     @model_validator(mode="after")

@@ -50,7 +50,7 @@ def command_api(settings: Settings | None = None) -> FastAPI:
         with connect() as conn:
             conn.execute("SELECT 1")
 
-    redis = Redis.from_url(settings.redis_url)
+    redis = _redis(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +91,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         if not await es.indices.exists_alias(name=alias):
             raise RuntimeError(f"the search index {alias} does not exist yet")
 
-    redis = Redis.from_url(settings.redis_url)
+    redis = _redis(settings)
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
 
     positions = AppliedPositions(
@@ -146,12 +146,22 @@ def read_api(settings: Settings | None = None) -> FastAPI:
     return api
 
 
+def _redis(settings: Settings) -> Redis:
+    """The APIs' Redis client: short timeouts, so a stalled Redis fails requests fast."""
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        socket_connect_timeout=settings.redis_connect_timeout_seconds,
+    )
+
+
 def _access(settings: Settings, redis: Redis) -> Access:
     return Access(
         bootstrap.token_service(settings),
         RateLimiter(redis, settings.namespace),
         Limit(settings.rate_per_address, settings.burst_per_address),
         Limit(settings.rate_per_user, settings.burst_per_user),
+        Limit(settings.registration_rate_per_minute / 60, settings.registration_burst),
     )
 
 

@@ -68,6 +68,13 @@ def provision(as_json: AsJson = False) -> None:
         typer.echo(json.dumps({"provisioned": settings.namespace}))
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """X-Forwarded-For only from the configured proxies (uvicorn trusts 127.0.0.1 by
+    default, which would let any local client pick its own address: ADR 0028)."""
+    trusted = settings.trusted_proxies.strip()
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or ""}
+
+
 @cli.command("command-api")
 def command_api() -> None:
     """Serve the command API."""
@@ -79,6 +86,7 @@ def command_api() -> None:
         port=settings.command_api_port,
         workers=settings.api_workers,
         log_level="info",
+        **proxy_options(settings),
     )
 
 
@@ -93,6 +101,7 @@ def read_api() -> None:
         port=settings.read_api_port,
         workers=settings.api_workers,
         log_level="info",
+        **proxy_options(settings),
     )
 
 

@@ -7,12 +7,15 @@ import asyncio
 import http
 import json
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -113,6 +116,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         response.headers.update(exc.headers or {})
         return response
 
+    @app.exception_handler(RedisError)
+    async def redis_unavailable(request: Request, exc: RedisError) -> Response:
+        log.warning("Redis unavailable on %s %s: %r", request.method, request.url.path, exc)
+        response = problem(
+            503,
+            "Service unavailable",
+            "this read depends on a store that does not answer right now; retry shortly",
+            "store_unavailable",
+        )
+        response.headers["Retry-After"] = "2"
+        return response
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -170,8 +185,10 @@ class _BodyTooLarge(Exception):
 
 class CardDataRefusal:
     """Refuse with 422 ``card_data_refused`` any request carrying a card number or a security
-    code: in the path, the query or a JSON or form body, before any route, validation or log
-    sees it (PCI DSS scope, ADR 0023). The answer names the field, never the value."""
+    code: in the path, a header (``Idempotency-Key`` and ``X-Correlation-Id`` are stored), the
+    query (names and every value of a repeated parameter) or a JSON or form body, before any
+    route, validation or log sees it (PCI DSS scope, ADR 0023, 0028). The answer names the
+    field, never the value, nor a name that is itself card data."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -180,7 +197,7 @@ class CardDataRefusal:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = _card_data_in_url(scope)
+        found = _card_data_in_url(scope) or _card_data_in_headers(scope)
         if found is not None:
             await _refuse_card_data(found, scope, receive, send)
             return
@@ -197,6 +214,15 @@ class CardDataRefusal:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
+        if json_too_deep(body):
+            response = problem(
+                422,
+                "Invalid request",
+                f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                "json_too_deep",
+            )
+            await response(scope, receive, send)
+            return
         found = _card_data_in_body(body, dict(scope["headers"]).get(b"content-type", b""))
         if found is not None:
             await _refuse_card_data(found, scope, receive, send)
@@ -208,13 +234,46 @@ class CardDataRefusal:
         await self.app(scope, replay, send)
 
 
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``body`` (read as JSON) nests arrays and objects deeper than ``limit``, found
+    without parsing it: a deep body would exhaust the parser's recursion (a 500)."""
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def _card_data_in_url(scope: Scope) -> str | None:
-    for segment in str(scope["path"]).split("/"):
-        if card_data_field(unquote(segment)) is not None:
-            return "path"
+    # The whole path, decoded: a number split over segments by slashes is one too.
+    if card_data_field(unquote(str(scope["path"]))) is not None:
+        return "path"
     query = scope.get("query_string", b"").decode("latin-1")
-    found = card_data_field(dict(parse_qsl(query, keep_blank_values=True)))
-    return None if found is None else f"query.{found}"
+    return _card_data_in_pairs(parse_qsl(query, keep_blank_values=True), "query")
+
+
+def _card_data_in_pairs(pairs: list[tuple[str, str]], where: str) -> str | None:
+    """Every name and every value, repeated names included."""
+    for name, value in pairs:
+        found = card_data_field({name: value})
+        if found is not None:
+            return f"{where}.{found}"
+    return None
+
+
+def _card_data_in_headers(scope: Scope) -> str | None:
+    pairs = [
+        (name.decode("latin-1").lower(), value.decode("utf-8", errors="replace"))
+        for name, value in scope["headers"]
+    ]
+    return _card_data_in_pairs(pairs, "header")
 
 
 def _card_data_in_body(body: bytes, content_type: bytes) -> str | None:
@@ -222,12 +281,12 @@ def _card_data_in_body(body: bytes, content_type: bytes) -> str | None:
         return None
     data: Any
     if b"x-www-form-urlencoded" in content_type:
-        data = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
-    else:  # JSON, or anything the route will refuse anyway: checked as JSON if it parses
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = body.decode("utf-8", errors="replace")
+        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        return _card_data_in_pairs(pairs, "body")
+    try:  # JSON, or anything the route will refuse anyway: checked as JSON if it parses
+        data = json.loads(body)
+    except ValueError:
+        data = body.decode("utf-8", errors="replace")
     found = card_data_field(data)
     return None if found is None else f"body.{found}" if found != "body" else "body"
 
@@ -247,25 +306,71 @@ async def _refuse_card_data(field: str, scope: Scope, receive: Receive, send: Se
     await response(scope, receive, send)
 
 
+# Control characters (CR and LF forge lines, NUL and escapes confuse terminals), the line
+# and paragraph separators and the bidirectional overrides (they reorder what a reader sees).
+_UNSAFE_IN_LOGS = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [
+        *range(0x00, 0x20),
+        *range(0x7F, 0xA0),
+        0x061C,
+        0x200E,
+        0x200F,
+        0x2028,
+        0x2029,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+}
+
+
+def log_safe(text: str) -> str:
+    """``text`` with every character that could forge or disguise a log line escaped."""
+    return text.translate(_UNSAFE_IN_LOGS)
+
+
 class RedactedAccessLog(logging.Filter):
-    """Access-log lines without query strings (search terms, filters: maybe personal) and
-    with any card number in a path masked."""
+    """Access-log lines without query strings (search terms, filters: maybe personal), with
+    any card number in a path masked and control characters escaped, also those that were
+    percent-encoded in the path."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5:  # uvicorn: client, method, path, ...
             path = str(args[2]).partition("?")[0]
-            record.args = (args[0], args[1], redact_card_numbers(unquote(path)), *args[3:])
+            safe = log_safe(redact_card_numbers(unquote(path)))
+            record.args = (log_safe(str(args[0])), log_safe(str(args[1])), safe, *args[3:])
         return True
 
 
 REDACTED_ACCESS_LOG = RedactedAccessLog()
 
 
+def _log_safe_records(
+    factory: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    """A record factory escaping every text argument of a log call (our own lines)."""
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        if isinstance(record.args, tuple):
+            record.args = tuple(log_safe(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = log_safe(record.msg)
+        return record
+
+    make._shop_log_safe = True  # type: ignore[attr-defined]
+    return make
+
+
 def redact_access_log() -> None:
+    """Access-log redaction, and control characters escaped in every log line."""
     access = logging.getLogger("uvicorn.access")
     if REDACTED_ACCESS_LOG not in access.filters:
         access.addFilter(REDACTED_ACCESS_LOG)
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "_shop_log_safe", False):
+        logging.setLogRecordFactory(_log_safe_records(factory))
 
 
 class RequestTimeout:

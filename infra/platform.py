@@ -18,7 +18,7 @@ from domain.identity import Role
 from infra import bootstrap
 from infra.demo_catalog import DEMO_STOCK, load_demo_catalog
 from infra.embedded.services import embedded_stack, maildir
-from infra.embedded.supervisor import ServiceFailed, Supervisor
+from infra.embedded.supervisor import Restart, ServiceFailed, Supervisor
 from infra.runtime import CLONE_DATA_DIR, remove_runtime, runtime_path, write_runtime
 from infra.settings import Settings
 
@@ -41,12 +41,13 @@ def _text(value: object) -> str:
 
 def start_platform(settings: Settings, supervisor: Supervisor) -> None:
     """Provision, then start both APIs, the relay, the Faust worker and the order saga;
-    wait until ready."""
+    wait until ready. Each is restarted when it dies, with back-off, until it has crashed
+    5 times within a minute (ADR 0028)."""
     bootstrap.provision(settings)
     env = service_env(settings)
     shop = [sys.executable, "-m", "infra.cli"]
     for name in ("command-api", "read-api", "relay", "worker", "saga"):
-        supervisor.start(name, [*shop, name], env=env, signal_group=False)
+        supervisor.start(name, [*shop, name], env=env, signal_group=False, restart=Restart())
     for name, port in (
         ("command-api", settings.command_api_port),
         ("read-api", settings.read_api_port),

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     read_api_port: int = 8001
     # Processes per API (uvicorn workers sharing the port). Each holds its own pools.
     api_workers: int = Field(default=1, ge=1, le=64)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, as uvicorn's forwarded_allow_ips). Empty: none, the socket peer
+    # is the client address (ADR 0019, 0028).
+    trusted_proxies: str = ""
     max_body_bytes: int = 64 * 1024
     # A request that takes longer is answered 503 (a command may still complete: retry it
     # with the same Idempotency-Key).
@@ -71,6 +75,11 @@ class Settings(BaseSettings):
     access_token_seconds: int = Field(default=15 * 60, ge=60, le=15 * 60)
     refresh_token_seconds: int = Field(default=14 * 24 * 3600, ge=3600)
 
+    # Redis as the APIs use it (rate limits, carts, recommendations): a stalled server costs
+    # a request this long, then the limiter lets it through and reads answer 503 (ADR 0028).
+    redis_socket_timeout_seconds: float = Field(default=0.25, gt=0)
+    redis_connect_timeout_seconds: float = Field(default=0.25, gt=0)
+
     # Token buckets in Redis (ADR 0019): refill per second and burst, per key.
     rate_per_address: float = Field(default=50.0, gt=0)
     burst_per_address: int = Field(default=200, ge=1)
@@ -79,6 +88,9 @@ class Settings(BaseSettings):
     # Logins: per address and per e-mail address, much stricter (guessing passwords).
     login_rate_per_minute: float = Field(default=5.0, gt=0)
     login_burst: int = Field(default=5, ge=1)
+    # Registrations (argon2 per request) per address.
+    registration_rate_per_minute: float = Field(default=10.0, gt=0)
+    registration_burst: int = Field(default=10, ge=1)
 
     # Streams.
     kafka_partitions: int = Field(default=4, ge=1)

@@ -97,7 +97,8 @@ class Format(StrEnum):
 
 
 Day = Annotated[date | None, Query(description="UTC day, YYYY-MM-DD (inclusive)")]
-Filter = Annotated[str | None, Query(min_length=1, max_length=200)]
+# No NUL: Postgres text cannot hold one (it would be a 500, not a "no match").
+Filter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:

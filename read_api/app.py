@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 from uuid import UUID
 
-from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Response, status
 
 from domain.catalog.product import product_id_for
@@ -79,6 +79,7 @@ def _projections_router(projections: Callable[[], list[dict[str, Any]]]) -> APIR
 
 
 Term = Annotated[str | None, Query(min_length=1, max_length=200)]
+_MAX_LONG = 2**63 - 1  # Elasticsearch's long: a greater bound is a 422, not a 500
 
 
 After = Annotated[
@@ -108,8 +109,12 @@ def _products_router(
         ] = None,
         category: Term = None,
         brand: Term = None,
-        min_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
-        max_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
+        min_price: Annotated[
+            int | None, Query(ge=0, le=_MAX_LONG, description="minor units")
+        ] = None,
+        max_price: Annotated[
+            int | None, Query(ge=0, le=_MAX_LONG, description="minor units")
+        ] = None,
         in_stock: bool | None = None,
         sort: SortOrder = SortOrder.RELEVANCE,
         size: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -126,7 +131,13 @@ def _products_router(
         except InvalidCursor as e:
             raise HTTPException(422, str(e)) from None
         consistency = await consistent(after, response)
-        result = await es.search(index=alias, **body)
+        try:
+            result = await es.search(index=alias, **body)
+        except BadRequestError:
+            if cursor is None:
+                raise
+            # A well-formed cursor whose values do not fit this sort (another sort's cursor).
+            raise HTTPException(422, "cursor is not one this API issued for this sort") from None
         hits = result["hits"]["hits"]
         return {
             "total": result["hits"]["total"]["value"],

@@ -20,7 +20,8 @@ from security.access import require
 from security.audit import TABLE
 
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
-Filter = Annotated[str | None, Query(min_length=1, max_length=200)]
+# No NUL: Postgres text cannot hold one (it would be a 500, not a "no match").
+Filter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
 def router(connect: Connect, schema: str) -> APIRouter:

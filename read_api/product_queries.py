@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -91,11 +92,22 @@ def encode_cursor(sort_values: list[Any]) -> str:
 def decode_cursor(cursor: str) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as e:
+    except (ValueError, binascii.Error, RecursionError) as e:
         raise InvalidCursor("cursor is not one this API issued") from e
-    if not isinstance(values, list):
+    # What this API issues: a few sort values, each a string or a number Elasticsearch takes.
+    if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(map(_scalar, values)):
         raise InvalidCursor("cursor is not one this API issued")
     return values
+
+
+def _scalar(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and len(value) <= 512
 
 
 def present(hit: dict[str, Any]) -> dict[str, Any]:

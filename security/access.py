@@ -28,6 +28,7 @@ from security.tokens import TokenExpired, TokenRejected, TokenService, TokenUse
 _POLICY = "_shop_access_policy"
 _PER_ADDRESS = Limit(50, 200)
 _PER_USER = Limit(20, 100)
+_PER_REGISTRATION = Limit(10 / 60, 10)
 _bearer = HTTPBearer(auto_error=False, description="an access token from POST /auth/login")
 
 
@@ -53,6 +54,8 @@ class Access:
     limiter: RateLimiter | None = None
     per_address: Limit = _PER_ADDRESS
     per_user: Limit = _PER_USER
+    # Registration hashes a password with argon2: a bucket per address of its own.
+    registrations: Limit = _PER_REGISTRATION
 
 
 class Unauthorized(HTTPException):
@@ -205,4 +208,12 @@ async def _charge(limiter: RateLimiter | None, *buckets: tuple[str, Limit]) -> N
         raise RateLimited(verdict.retry_after_seconds)
 
 
+async def limit_registrations(request: Request) -> None:
+    """A route dependency: charge the address's registration bucket (429 when empty)."""
+    access = access_of(request)
+    bucket = (f"register:addr:{client_address(request)}", access.registrations)
+    await _charge(access.limiter, bucket)
+
+
+RegistrationLimit = Depends(limit_registrations)
 Gate = Depends(gate)

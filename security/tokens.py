@@ -114,6 +114,13 @@ class TokenService:
             raise TokenRejected(f"it cannot be read ({type(e).__name__})") from e
         if claims.get("token_use") != use.value:
             raise TokenRejected(f"not an {use.value} token")
+        issued, expires = claims.get("iat"), claims.get("exp")
+        # PyJWT takes "9999999999" for a number.
+        if not isinstance(issued, int) or not isinstance(expires, int):
+            raise TokenRejected("exp and iat must be numbers")
+        lifetime = self.access_seconds if use is TokenUse.ACCESS else self.refresh_seconds
+        if expires - issued > lifetime + LEEWAY_SECONDS or issued > time.time() + LEEWAY_SECONDS:
+            raise TokenRejected("the token lives longer than this service issues them")
         try:
             return Claims(
                 UUID(claims["sub"]),

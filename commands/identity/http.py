@@ -20,7 +20,14 @@ from commands.identity.models import AssignRole, ChangeProfile, RegisterUser, Se
 from commands.metadata import caused_by, current_correlation_id
 from domain.errors import NotFound
 from domain.identity import Role
-from security.access import AdminOnly, CurrentUser, Principal, Public, owned
+from security.access import (
+    AdminOnly,
+    CurrentUser,
+    Principal,
+    Public,
+    RegistrationLimit,
+    owned,
+)
 from security.audit import Audit
 
 
@@ -36,7 +43,7 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         "",
         status_code=status.HTTP_201_CREATED,
         response_model=CommandResult,
-        dependencies=[Public],
+        dependencies=[Public, RegistrationLimit],
     )
     def register_user(
         command: RegisterUser,

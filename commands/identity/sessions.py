@@ -1,7 +1,8 @@
 """Sign-in endpoints: log in, refresh (rotating), log out (ADR 0018).
 
 Login answers 401 ``invalid_credentials`` for an unknown address and a wrong password alike,
-and is rate limited per client address and per e-mail address (429 with Retry-After).
+and is rate limited per client address and per address and e-mail pair (429 with
+Retry-After), so nobody elsewhere can lock an address's owner out.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def router(sessions: Sessions) -> APIRouter:
             who = identity.email_hash(email)
         except InvalidEmail:
             who = "invalid"
-        for key in (f"login:addr:{client_address(request)}", f"login:email:{who}"):
+        # Per address, and per address and e-mail pair: failing for someone else's e-mail
+        # from elsewhere cannot lock its owner out (a per-e-mail bucket could).
+        address = client_address(request)
+        for key in (f"login:addr:{address}", f"login:pair:{address}:{who}"):
             verdict = await sessions.limiter.take(key, sessions.login_limit)
             if not verdict.allowed:
                 raise RateLimited(verdict.retry_after_seconds)

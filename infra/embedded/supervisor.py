@@ -1,7 +1,9 @@
 """A small, generic supervisor for child processes (backing services and app processes).
 
 Every child runs in its own process group, so stopping it also stops whatever it forked,
-and gets a parent-death signal, so it dies even if the supervisor is SIGKILLed.
+and gets a parent-death signal, so it dies even if the supervisor is SIGKILLed. A child
+started with a ``Restart`` policy that dies is started again after a back-off; only
+repeated crashes within the policy's window end the watch (ADR 0028).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -34,6 +36,20 @@ class ServiceFailed(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Restart:
+    """Start a child that died again, after ``first_delay`` seconds doubling up to
+    ``max_delay``; give up when it has crashed ``max_crashes`` times within ``window``."""
+
+    max_crashes: int = 5
+    window: float = 60.0
+    first_delay: float = 0.5
+    max_delay: float = 10.0
+
+    def delay(self, crashes: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** max(0, crashes - 1)))
+
+
 @dataclass
 class _Child:
     name: str
@@ -41,6 +57,10 @@ class _Child:
     log_path: Path | None
     stop_signal: signal.Signals
     signal_group: bool
+    respawn: Callable[[], subprocess.Popen[bytes]] | None = None
+    restart: Restart | None = None
+    crashes: list[float] = field(default_factory=list)
+    restart_at: float | None = None
 
 
 def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
@@ -141,21 +161,29 @@ class Supervisor:
         log_path: Path | None = None,
         stop_signal: signal.Signals = signal.SIGTERM,
         signal_group: bool = True,
+        restart: Restart | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` as child ``name`` in a new session (its own process group).
 
         ``stop_signal`` is sent on stop (and when we die); ``signal_group=False`` sends it
-        to the main process only, for servers that shut their own workers down.
+        to the main process only, for servers that shut their own workers down. With
+        ``restart``, ``watch`` starts the child again when it dies (see ``Restart``).
         """
         if name in self.names():
             raise ValueError(f"a child named {name!r} is already running")
         if log_path is None and self.log_dir is not None:
             log_path = self.log_dir / f"{name}.log"
-        try:
-            process = self._spawn(argv, env, cwd, user, log_path, stop_signal)
-        except OSError as exc:
-            raise ServiceFailed(name, f"cannot start {argv[0]}: {exc}") from exc
-        self._children.append(_Child(name, process, log_path, stop_signal, signal_group))
+
+        def spawn() -> subprocess.Popen[bytes]:
+            try:
+                return self._spawn(argv, env, cwd, user, log_path, stop_signal)
+            except OSError as exc:
+                raise ServiceFailed(name, f"cannot start {argv[0]}: {exc}") from exc
+
+        process = spawn()
+        self._children.append(
+            _Child(name, process, log_path, stop_signal, signal_group, spawn, restart)
+        )
         return process
 
     @staticmethod
@@ -221,7 +249,9 @@ class Supervisor:
     ) -> signal.Signals:
         """Block until one of ``signals`` arrives (returned) or a child dies (ServiceFailed).
 
-        Must be called from the main thread (it installs signal handlers meanwhile).
+        A child with a restart policy is started again instead (said on stderr), until it
+        crashes too often. Must be called from the main thread (it installs signal handlers
+        meanwhile).
         """
         received: list[signal.Signals] = []
 
@@ -232,15 +262,46 @@ class Supervisor:
         try:
             while not received:
                 for child in self._children:
-                    code = _exit_code(child.process)
-                    if code is not None:
-                        reason = f"exited unexpectedly with code {code}"
-                        raise ServiceFailed(child.name, _with_tail(reason, child.log_path))
+                    self._check(child)
                 time.sleep(_POLL_SECONDS * 2)
             return received[0]
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _check(self, child: _Child) -> None:
+        """Raise ServiceFailed for a dead child, or schedule and perform its restart."""
+        now = time.monotonic()
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.restart_at = None
+                assert child.respawn is not None
+                child.process.wait()  # reap the dead one; its group is gone with it
+                child.process = child.respawn()
+                print(f"{child.name}: restarted (pid {child.process.pid})", file=sys.stderr)
+            return
+        code = _exit_code(child.process)
+        if code is None:
+            return
+        reason = f"exited unexpectedly with code {code}"
+        policy = child.restart
+        if policy is None or child.respawn is None:
+            raise ServiceFailed(child.name, _with_tail(reason, child.log_path))
+        # Kill what the dead child may have left in its group before it is reaped.
+        _send(child.process.pid, signal.SIGKILL, group=True)
+        child.crashes = [t for t in child.crashes if now - t < policy.window] + [now]
+        if len(child.crashes) >= policy.max_crashes:
+            reason += f" ({len(child.crashes)} crashes within {policy.window:g} s: given up)"
+            raise ServiceFailed(child.name, _with_tail(reason, child.log_path))
+        delay = policy.delay(len(child.crashes))
+        print(
+            f"{child.name}: {reason}; restarting in {delay:g} s"
+            f" (crash {len(child.crashes)} of {policy.max_crashes} allowed"
+            f" within {policy.window:g} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        child.restart_at = now + delay
 
     def stop(self, name: str, grace: float = 10.0) -> int:
         """Stop one child (stop signal, then SIGKILL after ``grace`` s); its exit code."""

@@ -266,6 +266,37 @@ def test_logins_are_rate_limited_per_address_with_retry_after(stack: Settings) -
     assert int(limited.headers["retry-after"]) >= 1
 
 
+def test_failing_logins_for_someone_elses_email_do_not_lock_its_owner_out(
+    stack: Settings,
+) -> None:
+    settings = strict(stack)
+    email = f"victim-{uuid4().hex[:8]}@example.org"
+    with TestClient(apps.command_api(settings), client=("198.51.100.7", 4000)) as attacker:
+        register(attacker, email)
+        tries = [login(attacker, email, "wrong password").status_code for _ in range(7)]
+    with TestClient(apps.command_api(settings), client=("192.0.2.10", 5000)) as owner:
+        answer = login(owner, email)
+    assert 429 in tries
+    assert answer.status_code == 200, answer.json()
+
+
+def test_registrations_have_a_limit_of_their_own(stack: Settings) -> None:
+    settings = strict(stack, registration_burst=3, registration_rate_per_minute=1)
+    with TestClient(apps.command_api(settings)) as client:
+        statuses = [
+            client.post(
+                "/users",
+                json={
+                    "email": f"r{uuid4().hex[:8]}@example.org",
+                    "password": PASSWORD,
+                    "display_name": "Someone",
+                },
+            ).status_code
+            for _ in range(5)
+        ]
+    assert statuses == [201, 201, 201, 429, 429]
+
+
 def test_one_address_is_limited_per_address_and_per_user(stack: Settings) -> None:
     settings = strict(stack, burst_per_address=100, burst_per_user=4, rate_per_user=0.1)
     user, other = uuid4(), uuid4()

@@ -181,3 +181,35 @@ def test_card_data_in_a_form_body_path_or_query_is_refused_on_both_apis(
     assert_refused(read_api.get("/products/search", params={"q": CARD}), "query.q")
     assert_refused(read_api.get(f"/carts/{CARD.replace(' ', '')}"), "path")
     assert read_api.get("/products/search", params={"q": "lamp"}).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["Idempotency-Key", "X-Correlation-Id", "X-Anything"])
+def test_a_card_number_in_any_header_is_refused_without_signing_in(
+    settings: Settings, header: str
+) -> None:
+    body = {"email": f"h-{uuid4().hex[:8]}@example.org", "password": "a long enough password"}
+    with TestClient(apps.command_api(settings)) as anonymous:
+        for written in (CARD, CARD.replace(" ", "."), f"key{CARD.replace(' ', '')}"):
+            response = anonymous.post("/users", json=body, headers={header: written})
+            assert_refused(response, f"header.{header.lower()}")
+    with psycopg.connect(settings.database_url) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_schema LIKE %s",
+            (f"{settings.namespace}%",),
+        ).fetchall()
+        for schema, table in tables:
+            name = sql.Identifier(schema, table)
+            for row in conn.execute(sql.SQL("SELECT * FROM {}").format(name)):
+                assert "5555" not in repr(row)
+
+
+def test_card_numbers_as_keys_names_or_repeated_values_are_refused_and_never_echoed(
+    command_api: TestClient, read_api: TestClient
+) -> None:
+    number = CARD.replace(" ", "")
+    assert_refused(command_api.post("/carts", json={number: "x"}), "body.<key>")
+    assert_refused(read_api.get("/products/search", params={number: "x"}), "query.<key>")
+    repeated = read_api.get("/products/search", params=[("q", "lamp"), ("q", CARD)])
+    assert_refused(repeated, "query.q")
+    assert_refused(command_api.post("/carts", json={"card_code": "123"}), "body.card_code")

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.card_data import card_data_field, looks_like_card_number, redact_card_numbers
+from commands.card_data import (
+    card_data_field,
+    looks_like_card_number,
+    passes_luhn,
+    redact_card_numbers,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +70,62 @@ def test_log_lines_get_card_numbers_masked() -> None:
     assert redact_card_numbers(line) == (
         "GET /stock/[card number]/receipts 404; order 4111111111111112"
     )
+
+
+def _luhn_complete(prefix: str) -> str:
+    for check in "0123456789":
+        if passes_luhn(prefix + check):
+            return prefix + check
+    raise AssertionError("unreachable")
+
+
+_SEPARATORS = st.sampled_from([" ", "-", ".", "/", "_", "\t", " - ", "·", "\u00a0", "", "|", ","])
+_FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
+
+
+@st.composite
+def card_numbers_in_text(draw: st.DrawFn) -> tuple[str, str]:
+    length = draw(st.integers(13, 19))
+    digits = _luhn_complete(draw(st.text("0123456789", min_size=length - 1, max_size=length - 1)))
+    if draw(st.booleans()):
+        digits = digits.translate(_FULL_WIDTH)
+    separator = draw(_SEPARATORS)
+    size = draw(st.sampled_from([1, 3, 4, 5]))
+    written = separator.join(digits[i : i + size] for i in range(0, len(digits), size))
+    before = draw(st.sampled_from(["", "card ", "abc", "x:", "ref#", "pay with "]))
+    after = draw(st.sampled_from(["", " thanks", "xyz", "/12/27", " exp 12/27", "!"]))
+    return digits, before + written + after
+
+
+@given(card_numbers_in_text())
+def test_a_card_number_is_found_in_any_format_and_placement(case: tuple[str, str]) -> None:
+    _, text = case
+    assert looks_like_card_number(text), text
+    assert card_data_field({"note": text}) == "note"
+    masked = redact_card_numbers(text)
+    assert "[card number]" in masked
+    assert not looks_like_card_number(masked)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "4111.1111.1111.1111",
+        "4111/1111/1111/1111",
+        "card4111111111111111",
+        "4111 1111 1111 1111 2027",
+    ],
+)
+def test_card_numbers_with_other_separators_or_glued_to_letters_are_recognised(value: str) -> None:
+    assert looks_like_card_number(value)
+
+
+def test_a_key_that_is_a_card_number_is_not_echoed_in_the_field_name() -> None:
+    assert card_data_field({"lines": {"4111111111111111": 1}}) == "lines.<key>"
+
+
+@pytest.mark.parametrize(
+    "name", ["cvc", "CVV2", "cid", "csc", "security_code", "card_code", "cardCvc", "cc_cvv", "cvn"]
+)
+def test_security_code_fields_are_recognised_by_their_many_names(name: str) -> None:
+    assert card_data_field({name: "123"}) == name

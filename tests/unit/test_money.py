@@ -5,7 +5,9 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from commands.models import Amount
 from domain.money import InvalidMoney, Money
 
 
@@ -34,3 +36,22 @@ def test_floats_are_not_money() -> None:
 def test_amount_and_minor_units_round_trip(minor: int) -> None:
     money = Money(minor, "EUR")
     assert Money.of(money.amount, "EUR") == money
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [
+        ("1_000", "EUR"),
+        ("\uff11\uff12.\uff15\uff10", "EUR"),
+        ("1e3", "EUR"),
+        (" 12.50", "EUR"),
+        ("12.50", "ABC"),
+    ],
+)
+def test_lenient_amounts_and_made_up_currencies_are_refused(amount: str, currency: str) -> None:
+    with pytest.raises(ValidationError):
+        Amount(amount=amount, currency=currency)  # type: ignore[arg-type]
+
+
+def test_plain_amounts_in_iso_currencies_are_accepted() -> None:
+    assert Amount(amount="12.50", currency="EUR").to_money() == Money(1250, "EUR")  # type: ignore[arg-type]

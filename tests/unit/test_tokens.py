@@ -191,3 +191,20 @@ def test_no_keys_no_service(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(KeysMissing):
         load_key_set(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": str(int(time.time()) + 600)},
+        {"exp": float(int(time.time()) + 600) + 0.5},
+        {"exp": int(time.time()) + 10 * 365 * 24 * 3600},
+        {"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3900},
+    ],
+    ids=["string-exp", "float-exp", "lives-for-years", "issued-in-the-future"],
+)
+def test_tokens_with_non_numeric_or_overlong_lifetimes_are_refused(
+    tokens: TokenService, overrides: dict[str, object]
+) -> None:
+    with pytest.raises(TokenRejected):
+        tokens.verify(signed(tokens, claims(**overrides)), TokenUse.ACCESS)
