@@ -38,17 +38,17 @@ class Busy(RuntimeError):
 class NotificationHistory:
     def __init__(self, dsn: str, schema: str) -> None:
         self.dsn = dsn
-        self._connections = AsyncConnections(dsn, max_size=2)
+        self.connections = AsyncConnections(dsn, max_size=2)
         self.schema = sql.Identifier(schema)
         self.table = sql.Identifier(schema, TABLE)
 
     def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A pooled connection. Autocommit: each step must be durable before the next one
-        (above all, before SMTP)."""
-        return self._connections.connection()
+        """A connection (pooled once the loop opened ``connections``). Autocommit: each step
+        must be durable before the next one (above all, before SMTP)."""
+        return self.connections.connection()
 
     async def close(self) -> None:
-        await self._connections.close()
+        await self.connections.close()
 
     async def create(self) -> None:
         async with (

@@ -44,6 +44,10 @@ class ProjectionCheckpoints:
         self._table = sql.Identifier(schema, "checkpoints")
         self._dead = sql.Identifier(schema, "dead_letters")
 
+    async def open(self) -> None:
+        """Pool connections in the running (long-lived) loop; see ``AsyncConnections``."""
+        await self._connections.open()
+
     async def close(self) -> None:
         await self._connections.close()
 

@@ -56,6 +56,7 @@ class AppliedPositions:
                 await asyncio.wait_for(self._changed.wait(), within)
 
     async def start(self) -> None:
+        await self._checkpoints.open()  # the fallback reads borrow pooled connections
         self._task = asyncio.create_task(self._listen(), name="applied-positions")
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ import faust
 
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import Projector, ProjectorSpec
+from projections.sinks.postgres import PostgresProjector
 from streams.catchup import StoreCatchUp
 from streams.envelope import Envelope, MalformedEnvelope
 from streams.faust_app import faust_app
@@ -78,6 +79,10 @@ def _add_agents(
             gaps = _Gaps(projector.name, context, checkpoints, catch_up(context))
             try:
                 await _with_retries(projector.start, f"{spec.name} start")
+                # This loop lives as long as the worker: batches borrow pooled connections.
+                await checkpoints.open()
+                if isinstance(projector, PostgresProjector):
+                    await projector.connections.open()
                 await _project(stream, projector, gaps, config, checkpoints, dead_letters)
             finally:
                 gaps.close()

@@ -31,7 +31,7 @@ class PostgresProjector:
     def __init__(self, dsn: str, tables: Tables) -> None:
         self.dsn = dsn
         self.tables = tables
-        self._connections = AsyncConnections(dsn, max_size=2)
+        self.connections = AsyncConnections(dsn, max_size=2)  # the worker opens its pool
 
     def check(self, envelope: Envelope) -> None:
         raise NotImplementedError
@@ -41,11 +41,11 @@ class PostgresProjector:
             await self.tables.create(conn)
 
     async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        async with self._connections.connection() as conn, conn.transaction():
+        async with self.connections.connection() as conn, conn.transaction():
             await self.tables.apply(conn, envelopes)
 
     async def close(self) -> None:
-        await self._connections.close()
+        await self.connections.close()
 
 
 def row_values(row: Any) -> tuple[Any, ...]:
