@@ -9,8 +9,13 @@ STAMP  := $(VENV)/.installed-stamp
 run: $(STAMP)  ## the platform on the embedded stack, in the foreground
 	$(BIN)/shop run
 
+# Test workers: each gets its own embedded stack; whole files go to one worker (their
+# module fixtures start platforms once). The suite mostly waits on servers, so four
+# workers overlap the waits on two cores (README "Tests"). TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 4
+
 test: $(STAMP) lint typecheck  ## lint, type checks and the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 install: $(STAMP)
 

@@ -7,6 +7,7 @@ how to tell it is ready and how to create the application database once it is.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -90,16 +91,25 @@ def _postgres_os_user() -> pwd.struct_passwd | None:
     """The unprivileged user to run Postgres as when we are root, created once."""
     if os.geteuid() != 0:
         return None
+    # Several stacks may start at once (parallel test workers): the first creates the user,
+    # the others wait for it here instead of racing useradd. The lock is an advisory flock on
+    # the /etc directory: root-owned, always there, its inode stable (useradd replaces
+    # /etc/passwd by renaming), and nothing else flocks it.
+    lock = os.open("/etc", os.O_RDONLY | os.O_DIRECTORY)
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return pwd.getpwnam(POSTGRES_OS_USER)
+        except KeyError:
+            pass
+        argv = ["useradd", "-r", "-s", "/usr/sbin/nologin", POSTGRES_OS_USER]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            reason = f"cannot create user {POSTGRES_OS_USER}: {done.stderr.strip()}"
+            raise ServiceFailed(_SERVICE, reason)
         return pwd.getpwnam(POSTGRES_OS_USER)
-    except KeyError:
-        pass
-    argv = ["useradd", "-r", "-s", "/usr/sbin/nologin", POSTGRES_OS_USER]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        reason = f"cannot create user {POSTGRES_OS_USER}: {done.stderr.strip()}"
-        raise ServiceFailed(_SERVICE, reason)
-    return pwd.getpwnam(POSTGRES_OS_USER)
+    finally:
+        os.close(lock)  # closing releases the flock
 
 
 def _check_reachable(pg_dir: Path, user: pwd.struct_passwd) -> None:

@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -347,11 +346,18 @@ def test_carts_filled_through_the_application_reach_redis_and_survive_a_worker_k
     writer = threading.Thread(target=shop, args=(carts_app, random.Random(11), ids, done.is_set))
     writer.start()
     eventually(lambda: len(stored_carts(settings)) == len(ids), what="every cart projected")
-    time.sleep(1)  # let the writes flow, so the kill lands mid-stream
+
+    # Counted, not timed, so a busy machine changes only how long it takes: the kill lands
+    # mid-stream and more writes follow the restart.
+    def head() -> int:
+        return carts_app.recorder.max_notification_id() or 0
+
+    eventually(lambda: head() > 60, what="writes flowing before the kill")
     os.kill(processes._child("worker").process.pid, signal.SIGKILL)
     processes.stop("worker")
     start(processes, settings, "worker")
-    time.sleep(1)
+    killed_at = head()
+    eventually(lambda: head() > max(killed_at + 40, 101), what="writes after the restart")
     done.set()
     writer.join()
 

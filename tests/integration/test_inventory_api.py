@@ -26,6 +26,9 @@ from tests.support.platform import start
 
 pytestmark = pytest.mark.integration
 
+# Fixed, not random: parameter ids must be the same in every xdist worker.
+SOME_ORDER = UUID("6d1f0c52-3c1e-4b8e-9a57-0f4c2b9e7a11")
+
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
@@ -96,13 +99,13 @@ def test_receiving_stock_answers_201_and_the_units_are_on_hand(
         ("/stock/MUG-1/adjustments", {"change": -1}, "body.reason"),
         ("/reservations", reservation(MUG_1=0), "body.lines.0.quantity"),
         ("/reservations", {"order_id": "nope", "lines": []}, "body.order_id"),
-        ("/reservations", {"order_id": str(uuid4()), "lines": []}, "body.lines"),
+        ("/reservations", {"order_id": str(SOME_ORDER), "lines": []}, "body.lines"),
         (
             "/reservations",
-            {"order_id": str(uuid4()), "lines": [{"sku": "MUG-1", "quantity": 1}] * 2},
+            {"order_id": str(SOME_ORDER), "lines": [{"sku": "MUG-1", "quantity": 1}] * 2},
             "body.lines",
         ),
-        (f"/reservations/{uuid4()}/commit", {"skus": []}, "body.skus"),
+        (f"/reservations/{SOME_ORDER}/commit", {"skus": []}, "body.skus"),
         ("/reservations/not-a-uuid/release", {"skus": ["MUG-1"]}, "path.order_id"),
         ("/reservations/expire", {"older_than": "2030-01-01T00:00:00"}, "body.older_than"),
     ],

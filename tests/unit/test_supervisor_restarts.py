@@ -22,6 +22,13 @@ def _stop_watch_after(seconds: float) -> threading.Timer:
     return timer
 
 
+def _stop_watch_when(path: Path, content: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not (path.exists() and path.read_text() == content):
+        time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def test_a_child_killed_once_is_restarted_and_the_watch_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -33,11 +40,14 @@ def test_a_child_killed_once_is_restarted_and_the_watch_goes_on(
         while not starts.exists():
             time.sleep(0.02)
         os.kill(first.pid, signal.SIGKILL)
-        timer = _stop_watch_after(1.5)
+        # Ends the watch once the child has started again (or after a minute, failing below):
+        # a fixed delay would race the restarted interpreter's start-up on a busy machine.
+        stopper = threading.Thread(target=_stop_watch_when, args=(starts, "xx", 60.0))
+        stopper.start()
         try:
             assert supervisor.watch() is signal.SIGTERM
         finally:
-            timer.cancel()
+            stopper.join()
         assert starts.read_text() == "xx"
         assert supervisor.names() == ["saga"]
     err = capsys.readouterr().err
