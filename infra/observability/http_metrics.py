@@ -68,7 +68,8 @@ class HttpMetrics:
     def __init__(self, app: ASGIApp, commands: bool = False) -> None:
         self.app = app
         self.commands = commands
-        self._bound: dict[tuple[Any, str, int], _Bound] = {}
+        # By the route's id: routes live as long as the app (and APIRoute is unhashable).
+        self._bound: dict[tuple[int, str, int], _Bound] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,7 +92,7 @@ class HttpMetrics:
             HTTP_IN_FLIGHT.dec()
             route = scope.get("route")
             method = scope["method"]
-            key = (route, method, status)
+            key = (id(route), method, status)
             bound = self._bound.get(key)
             if bound is None:
                 bound = self._bound[key] = self._bind(route, method, status)
