@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from uuid import uuid4
 
@@ -37,7 +38,8 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             checkout.settings.worker_metrics_port,
             checkout.settings.saga_metrics_port,
         ):
-            eventually(lambda p=port: _answers(f"{_base(checkout, p)}/healthz"), 60, f"port {port}")
+            url = f"{_base(checkout, port)}/healthz"
+            eventually(partial(_answers, url), 60, f"port {port} answers")
         yield checkout
 
 
