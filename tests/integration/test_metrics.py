@@ -17,6 +17,8 @@ from kafka import KafkaProducer
 from psycopg import sql
 
 from infra.apps import read_api
+from infra.embedded.supervisor import Supervisor
+from infra.observability.prometheus_server import INSTALL_HINT, binary, start_prometheus
 from infra.platform import service_env
 from infra.settings import Settings
 from tests.conftest import free_port
@@ -286,3 +288,38 @@ def test_the_read_api_names_the_missing_dependency(stack: Settings) -> None:
         response = c.get("/readyz")
     assert response.status_code == 503
     assert response.json()["dependency"] == "elasticsearch"
+
+
+@pytest.mark.skipif(binary() is None, reason=f"prometheus missing: {INSTALL_HINT}")
+def test_a_real_prometheus_scrapes_every_process(shop: Checkout, tmp_path: Path) -> None:
+    settings = shop.settings.model_copy(
+        update={"data_dir": tmp_path, "prometheus_port": free_port()}
+    )
+    with Supervisor(tmp_path / "logs") as supervisor:
+        url = start_prometheus(settings, supervisor)
+        assert url is not None
+
+        def up() -> dict[str, float] | None:
+            answer = httpx.get(f"{url}/api/v1/query", params={"query": "up"}, timeout=5).json()
+            found = {r["metric"]["job"]: float(r["value"][1]) for r in answer["data"]["result"]}
+            return found if len(found) == 5 and all(found.values()) else None
+
+        jobs = eventually(up, 60, "every target scraped and up")
+        assert set(jobs) == {
+            "shop-command-api",
+            "shop-read-api",
+            "shop-relay",
+            "shop-worker",
+            "shop-saga",
+        }
+        rules = httpx.get(f"{url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        assert {group["name"] for group in rules} == {"shop-recording", "shop-alerts"}
+        # A recording rule over a real scrape: the command API's request rate is there.
+        query = {"query": 'shop_http_requests_total{job="shop-command-api"}'}
+        eventually(
+            lambda: httpx.get(f"{url}/api/v1/query", params=query, timeout=5).json()["data"][
+                "result"
+            ],
+            30,
+            "request counts scraped",
+        )
