@@ -20,7 +20,7 @@ from infra import bootstrap
 from infra.demo_catalog import DEMO_STOCK, load_demo_catalog
 from infra.embedded.services import embedded_stack, maildir
 from infra.embedded.supervisor import Restart, ServiceFailed, Supervisor
-from infra.observability.prometheus_server import INSTALL_HINT, start_prometheus
+from infra.observability.prometheus_server import start_prometheus
 from infra.observability.watch import readiness_urls, watch_health
 from infra.runtime import CLONE_DATA_DIR, remove_runtime, runtime_path, write_runtime
 from infra.settings import Settings
@@ -94,11 +94,13 @@ def run_platform(settings: Settings) -> int:
             _recorded(stack),
         ):
             start_platform(stack, supervisor)
-            prometheus_url = start_prometheus(stack, supervisor)
+            prometheus_url, prometheus_note = start_prometheus(stack, supervisor)
             command_url = f"http://{stack.api_host}:{stack.command_api_port}"
             read_url = f"http://{stack.api_host}:{stack.read_api_port}"
             added = load_demo_catalog(command_url, bootstrap.operator_token(stack, Role.ADMIN))
-            _print_banner(stack, command_url, read_url, added, log_dir, prometheus_url)
+            _print_banner(
+                stack, command_url, read_url, added, log_dir, prometheus_url, prometheus_note
+            )
             stop_watching = threading.Event()
             watch_health(readiness_urls(stack.api_host, process_ports(stack)), stop_watching)
             try:
@@ -143,7 +145,7 @@ def _sink_note(stack: Settings) -> str:
     return f"   (e-mails land in {folder})" if folder.exists() else ""
 
 
-def _metrics_lines(stack: Settings, prometheus_url: str | None) -> str:
+def _metrics_lines(stack: Settings, prometheus_url: str | None, note: str) -> str:
     lines = [
         f"  {name + ' ' * (12 - len(name))}  http://{stack.api_host}:{port}/metrics"
         for name, port in process_ports(stack).items()
@@ -151,7 +153,7 @@ def _metrics_lines(stack: Settings, prometheus_url: str | None) -> str:
     if prometheus_url is not None:
         lines.append(f"  Prometheus    {prometheus_url}   (alerts: {prometheus_url}/alerts)")
     else:
-        lines.append(f"  Prometheus    not installed: {INSTALL_HINT}")
+        lines.append(f"  Prometheus    {note}; the platform runs without it")
     return "\n".join(lines)
 
 
@@ -162,6 +164,7 @@ def _print_banner(
     added: int,
     log_dir: os.PathLike[str],
     prometheus_url: str | None = None,
+    prometheus_note: str = "",
 ) -> None:
     print(
         f"""
@@ -177,7 +180,7 @@ shop is running (demo catalog: {added} products added, {DEMO_STOCK} in stock eac
   logs          {log_dir}
 
 Metrics (each process also serves /healthz and /readyz on its port):
-{_metrics_lines(stack, prometheus_url)}
+{_metrics_lines(stack, prometheus_url, prometheus_note)}
 
 The CLI finds this platform from any terminal ({runtime_path(stack.data_dir.resolve())}).
 Try (commands need a token; this one is an admin's, valid 15 minutes):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import httpx
 
-from infra.embedded.supervisor import Supervisor
+from infra.embedded.supervisor import ServiceFailed, Supervisor
 from infra.settings import Settings
 
 RULES = Path(__file__).resolve().parent / "prometheus" / "rules.yml"
@@ -50,11 +51,25 @@ def binary() -> str | None:
     return shutil.which("prometheus")
 
 
-def start_prometheus(settings: Settings, supervisor: Supervisor, timeout: float = 60) -> str | None:
-    """Start Prometheus scraping every process; its URL, or None when it is not installed."""
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def start_prometheus(
+    settings: Settings, supervisor: Supervisor, timeout: float = 60
+) -> tuple[str | None, str]:
+    """Start Prometheus scraping every process: its URL, or None and why not (not installed,
+    its port taken, it failed to start). The platform runs either way."""
     executable = binary()
     if executable is None:
-        return None
+        return None, f"not installed: {INSTALL_HINT}"
+    if _port_taken(settings.api_host, settings.prometheus_port):
+        return None, f"port {settings.prometheus_port} is taken: set SHOP_PROMETHEUS_PORT"
     folder = settings.data_dir.resolve() / "prometheus"
     (folder / "data").mkdir(parents=True, exist_ok=True)
     config_file = folder / "prometheus.yml"
@@ -71,7 +86,13 @@ def start_prometheus(settings: Settings, supervisor: Supervisor, timeout: float 
         ],
     )
     url = f"http://{address}"
-    supervisor.wait_healthy(
-        "prometheus", lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200, timeout
-    )
-    return url
+    try:
+        supervisor.wait_healthy(
+            "prometheus",
+            lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200,
+            timeout,
+        )
+    except ServiceFailed as e:
+        supervisor.stop("prometheus")
+        return None, f"did not start ({e.reason.splitlines()[0]})"
+    return url, "ready"

@@ -296,8 +296,8 @@ def test_a_real_prometheus_scrapes_every_process(shop: Checkout, tmp_path: Path)
         update={"data_dir": tmp_path, "prometheus_port": free_port()}
     )
     with Supervisor(tmp_path / "logs") as supervisor:
-        url = start_prometheus(settings, supervisor)
-        assert url is not None
+        url, note = start_prometheus(settings, supervisor)
+        assert url is not None, note
 
         def up() -> dict[str, float] | None:
             answer = httpx.get(f"{url}/api/v1/query", params={"query": "up"}, timeout=5).json()
