@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -114,10 +115,16 @@ def test_every_process_exports_its_families_in_the_prometheus_text_format(
     shop: Checkout,
 ) -> None:
     for process, url in _urls(shop).items():
-        families = scrape(url)
-        missing = EXPECTED[process] - set(families)
-        assert not missing, f"{process} lacks {sorted(missing)}"
+        # Waited for: a process that has just started may not have read the database yet.
+        families = eventually(
+            partial(_exporting, url, EXPECTED[process]), 30, f"{process} exports its families"
+        )
         assert all(name.startswith(("shop_", "process_", "python_")) for name in families)
+
+
+def _exporting(url: str, expected: set[str]) -> dict[str, Any] | None:
+    families = scrape(url)
+    return families if expected <= set(families) else None
 
 
 def test_commands_are_counted_by_context_command_and_outcome(shop: Checkout) -> None:
