@@ -4,9 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit integration e2e bench install clean
+.PHONY: run test lint typecheck unit integration e2e bench install clean prometheus
 
-run: $(STAMP)  ## the platform on the embedded stack, in the foreground
+run: $(STAMP) prometheus  ## the platform on the embedded stack, in the foreground
 	$(BIN)/shop run
 
 # Test workers: each gets its own embedded stack; whole files go to one worker (their
@@ -14,8 +14,16 @@ run: $(STAMP)  ## the platform on the embedded stack, in the foreground
 # workers overlap the waits on two cores (README "Tests"). TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 4
 
-test: $(STAMP) lint typecheck  ## lint, type checks and the whole test suite
+test: $(STAMP) lint typecheck prometheus  ## lint, type checks and the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Prometheus and promtool (Debian's package): `make run` starts one scraping every process,
+# the tests check the rules with promtool. Installed here when we are root; without it
+# `make run` runs the platform without Prometheus and says how to install it (ADR 0029).
+prometheus:
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq prometheus || { apt-get update -qq && apt-get install -y -qq prometheus; }; } \
+	  >/dev/null 2>&1; } || echo "prometheus not installed: apt-get install prometheus"
 
 install: $(STAMP)
 

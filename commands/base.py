@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, TypeVar, cast
@@ -14,6 +15,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    Recording,
     Transcoding,
 )
 from eventsourcing.postgres import PostgresFactory
@@ -31,6 +33,7 @@ from commands.idempotency import (
     jsonable as _jsonable,
 )
 from commands.metadata import MetadataMapper
+from commands.observers import NO_COMMAND_OBSERVER, CommandObserver
 from commands.privacy.personal_data import (
     InMemoryPersonalDataKeys,
     NoPersonalDataKeys,
@@ -78,6 +81,8 @@ class ShopApplication(Application[UUID]):
     """An eventsourcing Application for one bounded context, with its own events table."""
 
     context: ClassVar[str]
+    # Told of every append (metrics); the composition root sets a real one.
+    observer: CommandObserver = NO_COMMAND_OBSERVER
 
     def __init__(
         self,
@@ -111,6 +116,13 @@ class ShopApplication(Application[UUID]):
         return self.idempotency.run_once(
             key, f"{self.context}.{operation}", request.model_dump(mode="json"), respond
         )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        started = time.perf_counter()
+        recordings = super().save(*objs, **kwargs)
+        if recordings:
+            self.observer.appended(self.context, len(recordings), time.perf_counter() - started)
+        return recordings
 
     def construct_recorder(self) -> ApplicationRecorder:
         """On Postgres, concurrent saves share a transaction (group commit, ADR 0026) and a

@@ -32,6 +32,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from commands.group_commit import GroupCommitRecorder
+from commands.observers import NO_COMMAND_OBSERVER, CommandObserver
 from domain.errors import RuleViolated
 
 TABLE = "idempotency_keys"
@@ -91,8 +92,11 @@ class IdempotencyStore:
     ``connect`` lends a pooled connection (the context's event-store pool): nothing here
     opens a connection per command."""
 
-    def __init__(self, dsn: str, schema: str) -> None:
+    def __init__(
+        self, dsn: str, schema: str, observer: CommandObserver = NO_COMMAND_OBSERVER
+    ) -> None:
         self._dsn = dsn
+        self.observer = observer
         self._table = sql.Identifier(schema, TABLE)
         self._connect: Connect = lambda: psycopg.connect(self._dsn, autocommit=True)
 
@@ -125,6 +129,7 @@ class IdempotencyStore:
         pending = PendingResponse(key, fingerprint(operation, request))
         stored = self._get(key, pending.fingerprint)
         if stored is not None:
+            self.observer.repeated(operation)
             return stored
         try:
             with _running(pending):

@@ -21,6 +21,8 @@ from infra.http import (
     install_problem_handlers,
     redact_access_log,
 )
+from infra.observability.http_metrics import HttpMetrics, metrics_endpoint
+from infra.observability.readiness import Missing, first_missing
 from infra.settings import Settings
 from infra.status import projection_status
 from projections.sinks.postgres_orders import ORDER_HISTORY
@@ -47,8 +49,11 @@ def command_api(settings: Settings | None = None) -> FastAPI:
     connect = bootstrap.postgres(settings)
 
     def database_answers() -> None:
-        with connect() as conn:
-            conn.execute("SELECT 1")
+        try:
+            with connect() as conn:
+                conn.execute("SELECT 1")
+        except Exception as e:
+            raise Missing("postgres", e) from None
 
     redis = _redis(settings)
 
@@ -78,7 +83,7 @@ def command_api(settings: Settings | None = None) -> FastAPI:
     api = create_command_api(routers, database_answers, lifespan)
     api.state.access = access
     api.state.audit_log = bootstrap.audit_log(settings)
-    _finish(api, settings)
+    _finish(api, settings, commands=True)
     return api
 
 
@@ -93,6 +98,23 @@ def read_api(settings: Settings | None = None) -> FastAPI:
 
     redis = _redis(settings)
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
+
+    async def database_answers() -> None:
+        async with pool.connection(timeout=2) as conn:
+            await conn.execute("SELECT 1")
+
+    async def redis_answers() -> None:
+        await redis.ping()
+
+    async def dependencies_answer() -> None:
+        # In this order: the search index is what most reads need.
+        await first_missing(
+            {
+                "elasticsearch": index_answers,
+                "postgres": database_answers,
+                "redis": redis_answers,
+            }
+        )
 
     positions = AppliedPositions(
         bootstrap.projection_checkpoints(settings),
@@ -136,7 +158,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         es,
         alias,
         products_applied,
-        index_answers,
+        dependencies_answer,
         lambda: projection_status(settings),
         lifespan,
         more_routers=more_routers,
@@ -165,12 +187,16 @@ def _access(settings: Settings, redis: Redis) -> Access:
     )
 
 
-def _finish(api: FastAPI, settings: Settings) -> None:
+def _finish(api: FastAPI, settings: Settings, *, commands: bool = False) -> None:
     install_docs(api)
+    # Public like /healthz, outside the rate limits, not in the OpenAPI document.
+    api.add_route("/metrics", metrics_endpoint(), include_in_schema=False)
     install_problem_handlers(api)
     api.add_middleware(CardDataRefusal)
     # Added last, so it runs first: the card-data check never buffers an oversized body.
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: a slow body upload counts against the time too.
     api.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
+    # Outermost: timeouts and refused bodies are counted and timed too (ADR 0029).
+    api.add_middleware(HttpMetrics, commands=commands)
     redact_access_log()

@@ -36,6 +36,7 @@ from commands.identity import http as identity_http
 from commands.identity.application import EMAIL_HASH_KEY, IdentityApplication
 from commands.inventory import http as inventory_http
 from commands.inventory.application import InventoryApplication
+from commands.observers import NO_SAGA_OBSERVER, SagaObserver
 from commands.orders import http as orders_http
 from commands.orders.application import OrdersApplication
 from commands.payments import http as payments_http
@@ -48,6 +49,7 @@ from domain.identity import Role
 from infra.audit.chain import EventsTable
 from infra.audit.chain import install as install_chain
 from infra.keys import load_keys
+from infra.observability.metrics import CommandMetrics, NotificationMetrics
 from infra.settings import Settings
 from notifications.directory import EventStoreDirectory
 from notifications.history import NotificationHistory
@@ -69,6 +71,7 @@ from security.refresh import RefreshTokenStore
 from security.tokens import TokenService
 from streams.catchup import StoreCatchUp
 from streams.checkpoints import RelayCheckpoints
+from streams.observers import NO_RELAY_OBSERVER, RelayObserver
 from streams.relay import Relay
 from streams.saga import SagaConfig
 from streams.topics import TopicWatch, ensure_topics
@@ -157,14 +160,19 @@ def event_store_env(
     return env
 
 
+_COMMAND_METRICS = CommandMetrics()
+
+
 def application(
     settings: Settings, context: str, *, create_tables: bool = False
 ) -> ShopApplication:
-    return REGISTRY[context].application(
+    app = REGISTRY[context].application(
         env=event_store_env(settings, context, create_tables=create_tables),
         idempotency=idempotency_store(settings, context),
         personal_keys=personal_data_keys(settings),
     )
+    app.observer = _COMMAND_METRICS  # appends and repeats counted (ADR 0029)
+    return app
 
 
 def personal_data_keys(settings: Settings) -> PostgresPersonalDataKeys:
@@ -181,7 +189,7 @@ def events_table(app: ShopApplication) -> EventsTable:
 
 
 def idempotency_store(settings: Settings, context: str) -> IdempotencyStore:
-    return IdempotencyStore(settings.database_url, settings.schema_for(context))
+    return IdempotencyStore(settings.database_url, settings.schema_for(context), _COMMAND_METRICS)
 
 
 def catalog(settings: Settings) -> CatalogApplication:
@@ -250,7 +258,7 @@ def kafka_producer(settings: Settings) -> KafkaProducer:
     )
 
 
-def relay(settings: Settings, context: str) -> Relay:
+def relay(settings: Settings, context: str, observer: RelayObserver = NO_RELAY_OBSERVER) -> Relay:
     # Provisioned tables only: it starts beside the command API, which may be creating them.
     return Relay(
         application(settings, context, create_tables=False),
@@ -263,6 +271,7 @@ def relay(settings: Settings, context: str) -> Relay:
             settings.kafka_replication_factor,
         ),
         batch_size=settings.relay_batch_size,
+        observer=observer,
     )
 
 
@@ -319,7 +328,7 @@ def saga_deadlines(settings: Settings) -> SagaDeadlines:
     return SagaDeadlines(settings.database_url, settings.schema_for("saga"), postgres(settings))
 
 
-def order_saga(settings: Settings) -> OrderSaga:
+def order_saga(settings: Settings, observer: SagaObserver = NO_SAGA_OBSERVER) -> OrderSaga:
     orders, inventory, payments = (
         application(settings, context) for context in ("orders", "inventory", "payments")
     )
@@ -335,6 +344,7 @@ def order_saga(settings: Settings) -> OrderSaga:
         payment_timeout=timedelta(seconds=settings.saga_payment_timeout_seconds),
         gateway_attempts=settings.saga_gateway_attempts,
         retry_seconds=settings.saga_retry_seconds,
+        observer=observer,
     )
 
 
@@ -400,6 +410,7 @@ def notifier(settings: Settings) -> Notifier:
             lease_seconds=settings.notification_lease_seconds,
             max_age=timedelta(hours=settings.notification_max_age_hours),
         ),
+        NotificationMetrics(),
     )
 
 

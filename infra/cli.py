@@ -75,10 +75,25 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or ""}
 
 
+def _multiprocess_metrics(settings: Settings, api: str) -> None:
+    """With several uvicorn workers, each writes its metrics to files in a fresh folder
+    that every worker's /metrics combines (prometheus-client's multiprocess mode, ADR 0029).
+    Set before the workers start, which read it on import."""
+    if settings.api_workers <= 1:
+        return
+    import shutil
+
+    folder = settings.data_dir.resolve() / "metrics" / f"{settings.namespace}-{api}"
+    shutil.rmtree(folder, ignore_errors=True)  # the files of a previous run would add up
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 @cli.command("command-api")
 def command_api() -> None:
     """Serve the command API."""
     settings = Settings()
+    _multiprocess_metrics(settings, "command-api")
     uvicorn.run(
         "infra.apps:command_api",
         factory=True,
@@ -94,6 +109,7 @@ def command_api() -> None:
 def read_api() -> None:
     """Serve the read API."""
     settings = Settings()
+    _multiprocess_metrics(settings, "read-api")
     uvicorn.run(
         "infra.apps:read_api",
         factory=True,
@@ -110,6 +126,8 @@ def relay(
     context: Annotated[list[str] | None, typer.Option(help="default: every context")] = None,
 ) -> None:
     """Publish each context's new events to Kafka until stopped."""
+    from infra.observability.metrics import RelayMetrics
+    from infra.observability.processes import observe_relay
     from streams.relay import run_relay
 
     _logging()
@@ -117,19 +135,17 @@ def relay(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    metrics = RelayMetrics()
+    relays = [bootstrap.relay(settings, name, metrics) for name in (context or bootstrap.CONTEXTS)]
     threads = [
         threading.Thread(
             target=run_relay,
-            args=(
-                bootstrap.relay(settings, name),
-                settings.database_url,
-                stop,
-                settings.relay_poll_seconds,
-            ),
-            name=f"relay-{name}",
+            args=(relay, settings.database_url, stop, settings.relay_poll_seconds),
+            name=f"relay-{relay.context}",
         )
-        for name in (context or bootstrap.CONTEXTS)
+        for relay in relays
     ]
+    observe_relay(settings, metrics, relays, threads)
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -141,6 +157,8 @@ def worker() -> None:
     """Run the Faust worker with the projector agents."""
     import faust
 
+    from infra.observability.metrics import ProjectionMetrics
+    from infra.observability.processes import observe_worker
     from streams.worker import build_worker
 
     settings = Settings()
@@ -151,7 +169,9 @@ def worker() -> None:
         bootstrap.projectors(settings),
         bootstrap.projection_checkpoints(settings),
         partial(bootstrap.store_catch_up, settings),
+        ProjectionMetrics(),
     )
+    observe_worker(settings)
     loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 
@@ -161,12 +181,17 @@ def saga() -> None:
     """Run the order saga (its own Faust app and consumer group)."""
     import faust
 
+    from infra.observability.metrics import SagaMetrics
+    from infra.observability.processes import SagaHolder, observe_saga
     from streams.saga import build_saga_app
 
     settings = Settings()
     config = bootstrap.saga_config(settings)
     Path(config.datadir).mkdir(parents=True, exist_ok=True)
-    app = build_saga_app(config, lambda: bootstrap.order_saga(settings))
+    metrics = SagaMetrics()
+    holder = SagaHolder(settings, metrics)
+    app = build_saga_app(config, holder.build, metrics.ticked)
+    observe_saga(settings, metrics, holder)
     loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 

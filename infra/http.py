@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from commands.base import VersionConflict
 from commands.card_data import card_data_field, redact_card_numbers
 from domain.errors import AlreadyExists, Conflict, DomainError, NotFound
+from infra.observability.http_metrics import count_refusal
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -104,6 +105,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        count_refusal(exc)  # 401s by reason, 429s by limit (ADR 0029)
         code = str(getattr(exc, "code", ""))
         detail = str(exc.detail)
         if exc.status_code == 404 and not code:  # the same code as a domain NotFound

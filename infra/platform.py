@@ -6,6 +6,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from infra import bootstrap
 from infra.demo_catalog import DEMO_STOCK, load_demo_catalog
 from infra.embedded.services import embedded_stack, maildir
 from infra.embedded.supervisor import Restart, ServiceFailed, Supervisor
+from infra.observability.prometheus_server import start_prometheus
+from infra.observability.watch import readiness_urls, watch_health
 from infra.runtime import CLONE_DATA_DIR, remove_runtime, runtime_path, write_runtime
 from infra.settings import Settings
 
@@ -55,6 +58,17 @@ def start_platform(settings: Settings, supervisor: Supervisor) -> None:
         supervisor.wait_healthy(name, _ready(settings.api_host, port), _STARTUP_SECONDS)
 
 
+def process_ports(settings: Settings) -> dict[str, int]:
+    """The port each platform process serves /healthz, /readyz and /metrics on."""
+    return {
+        "command-api": settings.command_api_port,
+        "read-api": settings.read_api_port,
+        "relay": settings.relay_metrics_port,
+        "worker": settings.worker_metrics_port,
+        "saga": settings.saga_metrics_port,
+    }
+
+
 def _ready(host: str, port: int) -> Callable[[], bool]:
     def check() -> bool:
         return httpx.get(f"http://{host}:{port}/readyz", timeout=2).status_code == 200
@@ -80,11 +94,19 @@ def run_platform(settings: Settings) -> int:
             _recorded(stack),
         ):
             start_platform(stack, supervisor)
+            prometheus_url, prometheus_note = start_prometheus(stack, supervisor)
             command_url = f"http://{stack.api_host}:{stack.command_api_port}"
             read_url = f"http://{stack.api_host}:{stack.read_api_port}"
             added = load_demo_catalog(command_url, bootstrap.operator_token(stack, Role.ADMIN))
-            _print_banner(stack, command_url, read_url, added, log_dir)
-            received = supervisor.watch()
+            _print_banner(
+                stack, command_url, read_url, added, log_dir, prometheus_url, prometheus_note
+            )
+            stop_watching = threading.Event()
+            watch_health(readiness_urls(stack.api_host, process_ports(stack)), stop_watching)
+            try:
+                received = supervisor.watch()
+            finally:
+                stop_watching.set()
             # From here on a second Ctrl-C must not cut the shutdown short.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -123,8 +145,26 @@ def _sink_note(stack: Settings) -> str:
     return f"   (e-mails land in {folder})" if folder.exists() else ""
 
 
+def _metrics_lines(stack: Settings, prometheus_url: str | None, note: str) -> str:
+    lines = [
+        f"  {name + ' ' * (12 - len(name))}  http://{stack.api_host}:{port}/metrics"
+        for name, port in process_ports(stack).items()
+    ]
+    if prometheus_url is not None:
+        lines.append(f"  Prometheus    {prometheus_url}   (alerts: {prometheus_url}/alerts)")
+    else:
+        lines.append(f"  Prometheus    {note}; the platform runs without it")
+    return "\n".join(lines)
+
+
 def _print_banner(
-    stack: Settings, command_url: str, read_url: str, added: int, log_dir: os.PathLike[str]
+    stack: Settings,
+    command_url: str,
+    read_url: str,
+    added: int,
+    log_dir: os.PathLike[str],
+    prometheus_url: str | None = None,
+    prometheus_note: str = "",
 ) -> None:
     print(
         f"""
@@ -138,6 +178,9 @@ shop is running (demo catalog: {added} products added, {DEMO_STOCK} in stock eac
   Redis         {stack.redis_url}
   SMTP          {stack.smtp_url}{_sink_note(stack)}
   logs          {log_dir}
+
+Metrics (each process also serves /healthz and /readyz on its port):
+{_metrics_lines(stack, prometheus_url, prometheus_note)}
 
 The CLI finds this platform from any terminal ({runtime_path(stack.data_dir.resolve())}).
 Try (commands need a token; this one is an admin's, valid 15 minutes):

@@ -42,6 +42,10 @@ RECORDED = (
     "api_host",
     "command_api_port",
     "read_api_port",
+    "relay_metrics_port",
+    "worker_metrics_port",
+    "saga_metrics_port",
+    "prometheus_port",
 )
 
 

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     # with the same Idempotency-Key).
     request_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Health and /metrics of the processes that are not APIs (ADR 0029), bound on api_host.
+    relay_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    worker_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    saga_metrics_port: int = Field(default=9103, ge=0, le=65535)
+    # A worker whose projection is behind and has not moved for this long is unhealthy.
+    worker_stuck_seconds: float = Field(default=60.0, gt=0)
+    # The Prometheus server `shop run` starts when the `prometheus` binary is installed.
+    prometheus_port: int = Field(default=9090, ge=0, le=65535)
+
     # Tokens (ADR 0018). ``auth_keys_dir`` holds Ed25519 keys as ``<kid>.pem`` (private,
     # signs) or ``<kid>.pub.pem`` (verifies only); the embedded stack generates one.
     # ``auth_signing_key_id`` picks the signing key (empty: the greatest kid present).

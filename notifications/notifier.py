@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS = "notifications"
 
 
+class NotificationObserver:
+    """Told of each notification's outcome (metrics live in ``infra.observability``):
+    ``sent``, ``failed`` (refused for good), ``skipped`` (with why) or ``retried`` (an
+    attempt failed; it is tried again)."""
+
+    def notified(self, outcome: str, reason: str = "") -> None: ...
+
+
+NO_NOTIFICATION_OBSERVER = NotificationObserver()
+
+
 @dataclass(frozen=True)
 class Policy:
     sender: str
@@ -49,7 +60,9 @@ class Notifier:
         directory: Callable[[], Directory],
         mailer: Mailer,
         policy: Policy,
+        observer: NotificationObserver = NO_NOTIFICATION_OBSERVER,
     ) -> None:
+        self.observer = observer
         self.history = history
         self._make_directory = directory
         self._directory: Directory | None = None
@@ -96,13 +109,16 @@ class Notifier:
         occurred = datetime.fromisoformat(envelope.occurred_at)
         if datetime.now(UTC) - occurred > self.policy.max_age:
             await self.history.settle(conn, event_id, SKIPPED, "too_old")
+            self.observer.notified(SKIPPED, "too_old")
             return
         if customer is None:
             await self.history.settle(conn, event_id, SKIPPED, "order_unknown")
+            self.observer.notified(SKIPPED, "order_unknown")
             return
         recipient = await asyncio.to_thread(self.directory.recipient, customer)
         if recipient is None:
             await self.history.settle(conn, event_id, SKIPPED, "no_address")
+            self.observer.notified(SKIPPED, "no_address")
             return
         email = messages.render(kind, envelope, recipient, order)
         message = messages.compose(
@@ -121,9 +137,11 @@ class Notifier:
             except Rejected as e:
                 log.warning("notification %s rejected: %s", event_id, e)
                 await self.history.settle(conn, event_id, FAILED, str(e))
+                self.observer.notified(FAILED)
                 return
             except DeliveryFailed as e:
                 log.info("notification %s: attempt %d failed: %s", event_id, attempt, e)
+                self.observer.notified("retried")
                 if attempt == self.policy.attempts:
                     await self.history.release(conn, event_id, str(e))
                     raise
@@ -131,6 +149,7 @@ class Notifier:
                 delay *= 2
             else:
                 await self.history.settle(conn, event_id, SENT)
+                self.observer.notified(SENT)
                 return
 
     async def close(self) -> None:

@@ -59,7 +59,9 @@ def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:
             await readiness()
         except Exception as e:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            return {"status": "unavailable", "reason": str(e)}
+            # The dependency that is missing, when the check names one (ADR 0029).
+            dependency = getattr(e, "dependency", None) or "unknown"
+            return {"status": "unavailable", "dependency": dependency, "reason": str(e)}
         return {"status": "ready"}
 
     return router

@@ -61,8 +61,9 @@ class Access:
 class Unauthorized(HTTPException):
     code = "unauthorized"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, reason: str = "invalid_token") -> None:
         super().__init__(401, detail, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        self.reason = reason  # a metric label: a fixed word, never the token
 
 
 class Forbidden(HTTPException):
@@ -75,9 +76,10 @@ class Forbidden(HTTPException):
 class RateLimited(HTTPException):
     code = "rate_limited"
 
-    def __init__(self, retry_after_seconds: float) -> None:
+    def __init__(self, retry_after_seconds: float, limit: str = "request") -> None:
         retry = str(max(1, math.ceil(retry_after_seconds)))
         super().__init__(429, f"too many requests; retry in {retry} s", {"Retry-After": retry})
+        self.limit = limit  # which limit refused (a metric label)
 
 
 def access_of(request: Request) -> Access:
@@ -113,12 +115,13 @@ async def principal_of(
     if isinstance(cached, Principal):
         return cached
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("send an access token: Authorization: Bearer <token>")
+        raise Unauthorized("send an access token: Authorization: Bearer <token>", "missing_token")
     try:
         claims = access_of(request).tokens.verify(credentials.credentials, TokenUse.ACCESS)
     except TokenExpired:
         raise Unauthorized(
-            "the access token has expired: sign in again or use POST /auth/refresh"
+            "the access token has expired: sign in again or use POST /auth/refresh",
+            "expired_token",
         ) from None
     except TokenRejected as e:
         raise Unauthorized(f"the access token is not valid: {e}") from None
@@ -200,19 +203,21 @@ async def gate(
         raise Forbidden("this needs the role admin")
 
 
-async def _charge(limiter: RateLimiter | None, *buckets: tuple[str, Limit]) -> None:
+async def _charge(
+    limiter: RateLimiter | None, *buckets: tuple[str, Limit], limit: str = "request"
+) -> None:
     if limiter is None:
         return
     verdict = await limiter.take_all(buckets)
     if not verdict.allowed:
-        raise RateLimited(verdict.retry_after_seconds)
+        raise RateLimited(verdict.retry_after_seconds, limit)
 
 
 async def limit_registrations(request: Request) -> None:
     """A route dependency: charge the address's registration bucket (429 when empty)."""
     access = access_of(request)
     bucket = (f"register:addr:{client_address(request)}", access.registrations)
-    await _charge(access.limiter, bucket)
+    await _charge(access.limiter, bucket, limit="registration")
 
 
 RegistrationLimit = Depends(limit_registrations)

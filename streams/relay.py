@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from psycopg import sql
 from commands.base import ShopApplication
 from streams.checkpoints import RelayCheckpoints
 from streams.envelope import Envelope, envelope_for
+from streams.observers import NO_RELAY_OBSERVER, RelayObserver
 from streams.topics import TopicWatch
 from streams.watermark import watermark_header
 
@@ -47,7 +49,9 @@ class Relay:
         *,
         batch_size: int = 500,
         send_timeout: float = 30.0,
+        observer: RelayObserver = NO_RELAY_OBSERVER,
     ) -> None:
+        self.observer = observer
         self.app = app
         self._producer_factory = producer_factory
         self._producer: Any = None
@@ -74,6 +78,7 @@ class Relay:
         if self._producer is None:
             self.watch.ensure()
             self._producer = self._producer_factory()
+        started = time.perf_counter()
         try:
             # Counted before and after: if the broker lost messages in between (an in-memory
             # broker restarted empty after acknowledging), the count after is not what the topic
@@ -95,6 +100,7 @@ class Relay:
             self._topic_lost(held, held_before + sent)
         else:
             self.checkpoints.advance(self.context, notifications[-1].id, held)
+            self.observer.published(self.context, len(notifications), time.perf_counter() - started)
         return len(notifications)
 
     def _send_watermarks(self, position: int) -> int:
@@ -125,6 +131,7 @@ class Relay:
             held,
             published,
         )
+        self.observer.republished(self.context)
         self.checkpoints.reset(self.context)
         # Fresh clients: the topic is ensured again with our partition count, and no producer
         # state of the broker that is gone (producer id, sequence numbers) carries over.
@@ -161,9 +168,12 @@ def run_relay(relay: Relay, dsn: str, stop: threading.Event, poll_seconds: float
         while not stop.is_set():
             try:
                 with psycopg.connect(dsn, autocommit=True) as conn:
-                    _wait_for_leadership(conn, lock_key, stop, poll_seconds)
+                    relay.observer.leading(relay.context, False)
+                    _wait_for_leadership(relay, conn, lock_key, stop, poll_seconds)
+                    relay.observer.leading(relay.context, True)
                     _follow(relay, conn, stop, poll_seconds)
             except Exception as e:  # the broker or the database is away: retry, never skip
+                relay.observer.failed(relay.context, e)
                 log.warning("relay %s: %s; retrying in %.1fs", relay.context, e, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
@@ -182,15 +192,21 @@ def _follow(
     while not stop.is_set():
         if published := relay.catch_up():
             log.info("relay %s: published %d events", relay.context, published)
+        relay.observer.failed(relay.context, None)
         for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
             pass
 
 
 def _wait_for_leadership(
-    conn: psycopg.Connection[Any], lock_key: int, stop: threading.Event, poll_seconds: float
+    relay: Relay,
+    conn: psycopg.Connection[Any],
+    lock_key: int,
+    stop: threading.Event,
+    poll_seconds: float,
 ) -> None:
     while not stop.is_set():
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key,)).fetchone()
         if row and row[0]:
             return
+        relay.observer.failed(relay.context, None)  # a standby that reaches the database
         stop.wait(poll_seconds)

@@ -97,7 +97,13 @@ def checkout_of(envelope: Envelope) -> Checkout | None:
     )
 
 
-def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.App:
+def build_saga_app(
+    config: SagaConfig,
+    make_saga: Callable[[], Saga],
+    ticked: Callable[[], None] = lambda: None,
+) -> faust.App:
+    """The saga's Faust app; ``ticked`` is called on every run of the deadline timer (a
+    health check watches it)."""
     app = faust_app(
         config.app_id,
         config.broker,
@@ -121,6 +127,7 @@ def build_saga_app(config: SagaConfig, make_saga: Callable[[], Saga]) -> faust.A
         app.agent(topic, name=f"saga.{context}")(follow)
 
     async def deadlines() -> None:
+        ticked()
         try:
             saga = await runner.saga()
             due = await runner.in_thread(saga.due, datetime.now(UTC))

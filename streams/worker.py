@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -23,6 +24,7 @@ from projections.sinks.postgres import PostgresProjector
 from streams.catchup import StoreCatchUp
 from streams.envelope import Envelope, MalformedEnvelope
 from streams.faust_app import faust_app
+from streams.observers import NO_PROJECTION_OBSERVER, ProjectionObserver
 from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ def build_worker(
     projectors: Sequence[ProjectorSpec],
     checkpoints: ProjectionCheckpoints,
     catch_up: Callable[[str], StoreCatchUp],
+    observer: ProjectionObserver = NO_PROJECTION_OBSERVER,
 ) -> faust.App:
     """A Faust app running every projector."""
     app = faust_app(
@@ -59,7 +62,7 @@ def build_worker(
     )
     dead_letters = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
     for spec in projectors:
-        _add_agents(app, config, spec, checkpoints, dead_letters, catch_up)
+        _add_agents(app, config, spec, checkpoints, dead_letters, catch_up, observer)
     return app
 
 
@@ -70,20 +73,21 @@ def _add_agents(
     checkpoints: ProjectionCheckpoints,
     dead_letters: Any,
     catch_up: Callable[[str], StoreCatchUp],
+    observer: ProjectionObserver,
 ) -> None:
     for context in spec.contexts:
         topic = app.topic(config.topics[context], key_serializer="raw", value_serializer="raw")
 
         async def run(stream: Any, context: str = context) -> None:
             projector = spec.make()
-            gaps = _Gaps(projector.name, context, checkpoints, catch_up(context))
+            gaps = _Gaps(projector.name, context, checkpoints, catch_up(context), observer)
             try:
                 await _with_retries(projector.start, f"{spec.name} start")
                 # This loop lives as long as the worker: batches borrow pooled connections.
                 await checkpoints.open()
                 if isinstance(projector, PostgresProjector):
                     await projector.connections.open()
-                await _project(stream, projector, gaps, config, checkpoints, dead_letters)
+                await _project(stream, projector, gaps, config, checkpoints, dead_letters, observer)
             finally:
                 gaps.close()
                 await projector.close()
@@ -98,8 +102,11 @@ async def _project(
     config: WorkerConfig,
     checkpoints: ProjectionCheckpoints,
     dead_letters: Any,
+    observer: ProjectionObserver,
 ) -> None:
+    name, context = projector.name, gaps.context
     async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+        started = time.perf_counter()
         good: list[Envelope] = []
         positions: dict[int, int] = {}
         for event in events:
@@ -108,31 +115,38 @@ async def _project(
             if mark is not None:
                 # A watermark says every event up to ``mark`` was published before it.
                 recovered = await gaps.fill(event.message, positions, mark, inclusive=True)
-                good.extend(await _checked(projector, recovered, checkpoints))
+                good.extend(await _checked(projector, recovered, checkpoints, observer, context))
                 positions[partition] = max(positions.get(partition, 0), mark)
                 continue
             try:
                 envelope = Envelope.from_json(event.value)
             except MalformedEnvelope as e:
                 await _dead_letter(dead_letters, checkpoints, projector.name, event, e)
+                observer.dead_lettered(name, context)
                 continue
             recovered = await gaps.fill(event.message, positions, envelope.position)
-            good.extend(await _checked(projector, recovered, checkpoints))
+            good.extend(await _checked(projector, recovered, checkpoints, observer, context))
             positions[partition] = max(positions.get(partition, 0), envelope.position)
             try:
                 projector.check(envelope)
             except (KeyError, TypeError, ValueError) as e:
                 await _dead_letter(dead_letters, checkpoints, projector.name, event, e)
+                observer.dead_lettered(name, context)
                 continue
             good.append(envelope)
         await _with_retries(partial(projector.apply, good), f"{projector.name} apply")
         await _with_retries(
             partial(checkpoints.advance, projector.name, gaps.context, positions), "checkpoint"
         )
+        observer.applied(name, context, len(good), time.perf_counter() - started)
 
 
 async def _checked(
-    projector: Projector, envelopes: list[Envelope], checkpoints: ProjectionCheckpoints
+    projector: Projector,
+    envelopes: list[Envelope],
+    checkpoints: ProjectionCheckpoints,
+    observer: ProjectionObserver,
+    context: str,
 ) -> list[Envelope]:
     """The events read from the store that the projection can apply; the others are recorded
     as dead letters (they have no Kafka message to park)."""
@@ -148,6 +162,7 @@ async def _checked(
                 partial(checkpoints.record_dead_letter, projector.name, source, reason),
                 "dead letter record",
             )
+            observer.dead_lettered(projector.name, context)
         else:
             good.append(envelope)
     return good
@@ -169,7 +184,9 @@ class _Gaps:
         context: str,
         checkpoints: ProjectionCheckpoints,
         store: StoreCatchUp,
+        observer: ProjectionObserver = NO_PROJECTION_OBSERVER,
     ) -> None:
+        self.observer = observer
         self.projection = projection
         self.context = context
         self._checkpoints = checkpoints
@@ -191,6 +208,7 @@ class _Gaps:
             return []
         missing = await asyncio.to_thread(self._store.missing, partition, after, until)
         if missing:
+            self.observer.caught_up(self.projection, self.context, len(missing))
             log.warning(
                 "%s: %s[%d] lacks %d events between positions %d and %d; "
                 "applying them from the event store",

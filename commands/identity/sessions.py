@@ -63,7 +63,7 @@ def router(sessions: Sessions) -> APIRouter:
         for key in (f"login:addr:{address}", f"login:pair:{address}:{who}"):
             verdict = await sessions.limiter.take(key, sessions.login_limit)
             if not verdict.allowed:
-                raise RateLimited(verdict.retry_after_seconds)
+                raise RateLimited(verdict.retry_after_seconds, "login")
 
     @routes.post("/login")
     async def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def router(sessions: Sessions) -> APIRouter:
             user = identity.get_user(claims.user_id)
             if user.erased:  # an erased user's sessions end with the erasure
                 store.revoke(claims)
-                raise Unauthorized("the user no longer exists")
+                raise Unauthorized("the user no longer exists", "user_gone")
             new_refresh = store.rotate(claims, successor)
         except RefreshRefused as e:
             if e.family_revoked is not None:
@@ -103,9 +103,9 @@ def router(sessions: Sessions) -> APIRouter:
                     None,
                     {"family_id": str(e.family_revoked)},
                 )
-            raise Unauthorized(str(e)) from None
+            raise Unauthorized(str(e), "refresh_refused") from None
         except NotFound:
-            raise Unauthorized("the user no longer exists") from None
+            raise Unauthorized("the user no longer exists", "user_gone") from None
         response.headers["Cache-Control"] = "no-store"
         return grant(user, new_refresh)
 
@@ -121,10 +121,12 @@ def _verified(tokens: TokenService, token: str) -> Claims:
     try:
         return tokens.verify(token, TokenUse.REFRESH)
     except TokenRejected as e:
-        raise Unauthorized(f"the refresh token is not valid: {e}") from None
+        raise Unauthorized(
+            f"the refresh token is not valid: {e}", "invalid_refresh_token"
+        ) from None
 
 
 def _invalid_credentials() -> Unauthorized:
-    error = Unauthorized("e-mail address or password is wrong")
+    error = Unauthorized("e-mail address or password is wrong", "invalid_credentials")
     error.code = "invalid_credentials"
     return error

@@ -79,6 +79,14 @@ class SagaDeadlines:
                 (order_id, list(kinds)),
             )
 
+    def pending(self) -> dict[str, int]:
+        """How many timers are set, by kind."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT kind, count(*) FROM {} GROUP BY kind").format(self.table)
+            ).fetchall()
+        return {str(kind): int(count) for kind, count in rows}
+
     def due(self, now: datetime, limit: int = 500) -> list[UUID]:
         """Orders with a timer due, soonest first."""
         with self._connect() as conn:

@@ -32,6 +32,7 @@ from commands.inventory.application import InventoryApplication
 from commands.inventory.models import OrderSkus, ReserveStock
 from commands.metadata import caused_by
 from commands.models import PositiveAmount
+from commands.observers import NO_SAGA_OBSERVER, SagaObserver
 from commands.orders.application import OrdersApplication
 from commands.payments.application import (
     GatewayTimedOut,
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_STRIPES = 64
+# Steps after which the order is in a final state (orders by final state).
+_FINAL = {plan.CONFIRM: "confirmed", plan.CANCEL: "cancelled"}
 MAX_STEPS = 40  # a whole checkout is about ten; more means something keeps racing the saga
 
 
@@ -84,7 +87,9 @@ class OrderSaga:
         retry_seconds: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        observer: SagaObserver = NO_SAGA_OBSERVER,
     ) -> None:
+        self.observer = observer
         self.orders = orders
         self.inventory = inventory
         self.payments = payments
@@ -162,6 +167,7 @@ class OrderSaga:
                 try:
                     self._run(step, facts)
                 except Stalled as e:
+                    self.observer.step(step.kind, "stalled")
                     log.warning("saga %s: %s stalled (%s); retrying later", order_id, step.kind, e)
                     due = self.clock() + timedelta(seconds=self.retry_seconds * 20)
                     self.deadlines.set(order_id, RETRY, due, keep_first=False)
@@ -174,14 +180,30 @@ class OrderSaga:
     def _run(self, step: Step, facts: Facts) -> None:
         try:
             try:
-                self.execute(step, facts)
+                self._observed(step, facts)
             except Refused as refused:
+                self.observer.step(step.kind, "refused")
                 compensation = plan.compensate(step, refused.failure, facts)
                 log.info("saga %s: %s refused (%s)", facts.order_id, step.kind, refused.failure)
-                self.execute(compensation, facts)
+                self._observed(compensation, facts)
         except (Conflict, VersionConflict) as e:
             # The order (or its stock) moved meanwhile: decide again from the new facts.
+            self.observer.step(step.kind, "conflict")
             log.info("saga %s: %s met %s; deciding again", facts.order_id, step.kind, e)
+
+    def _observed(self, step: Step, facts: Facts) -> None:
+        """``execute``, told to the observer when it succeeds or fails unexpectedly (a
+        refusal, a conflict or a stall is told by the caller that handles it)."""
+        try:
+            self.execute(step, facts)
+        except (Refused, Stalled, Conflict, VersionConflict):
+            raise
+        except Exception:
+            self.observer.step(step.kind, "error")
+            raise
+        self.observer.step(step.kind, "ok")
+        if step.kind in _FINAL:
+            self.observer.finished(_FINAL[step.kind])
 
     # -- what is true now -----------------------------------------------------------------
 
@@ -365,17 +387,23 @@ class OrderSaga:
         """A gateway step: no answer is retried (same key) a few times, then it is refused."""
         wait = self.retry_seconds
         for attempt in range(1, self.gateway_attempts + 1):
+            started = time.perf_counter()
             try:
-                return call()
+                answer = call()
             except PaymentDeclined as e:
+                self.observer.gateway(what, "declined", time.perf_counter() - started)
                 raise Refused(Failure("declined", e.reason)) from None
             except (GatewayTimedOut, GatewayUnavailable) as e:
+                self.observer.gateway(what, "no_answer", time.perf_counter() - started)
                 log.warning(
                     "%s: no answer (attempt %d/%d): %s", what, attempt, self.gateway_attempts, e
                 )
                 if attempt < self.gateway_attempts:
                     self.sleep(wait)
                     wait *= 2
+            else:
+                self.observer.gateway(what, "approved", time.perf_counter() - started)
+                return answer
         raise Refused(Failure("unavailable", f"no answer after {self.gateway_attempts} attempts"))
 
     def _must(self, call: Callable[[], T]) -> T:

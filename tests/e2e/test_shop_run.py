@@ -64,6 +64,10 @@ def shop() -> Iterator[Running]:
         "SHOP_EMBEDDED_SMTP_PORT": "0",
         "SHOP_COMMAND_API_PORT": str(command_port),
         "SHOP_READ_API_PORT": str(read_port),
+        "SHOP_RELAY_METRICS_PORT": str(free_port()),
+        "SHOP_WORKER_METRICS_PORT": str(free_port()),
+        "SHOP_SAGA_METRICS_PORT": str(free_port()),
+        "SHOP_PROMETHEUS_PORT": str(free_port()),
         MARKER: uuid.uuid4().hex,
     }
     process = subprocess.Popen(
@@ -112,6 +116,16 @@ def test_the_banner_names_both_apis_and_the_demo_catalog(shop: Running) -> None:
     assert shop.command_url in shop.banner
     assert shop.read_url in shop.banner
     assert "demo catalog: 12 products added" in shop.banner
+
+
+def test_the_banner_lists_every_metrics_url_and_each_answers(shop: Running) -> None:
+    urls = re.findall(r"http://[0-9.]+:[0-9]+/metrics", shop.banner)
+    assert len(urls) == 5
+    for url in urls:
+        response = httpx.get(url, timeout=10)
+        assert response.status_code == 200
+        assert "# TYPE shop_" in response.text
+    assert "Prometheus" in shop.banner
 
 
 def test_the_printed_example_requests_work(shop: Running) -> None:

@@ -106,6 +106,9 @@ def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Ch
             "namespace": f"t{uuid.uuid4().hex[:12]}",
             "command_api_port": free_port(),
             "read_api_port": free_port(),
+            "relay_metrics_port": free_port(),
+            "worker_metrics_port": free_port(),
+            "saga_metrics_port": free_port(),
             "relay_poll_seconds": 0.2,
             **changes,
         }
