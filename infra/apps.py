@@ -21,6 +21,7 @@ from infra.http import (
     install_problem_handlers,
     redact_access_log,
 )
+from infra.observability.tracing import TraceRequests, configure_tracing
 from infra.settings import Settings
 from infra.status import projection_status
 from projections.sinks.postgres_orders import ORDER_HISTORY
@@ -43,6 +44,7 @@ from security.ratelimit import Limit, RateLimiter
 
 def command_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_tracing("command-api")  # in each uvicorn worker process; idempotent
     applications = {name: bootstrap.application(settings, name) for name in bootstrap.CONTEXTS}
     connect = bootstrap.postgres(settings)
 
@@ -84,6 +86,7 @@ def command_api(settings: Settings | None = None) -> FastAPI:
 
 def read_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_tracing("read-api")
     es = bootstrap.async_elasticsearch(settings)
     alias = settings.products_alias
 
@@ -173,4 +176,6 @@ def _finish(api: FastAPI, settings: Settings) -> None:
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: a slow body upload counts against the time too.
     api.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
+    # Outermost: the server span covers the whole request, refusals included (ADR 0030).
+    api.add_middleware(TraceRequests)
     redact_access_log()

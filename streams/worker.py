@@ -23,6 +23,7 @@ from projections.sinks.postgres import PostgresProjector
 from streams.catchup import StoreCatchUp
 from streams.envelope import Envelope, MalformedEnvelope
 from streams.faust_app import faust_app
+from streams.tracing import envelope_context, process_span
 from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ async def _project(
 ) -> None:
     async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
         good: list[Envelope] = []
+        headers: dict[str, Any] = {}  # event id → the Kafka headers it came with
         positions: dict[int, int] = {}
         for event in events:
             partition = event.message.partition
@@ -125,10 +127,20 @@ async def _project(
                 await _dead_letter(dead_letters, checkpoints, projector.name, event, e)
                 continue
             good.append(envelope)
-        await _with_retries(partial(projector.apply, good), f"{projector.name} apply")
-        await _with_retries(
-            partial(checkpoints.advance, projector.name, gaps.context, positions), "checkpoint"
-        )
+            headers[envelope.event_id] = event.message.headers
+        topic = config.topics[gaps.context]
+        with process_span(
+            projector.name,
+            topic,
+            config.app_id,
+            [envelope_context(e, headers.get(e.event_id)) for e in good],
+            **{"shop.projection": projector.name, "shop.context": gaps.context},
+        ):
+            await _with_retries(partial(projector.apply, good), f"{projector.name} apply")
+            await _with_retries(
+                partial(checkpoints.advance, projector.name, gaps.context, positions),
+                "checkpoint",
+            )
 
 
 async def _checked(
