@@ -64,12 +64,8 @@ def _faust_worker(app: Any, process: str) -> Any:
         return faust.Worker(app, loglevel=loglevel)
     # Faust sets up logging itself when it starts: an empty root config, then our handler.
     config = {"version": 1, "disable_existing_loggers": False, "root": {"handlers": []}}
-    return faust.Worker(
-        app,
-        loglevel=loglevel,
-        logging_config=config,
-        loghandlers=[log_handler(process, "json")],
-    )
+    app.conf.loghandlers = [log_handler(process, "json")]
+    return faust.Worker(app, loglevel=loglevel, logging_config=config)
 
 
 @cli.command()
