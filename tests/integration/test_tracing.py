@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
 from tests.support.auth import as_admin
+from tests.support.checkout import running_checkout
 from tests.support.otlp import OtlpReceiver, ReceivedSpan
 from tests.support.platform import eventually
 
@@ -157,3 +159,75 @@ def _kafka_headers(settings: Settings, topic: str) -> list[bytes]:
         ]
     finally:
         consumer.close()
+
+
+def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
+    stack: Settings, receiver: OtlpReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every process the checkout support starts inherits these.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    with running_checkout(stack, tmp_path / "logs") as shop:
+        sku = "TRC-SAGA-1"
+        added = shop.command.post(
+            "/products",
+            json={
+                "sku": sku,
+                "name": "Traced kettle",
+                "brand": "B",
+                "category": "misc",
+                "price": {"amount": "25.00", "currency": "EUR"},
+            },
+        )
+        assert added.status_code == 201, added.text
+        shop.receive(sku, 5)
+        trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+        placed = shop.command.post(
+            "/orders",
+            json={
+                "customer_id": str(uuid4()),
+                "cart_id": str(uuid4()),
+                "lines": [
+                    {
+                        "sku": sku,
+                        "quantity": 1,
+                        "unit_price": {"amount": "25.00", "currency": "EUR"},
+                    }
+                ],
+                "payment": {
+                    "payment_token": "tok_approve",
+                    "card_brand": "visa",
+                    "last_four": "4242",
+                },
+            },
+            headers={
+                "Idempotency-Key": f"order-{uuid4()}",
+                "traceparent": f"00-{trace_id}-{caller_span}-01",
+            },
+        )
+        assert placed.status_code == 201, placed.text
+        order = shop.settled(UUID(placed.json()["id"]))
+        assert order["status"] == "confirmed"
+
+        def saga_carried_it_on() -> tuple[ReceivedSpan, ReceivedSpan] | None:
+            spans = receiver.in_trace(trace_id)
+            sagas = {s.span_id: s for s in spans if s.service == "shop-saga" and s.kind == CONSUMER}
+            for publish in spans:
+                if publish.service != "shop-relay" or publish.kind != PRODUCER:
+                    continue
+                for ancestor in _ancestors(spans, publish):
+                    if ancestor in sagas:
+                        return sagas[ancestor], publish
+            return None
+
+        saga, publish = eventually(
+            saga_carried_it_on,
+            timeout=60,
+            what="an event the saga stored, published in the order's trace",
+        )
+        assert saga.attributes["messaging.system"] == "kafka"
+        assert saga.attributes["messaging.operation.type"] == "process"
+        assert saga.attributes["shop.order_id"] == placed.json()["id"]
+        assert publish.attributes["messaging.destination.name"] in {
+            shop.settings.topic(c) for c in ("orders", "payments", "inventory")
+        }
