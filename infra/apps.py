@@ -21,6 +21,7 @@ from infra.http import (
     install_problem_handlers,
     redact_access_log,
 )
+from infra.observability.logs import configure_logging
 from infra.observability.tracing import TraceRequests, configure_tracing
 from infra.settings import Settings
 from infra.status import projection_status
@@ -44,7 +45,10 @@ from security.ratelimit import Limit, RateLimiter
 
 def command_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    configure_tracing("command-api")  # in each uvicorn worker process; idempotent
+    # In each uvicorn worker process too (idempotent): they start without our set-up.
+    configure_tracing("command-api")
+    if settings.log_format == "json":
+        configure_logging("command-api", "json")
     applications = {name: bootstrap.application(settings, name) for name in bootstrap.CONTEXTS}
     connect = bootstrap.postgres(settings)
 
@@ -87,6 +91,8 @@ def command_api(settings: Settings | None = None) -> FastAPI:
 def read_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_tracing("read-api")
+    if settings.log_format == "json":
+        configure_logging("read-api", "json")
     es = bootstrap.async_elasticsearch(settings)
     alias = settings.products_alias
 
