@@ -1,7 +1,8 @@
 """Correlation and causation ids carried inside each stored event.
 
 Domain events stay free of tracing concerns: the command handler sets the ids for
-the current unit of work, and the mapper writes them next to the event state.
+the current unit of work, and the mapper writes them next to the event state. The W3C
+trace context current when the unit of work began is kept beside them (ADR 0030).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
 
+from commands.tracing import TRACEPARENT, TRACESTATE, current_trace_headers
+
 _META_KEY = "_meta"
 
 
@@ -24,6 +27,8 @@ _META_KEY = "_meta"
 class EventMetadata:
     correlation_id: str
     causation_id: str
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 _current: ContextVar[EventMetadata | None] = ContextVar("shop_event_metadata", default=None)
@@ -31,9 +36,18 @@ _current: ContextVar[EventMetadata | None] = ContextVar("shop_event_metadata", d
 
 @contextmanager
 def caused_by(correlation_id: str | None, causation_id: str | None = None) -> Iterator[None]:
-    """Events saved inside this block carry these ids (a fresh correlation id if none)."""
+    """Events saved inside this block carry these ids (a fresh correlation id if none) and
+    the trace context current on entry."""
     correlation = correlation_id or str(uuid4())
-    token = _current.set(EventMetadata(correlation, causation_id or correlation))
+    trace_headers = current_trace_headers()
+    token = _current.set(
+        EventMetadata(
+            correlation,
+            causation_id or correlation,
+            trace_headers.get(TRACEPARENT),
+            trace_headers.get(TRACESTATE),
+        )
+    )
     try:
         yield
     finally:
@@ -53,11 +67,12 @@ class MetadataMapper(Mapper[UUID]):
             return super().to_stored_event(domain_event)
         # A shallow copy, so the event the aggregate holds is left untouched.
         carrier = copy.copy(domain_event)
-        object.__setattr__(
-            carrier,
-            _META_KEY,
-            {"correlation_id": metadata.correlation_id, "causation_id": metadata.causation_id},
-        )
+        meta = {"correlation_id": metadata.correlation_id, "causation_id": metadata.causation_id}
+        if metadata.traceparent:
+            meta[TRACEPARENT] = metadata.traceparent
+            if metadata.tracestate:
+                meta[TRACESTATE] = metadata.tracestate
+        object.__setattr__(carrier, _META_KEY, meta)
         return super().to_stored_event(carrier)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
@@ -70,4 +85,6 @@ class MetadataMapper(Mapper[UUID]):
         raw: Any = domain_event.__dict__.pop(_META_KEY, None)
         if raw is None:
             return domain_event, None
-        return domain_event, EventMetadata(raw["correlation_id"], raw["causation_id"])
+        return domain_event, EventMetadata(
+            raw["correlation_id"], raw["causation_id"], raw.get(TRACEPARENT), raw.get(TRACESTATE)
+        )

@@ -22,7 +22,9 @@ from infra.http import (
     redact_access_log,
 )
 from infra.observability.http_metrics import HttpMetrics, metrics_endpoint
+from infra.observability.logs import configure_logging
 from infra.observability.readiness import Missing, first_missing
+from infra.observability.tracing import TraceRequests, configure_tracing
 from infra.settings import Settings
 from infra.status import projection_status
 from projections.sinks.postgres_orders import ORDER_HISTORY
@@ -45,6 +47,10 @@ from security.ratelimit import Limit, RateLimiter
 
 def command_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # In each uvicorn worker process too (idempotent): they start without our set-up.
+    configure_tracing("command-api")
+    if settings.log_format == "json":
+        configure_logging("command-api", "json")
     applications = {name: bootstrap.application(settings, name) for name in bootstrap.CONTEXTS}
     connect = bootstrap.postgres(settings)
 
@@ -89,6 +95,9 @@ def command_api(settings: Settings | None = None) -> FastAPI:
 
 def read_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_tracing("read-api")
+    if settings.log_format == "json":
+        configure_logging("read-api", "json")
     es = bootstrap.async_elasticsearch(settings)
     alias = settings.products_alias
 
@@ -197,6 +206,8 @@ def _finish(api: FastAPI, settings: Settings, *, commands: bool = False) -> None
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: a slow body upload counts against the time too.
     api.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
-    # Outermost: timeouts and refused bodies are counted and timed too (ADR 0029).
+    # Metrics outermost: timeouts and refused bodies are counted and timed too (ADR 0029);
+    # inside it the server span, which covers the whole request, refusals included (ADR 0030).
+    api.add_middleware(TraceRequests)
     api.add_middleware(HttpMetrics, commands=commands)
     redact_access_log()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import logging
 import os
 import signal
 import sys
@@ -23,6 +22,8 @@ from domain.identity import Role
 from infra import bootstrap
 from infra.audit.cli import register as register_audit_commands
 from infra.demo_catalog import load_demo_catalog
+from infra.observability.logs import LogFormat, configure_logging, log_handler
+from infra.observability.tracing import configure_tracing
 from infra.runtime import NotConfigured, Unreachable, operator_settings
 from infra.settings import Settings
 
@@ -40,13 +41,31 @@ cli.add_typer(projections_cli, name="projections")
 register_audit_commands(cli)  # replay, export, events tail, audit verify
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("SHOP_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for chatty in ("kafka", "elastic_transport"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+def _logging(process: str = "shop") -> None:
+    """Log lines in the configured format, and tracing if OTEL_* asks for it (ADR 0030)."""
+    configure_logging(process, _log_format())
+    configure_tracing(process)
+
+
+def _log_format() -> LogFormat:
+    try:
+        return Settings().log_format
+    except ValueError:  # an invalid setting is reported by the command itself
+        return "text"
+
+
+def _faust_worker(app: Any, process: str) -> Any:
+    """A Faust worker that logs in the configured format and traces if asked to."""
+    import faust
+
+    configure_tracing(process)
+    loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
+    if _log_format() != "json":
+        return faust.Worker(app, loglevel=loglevel)
+    # Faust sets up logging itself when it starts: an empty root config, then our handler.
+    config = {"version": 1, "disable_existing_loggers": False, "root": {"handlers": []}}
+    app.conf.loghandlers = [log_handler(process, "json")]
+    return faust.Worker(app, loglevel=loglevel, logging_config=config)
 
 
 @cli.command()
@@ -54,14 +73,14 @@ def run() -> None:
     """Start the embedded stack and the whole platform in the foreground (Ctrl-C stops)."""
     from infra.platform import run_platform
 
-    _logging()
+    _logging("run")
     raise typer.Exit(run_platform(Settings()))
 
 
 @cli.command()
 def provision(as_json: AsJson = False) -> None:
     """Create schemas, tables, topics and indices (idempotent)."""
-    _logging()
+    _logging("provision")
     settings = operator_settings(*SERVERS)
     bootstrap.provision(settings)
     if as_json:
@@ -94,9 +113,12 @@ def command_api() -> None:
     """Serve the command API."""
     settings = Settings()
     _multiprocess_metrics(settings, "command-api")
+    _logging("command-api")
     uvicorn.run(
         "infra.apps:command_api",
         factory=True,
+        # JSON lines: our root handler formats uvicorn's records too (its config would not).
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         host=settings.api_host,
         port=settings.command_api_port,
         workers=settings.api_workers,
@@ -110,9 +132,12 @@ def read_api() -> None:
     """Serve the read API."""
     settings = Settings()
     _multiprocess_metrics(settings, "read-api")
+    _logging("read-api")
     uvicorn.run(
         "infra.apps:read_api",
         factory=True,
+        # JSON lines: our root handler formats uvicorn's records too (its config would not).
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         host=settings.api_host,
         port=settings.read_api_port,
         workers=settings.api_workers,
@@ -130,7 +155,7 @@ def relay(
     from infra.observability.processes import observe_relay
     from streams.relay import run_relay
 
-    _logging()
+    _logging("relay")
     settings = Settings()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -155,8 +180,6 @@ def relay(
 @cli.command()
 def worker() -> None:
     """Run the Faust worker with the projector agents."""
-    import faust
-
     from infra.observability.metrics import ProjectionMetrics
     from infra.observability.processes import observe_worker
     from streams.worker import build_worker
@@ -172,15 +195,12 @@ def worker() -> None:
         ProjectionMetrics(),
     )
     observe_worker(settings)
-    loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    _faust_worker(app, "worker").execute_from_commandline()
 
 
 @cli.command()
 def saga() -> None:
     """Run the order saga (its own Faust app and consumer group)."""
-    import faust
-
     from infra.observability.metrics import SagaMetrics
     from infra.observability.processes import SagaHolder, observe_saga
     from streams.saga import build_saga_app
@@ -192,8 +212,7 @@ def saga() -> None:
     holder = SagaHolder(settings, metrics)
     app = build_saga_app(config, holder.build, metrics.ticked)
     observe_saga(settings, metrics, holder)
-    loglevel = os.environ.get("SHOP_LOG_LEVEL", "info").lower()
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    _faust_worker(app, "saga").execute_from_commandline()
 
 
 @cli.command("demo-load")

@@ -7,6 +7,7 @@ a URL that is set points the platform at that server and nothing is started for 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,8 @@ class Settings(BaseSettings):
 
     # Prefix of every topic, schema, index and consumer group, so that several
     # deployments (or test runs) can share one set of servers without meeting.
+    # Log lines: readable text, or one JSON object a line (ADR 0030).
+    log_format: Literal["text", "json"] = "text"
     namespace: str = Field(default="shop", pattern=r"^[a-z][a-z0-9_]{0,30}$")
 
     # Embedded stack: where its data lives and which ports it binds (0 = any free port).

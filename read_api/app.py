@@ -29,6 +29,10 @@ def create_read_api(
 ) -> FastAPI:
     """The query API; ``more_routers`` are the other read models' endpoints."""
     api = FastAPI(
+        # Server spans come from infra's TraceRequests, which makes them current for the
+        # handlers (FastAPI's own do not, so events would miss them); no log records, which
+        # would export exception messages that may hold what a client sent (ADR 0030).
+        telemetry={"tracing": False, "logs": False},
         lifespan=lifespan,
         dependencies=[Gate],  # rate limits; routes without a declared policy: admins only
         title="shop read API",

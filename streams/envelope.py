@@ -41,6 +41,10 @@ class Envelope:
     correlation_id: str | None
     causation_id: str | None
     payload: dict[str, Any]
+    # W3C trace context of the command that stored the event (ADR 0030); also sent as the
+    # Kafka headers ``traceparent`` and ``tracestate``. Optional: older messages lack them.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @property
     def key(self) -> bytes:
@@ -99,6 +103,8 @@ def envelope_for(
         correlation_id=metadata.correlation_id if metadata else None,
         causation_id=metadata.causation_id if metadata else None,
         payload=public_payload(domain_event),
+        traceparent=metadata.traceparent if metadata else None,
+        tracestate=metadata.tracestate if metadata else None,
     )
 
 

@@ -22,9 +22,13 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import faust
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
+from commands.tracing import context_of
 from streams.envelope import Envelope, MalformedEnvelope
 from streams.faust_app import faust_app
+from streams.tracing import envelope_context, process_span
 from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,8 @@ class Checkout:
     customer_id: UUID
     lines: list[tuple[str, int]]
     correlation_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 class Saga(Protocol):
@@ -94,6 +100,8 @@ def checkout_of(envelope: Envelope) -> Checkout | None:
         UUID(str(payload["customer_id"])),
         lines,
         envelope.correlation_id,
+        envelope.traceparent,
+        envelope.tracestate,
     )
 
 
@@ -112,17 +120,17 @@ def build_saga_app(
         config.batch_size,
         config.fetch_max_wait_ms,
     )
-    runner = _Runner(make_saga, config.concurrency)
+    runner = _Runner(make_saga, config.concurrency, config.app_id)
 
     for context, name in config.topics.items():
         topic = app.topic(name, key_serializer="raw", value_serializer="raw")
 
-        async def follow(stream: Any, context: str = context) -> None:
+        async def follow(stream: Any, context: str = context, name: str = name) -> None:
             async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
-                orders, checkouts = _read(events, context)
+                orders, checkouts, traces = _read(events, context)
                 # Placed first, so the batch's offsets are committed only once they are.
-                orders |= await runner.place_all(checkouts)
-                await runner.advance_all(orders)
+                orders |= await runner.place_all(checkouts, name)
+                await runner.advance_all(orders, name, traces)
 
         app.agent(topic, name=f"saga.{context}")(follow)
 
@@ -141,32 +149,41 @@ def build_saga_app(
     return app
 
 
-def _read(events: Iterable[Any], context: str) -> tuple[set[UUID], list[Checkout]]:
-    """The orders a batch concerns, and the checkouts in it (each cart once)."""
+def _read(
+    events: Iterable[Any], context: str
+) -> tuple[set[UUID], list[Checkout], dict[UUID, list[Context | None]]]:
+    """The orders a batch concerns, the checkouts in it (each cart once), and the trace
+    contexts of the events that concern each order."""
     found: set[UUID] = set()
     checkouts: dict[UUID, Checkout] = {}
+    traces: dict[UUID, list[Context | None]] = {}
     for event in events:
         if watermark_of(event.message.headers) is not None:
             continue
         try:
             envelope = Envelope.from_json(event.value)
-            found |= order_ids(envelope)
+            concerned = order_ids(envelope)
             checkout = checkout_of(envelope)
         except (MalformedEnvelope, KeyError, TypeError, ValueError) as e:
             # The projector worker parks the same message on the dead-letter topic.
             log.error("saga: skipping an unreadable %s event: %s", context, e)
             continue
+        found |= concerned
+        trace = envelope_context(envelope, event.message.headers)
+        for order_id in concerned:
+            traces.setdefault(order_id, []).append(trace)
         if checkout is not None:
             checkouts.setdefault(checkout.cart_id, checkout)
-    return found, list(checkouts.values())
+    return found, list(checkouts.values()), traces
 
 
 class _Runner:
     """Advances orders on a thread pool (the applications are synchronous), a few at a time;
     an infrastructure failure is waited out, never skipped."""
 
-    def __init__(self, make_saga: Callable[[], Saga], concurrency: int) -> None:
+    def __init__(self, make_saga: Callable[[], Saga], concurrency: int, group: str = "") -> None:
         self._make_saga = make_saga
+        self._group = group
         self._saga: Saga | None = None
         self._threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="saga")
         self._slots = asyncio.Semaphore(concurrency)
@@ -188,14 +205,20 @@ class _Runner:
     async def in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
-    async def place_all(self, checkouts: Iterable[Checkout]) -> set[UUID]:
+    async def place_all(self, checkouts: Iterable[Checkout], topic: str = "") -> set[UUID]:
         """Place each checkout's order; the orders' ids."""
         saga = await self.saga()
         placed = await asyncio.gather(
             *(
                 self._persist(
                     f"checkout of cart {c.cart_id}",
-                    saga.check_out,
+                    self._traced(
+                        "place order",
+                        topic,
+                        [envelope_context_of(c)],
+                        saga.check_out,
+                        {"shop.cart_id": str(c.cart_id)},
+                    ),
                     c.cart_id,
                     c.customer_id,
                     c.lines,
@@ -206,11 +229,53 @@ class _Runner:
         )
         return {order_id for order_id in placed if isinstance(order_id, UUID)}
 
-    async def advance_all(self, order_ids: Iterable[UUID]) -> None:
+    async def advance_all(
+        self,
+        order_ids: Iterable[UUID],
+        topic: str = "",
+        traces: Mapping[UUID, list[Context | None]] | None = None,
+    ) -> None:
         saga = await self.saga()
+        traces = traces or {}
         await asyncio.gather(
-            *(self._persist(f"order {order_id}", saga.advance, order_id) for order_id in order_ids)
+            *(
+                self._persist(
+                    f"order {order_id}",
+                    self._traced(
+                        "advance order",
+                        topic,
+                        traces.get(order_id, []),
+                        saga.advance,
+                        {"shop.order_id": str(order_id)},
+                    ),
+                    order_id,
+                )
+                for order_id in order_ids
+            )
         )
+
+    def _traced(
+        self,
+        name: str,
+        topic: str,
+        contexts: list[Context | None],
+        call: Callable[..., Any],
+        attributes: dict[str, str],
+    ) -> Callable[..., Any]:
+        """``call`` inside a consumer span continuing the events' traces (ADR 0030), so the
+        commands the saga sends carry the trace on; a timer's step (no events) gets none."""
+        if not contexts or not topic:
+            return call
+
+        def traced(*args: Any) -> Any:
+            token = otel_context.attach(Context())  # the pool thread's context is not ours
+            try:
+                with process_span(name, topic, self._group, contexts, **attributes):
+                    return call(*args)
+            finally:
+                otel_context.detach(token)
+
+        return traced
 
     async def _persist(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
         """Call until it succeeds: an infrastructure failure is waited out, never skipped."""
@@ -223,3 +288,7 @@ class _Runner:
                     log.exception("saga: %s failed; retrying in %.1fs", what, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
+
+
+def envelope_context_of(checkout: Checkout) -> Context | None:
+    return context_of(checkout.traceparent, checkout.tracestate)

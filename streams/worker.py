@@ -25,6 +25,7 @@ from streams.catchup import StoreCatchUp
 from streams.envelope import Envelope, MalformedEnvelope
 from streams.faust_app import faust_app
 from streams.observers import NO_PROJECTION_OBSERVER, ProjectionObserver
+from streams.tracing import envelope_context, process_span
 from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ async def _project(
     async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
         started = time.perf_counter()
         good: list[Envelope] = []
+        headers: dict[str, Any] = {}  # event id → the Kafka headers it came with
         positions: dict[int, int] = {}
         for event in events:
             partition = event.message.partition
@@ -134,10 +136,18 @@ async def _project(
                 observer.dead_lettered(name, context)
                 continue
             good.append(envelope)
-        await _with_retries(partial(projector.apply, good), f"{projector.name} apply")
-        await _with_retries(
-            partial(checkpoints.advance, projector.name, gaps.context, positions), "checkpoint"
-        )
+            headers[envelope.event_id] = event.message.headers
+        with process_span(
+            name,
+            config.topics[context],
+            config.app_id,
+            [envelope_context(e, headers.get(e.event_id)) for e in good],
+            **{"shop.projection": name, "shop.context": context},
+        ):
+            await _with_retries(partial(projector.apply, good), f"{name} apply")
+            await _with_retries(
+                partial(checkpoints.advance, name, context, positions), "checkpoint"
+            )
         observer.applied(name, context, len(good), time.perf_counter() - started)
 
 

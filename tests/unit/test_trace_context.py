@@ -1,0 +1,107 @@
+"""Trace context in event metadata and envelopes, and JSON log lines (ADR 0030)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from uuid import uuid4
+
+from opentelemetry import context as otel_context
+
+from commands.metadata import caused_by
+from commands.tracing import context_of, current_trace_headers, headers_of
+from infra.observability.logs import JsonLines
+from streams.envelope import Envelope
+from streams.tracing import envelope_context, process_span
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+PARENT = f"00-{TRACE}-b7ad6b7169203331-01"
+
+
+def test_caused_by_keeps_the_current_traceparent_even_without_an_sdk() -> None:
+    from commands.metadata import _current
+
+    token = otel_context.attach(context_of(PARENT, "vendor=1"))  # type: ignore[arg-type]
+    try:
+        with caused_by("corr-1"):
+            metadata = _current.get()
+    finally:
+        otel_context.detach(token)
+    assert metadata is not None
+    assert metadata.traceparent == PARENT
+    assert metadata.tracestate == "vendor=1"
+    with caused_by("corr-2"):
+        assert _current.get().traceparent is None  # type: ignore[union-attr]
+
+
+def test_malformed_trace_headers_are_no_context() -> None:
+    assert context_of("00-" + "0" * 32 + "-" + "0" * 16 + "-01") is None
+    assert context_of("garbage\r\ninjected") is None
+    assert context_of(None) is None
+    assert current_trace_headers() == {}
+
+
+def _envelope(traceparent: str | None) -> Envelope:
+    return Envelope(
+        event_id=str(uuid4()),
+        type="catalog.ProductAdded",
+        schema_version=1,
+        context="catalog",
+        aggregate_id=str(uuid4()),
+        aggregate_version=1,
+        position=1,
+        occurred_at="2026-12-02T00:00:00+00:00",
+        correlation_id="c",
+        causation_id="c",
+        payload={},
+        traceparent=traceparent,
+    )
+
+
+def test_the_envelope_round_trips_its_trace_context_and_headers_win() -> None:
+    envelope = Envelope.from_json(_envelope(PARENT).to_json())
+    assert envelope.traceparent == PARENT
+    other = f"00-{'1' * 32}-{'2' * 16}-01"
+    from_headers = envelope_context(envelope, [("traceparent", other.encode())])
+    from_fields = envelope_context(envelope, [("projection", b"x")])
+    assert current_trace_headers(from_headers)["traceparent"] == other
+    assert current_trace_headers(from_fields)["traceparent"] == PARENT
+    assert headers_of({b"traceparent": other.encode(), b"other": b"x"}) == {"traceparent": other}
+
+
+def test_a_batch_of_one_trace_continues_it_and_of_many_does_not() -> None:
+    one = context_of(PARENT)
+    with process_span("p", "topic", "group", [one, one]):
+        assert current_trace_headers()["traceparent"] == PARENT  # no-op span: the parent
+    many = [one, context_of(f"00-{'1' * 32}-{'2' * 16}-01")]
+    with process_span("p", "topic", "group", many):
+        assert current_trace_headers() == {}
+
+
+def test_json_log_lines_parse_escape_control_characters_and_mask_card_numbers() -> None:
+    record = logging.LogRecord(
+        "shop.test",
+        logging.WARNING,
+        __file__,
+        1,
+        'paid %s\r\n{"forged": 1}\u2028',
+        ("4111 1111 1111 1111",),
+        None,
+    )
+    token = otel_context.attach(context_of(PARENT))  # type: ignore[arg-type]
+    try:
+        with caused_by("corr-9"):
+            line = JsonLines("worker").format(record)
+    finally:
+        otel_context.detach(token)
+    for raw in ("\n", "\r", "\u2028"):
+        assert raw not in line
+    parsed = json.loads(line)
+    assert parsed["process"] == "worker"
+    assert parsed["level"] == "WARNING"
+    assert parsed["logger"] == "shop.test"
+    assert parsed["trace_id"] == TRACE
+    assert parsed["span_id"] == "b7ad6b7169203331"
+    assert parsed["correlation_id"] == "corr-9"
+    assert "4111" not in parsed["message"]
+    assert parsed["message"].startswith("paid [card number]\r\n")
