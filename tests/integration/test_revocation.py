@@ -4,16 +4,19 @@ a token issued after it works; repeating an erased user's registration is a 4xx.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
 
 from domain.identity import Role
 from infra import apps
 from infra.settings import Settings
+from security.not_before import redis_key
 from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
@@ -54,11 +57,12 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _opens_a_cart(command: TestClient, user_id: str, token: str) -> int:
-    return command.post("/carts", json={"customer_id": user_id}, headers=_bearer(token)).status_code
+    response = command.post("/carts", json={"customer_id": user_id}, headers=_bearer(token))
+    return int(response.status_code)
 
 
 def _reads_its_orders(read: TestClient, user_id: str, token: str) -> int:
-    return read.get(f"/customers/{user_id}/orders", headers=_bearer(token)).status_code
+    return int(read.get(f"/customers/{user_id}/orders", headers=_bearer(token)).status_code)
 
 
 def test_an_erased_users_access_token_is_refused_at_once_by_both_apis(
@@ -118,13 +122,26 @@ def test_logout_ends_the_access_token_at_once_and_signing_in_again_works(
     assert _reads_its_orders(read, user_id, again) == 200
 
 
-def test_a_revocation_survives_a_restart_of_the_apis(settings: Settings) -> None:
+def test_a_revocation_survives_a_wiped_redis_and_a_redis_that_does_not_answer(
+    settings: Settings,
+) -> None:
     with TestClient(apps.command_api(settings)) as command:
         user_id, email = _register(command)
         token = _login(command, email)["access_token"]
         assert command.post(f"/users/{user_id}/erase", headers=_bearer(token)).status_code == 200
-    with TestClient(apps.read_api(settings)) as read:
+    redis = Redis.from_url(settings.redis_url)
+    assert redis.delete(redis_key(settings.namespace, UUID(user_id))) == 1  # Redis wiped
+    with TestClient(apps.read_api(settings)) as read:  # a restart copies the record back
         assert _reads_its_orders(read, user_id, token) == 401
+    assert redis.exists(redis_key(settings.namespace, UUID(user_id))) == 1
+    redis.close()
+
+    with socket.socket() as closed:  # a Redis address nobody answers on
+        closed.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+        no_redis = settings.model_copy(update={"redis_url": dead})
+        with TestClient(apps.read_api(no_redis), raise_server_exceptions=False) as read:
+            assert _reads_its_orders(read, user_id, token) == 401  # the durable record says
 
 
 def test_repeating_an_erased_users_registration_is_a_409_not_a_500(command: TestClient) -> None:
