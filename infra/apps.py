@@ -11,6 +11,8 @@ from psycopg_pool import AsyncConnectionPool
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+from commands.carts.application import CartsApplication
+from commands.catalog.application import CatalogApplication
 from commands.http.app import create_command_api
 from commands.identity import sessions
 from commands.identity.application import IdentityApplication
@@ -72,6 +74,10 @@ def command_api(settings: Settings | None = None) -> FastAPI:
     ]
     identity = applications["identity"]
     assert isinstance(identity, IdentityApplication)
+    carts, catalog = applications["carts"], applications["catalog"]
+    assert isinstance(carts, CartsApplication)
+    assert isinstance(catalog, CatalogApplication)
+    carts.catalog = catalog  # a cart takes only SKUs on sale (ADR 0034)
     signing_in = sessions.Sessions(
         identity,
         access.tokens,
