@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit integration e2e bench install clean prometheus
+.PHONY: run test lint typecheck unit integration e2e bench install clean prometheus chromium
 
 run: $(STAMP) prometheus  ## the platform on the embedded stack, in the foreground
 	$(BIN)/shop run
@@ -14,7 +14,7 @@ run: $(STAMP) prometheus  ## the platform on the embedded stack, in the foregrou
 # workers overlap the waits on two cores (README "Tests"). TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 4
 
-test: $(STAMP) lint typecheck prometheus  ## lint, type checks and the whole test suite
+test: $(STAMP) lint typecheck prometheus chromium  ## lint, type checks and the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Prometheus and promtool (Debian's package): `make run` starts one scraping every process,
@@ -47,8 +47,15 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) chromium
 	$(BIN)/pytest tests/e2e
+
+# Debian's headless Chromium, for the test that renders /docs offline and takes a screenshot
+# (tests/e2e/test_docs_render.py); installed here when we are root, else that test is skipped.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } \
+	  >/dev/null 2>&1; } || echo "chromium not installed: the /docs rendering test will be skipped"
 
 # Shop beside a yardstick per scenario, on its own embedded stack; e.g. ARGS="--smoke".
 # The HTTP scenarios use wrk (Debian's package, installed here when we are root) if it is

@@ -79,6 +79,7 @@ def run_search(bench: Bench) -> list[Row]:
 
 
 def cart_ids(platform: Platform, count: int) -> list[str]:
+    product_ids(platform)  # carts take only SKUs the catalog has (ADR 0034)
     headers = platform.admin_headers()
     ids = []
     with httpx.Client(base_url=platform.command_url, headers=headers, timeout=10) as client:
@@ -86,7 +87,8 @@ def cart_ids(platform: Platform, count: int) -> list[str]:
             created = client.post("/carts", json={"customer_id": str(uuid.uuid4())})
             created.raise_for_status()
             cart = str(created.json()["id"])
-            client.post(f"/carts/{cart}/items", json={"sku": "BENCH-1", "quantity": 2})
+            added = client.post(f"/carts/{cart}/items", json={"sku": "HP-1000", "quantity": 2})
+            added.raise_for_status()
             ids.append(cart)
     with httpx.Client(base_url=platform.read_url, headers=headers, timeout=10) as client:
         last = ids[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
@@ -39,12 +39,51 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _minor_in_schema(schema: dict[str, Any]) -> None:
+    schema.setdefault("properties", {})["minor"] = {
+        "type": "integer",
+        "description": "the amount in minor units (3490 for 34.90 EUR), as the read API "
+        "writes it; instead of `amount` or beside it (then they must agree)",
+    }
+    schema["required"] = ["currency"]
+
+
 class Amount(Command):
-    """An amount of money that fits its currency's minor units (a 422 names this model)."""
+    """An amount of money that fits its currency's minor units (a 422 names this model).
+
+    Written as the read API writes money: ``{"amount": "34.90", "currency": "EUR"}``, or
+    ``{"minor": 3490, "currency": "EUR"}``, or both (they must agree), so an amount read
+    can be sent back as it is."""
+
+    model_config = ConfigDict(json_schema_extra=_minor_in_schema)
 
     # Decimal from a JSON string or number; never a float in between.
     amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3, strict=False)]
     currency: Currency
+
+    @model_validator(mode="before")
+    @classmethod
+    def from_minor_units(cls, data: object) -> object:
+        if not isinstance(data, dict) or "minor" not in data:
+            return data
+        data = dict(data)
+        minor, currency = data.pop("minor"), data.get("currency")
+        if not isinstance(minor, int) or isinstance(minor, bool) or not 0 <= minor < 10**15:
+            raise ValueError("minor must be a whole number of minor units, like 3490")
+        if not isinstance(currency, str) or currency not in ISO_4217:
+            return data  # the currency's own error says what is wrong
+        amount = Money(minor, currency).amount
+        given = data.get("amount")
+        if given is not None:
+            try:
+                agrees = Decimal(str(given)) == amount
+            except ArithmeticError:
+                agrees = True  # the amount's own error says what is wrong
+            if not agrees:
+                raise ValueError(f"amount {given} and minor {minor} do not agree")
+            return data
+        data["amount"] = str(amount)
+        return data
 
     @field_validator("amount", mode="before")
     @classmethod

@@ -6,9 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from psycopg_pool import AsyncConnectionPool
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+from commands.carts.application import CartsApplication
+from commands.catalog.application import CatalogApplication
 from commands.http.app import create_command_api
 from commands.identity import sessions
 from commands.identity.application import IdentityApplication
@@ -42,6 +46,7 @@ from read_api import recommendations as recommendations_api
 from read_api.app import create_read_api
 from read_api.positions import AppliedPositions
 from security.access import Access
+from security.not_before import NotBefore
 from security.ratelimit import Limit, RateLimiter
 
 
@@ -62,13 +67,16 @@ def command_api(settings: Settings | None = None) -> FastAPI:
             raise Missing("postgres", e) from None
 
     redis = _redis(settings)
+    access = _access(settings, redis)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await _restore_not_before(access)
         yield
         for application in applications.values():
             application.close()
         await redis.aclose()
+        _close_not_before(access)
 
     read_api_url = f"http://{settings.api_host}:{settings.read_api_port}"
     routers = [
@@ -77,7 +85,10 @@ def command_api(settings: Settings | None = None) -> FastAPI:
     ]
     identity = applications["identity"]
     assert isinstance(identity, IdentityApplication)
-    access = _access(settings, redis)
+    carts, catalog = applications["carts"], applications["catalog"]
+    assert isinstance(carts, CartsApplication)
+    assert isinstance(catalog, CatalogApplication)
+    carts.catalog = catalog  # a cart takes only SKUs on sale (ADR 0034)
     signing_in = sessions.Sessions(
         identity,
         access.tokens,
@@ -131,16 +142,19 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         settings.kafka_partitions,
     )
     applied = positions.of
+    access = _access(settings, redis)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await pool.open()
         await positions.start()
+        await _restore_not_before(access)
         yield
         await positions.stop()
         await pool.close()
         await es.close()
         await redis.aclose()
+        _close_not_before(access)
 
     products_applied = applied(PRODUCT_SEARCH, "catalog")
 
@@ -172,7 +186,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         lifespan,
         more_routers=more_routers,
     )
-    api.state.access = _access(settings, redis)
+    api.state.access = access
     _finish(api, settings)
     return api
 
@@ -187,13 +201,38 @@ def _redis(settings: Settings) -> Redis:
 
 
 def _access(settings: Settings, redis: Redis) -> Access:
+    tokens = bootstrap.token_service(settings)
+    # Revocations are written from handler threads: a synchronous client, same timeouts.
+    sync_redis = SyncRedis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        socket_connect_timeout=settings.redis_connect_timeout_seconds,
+    )
+    not_before = NotBefore(
+        bootstrap.not_before_records(settings),
+        sync_redis,
+        settings.namespace,
+        tokens.access_seconds,
+    )
     return Access(
-        bootstrap.token_service(settings),
+        tokens,
         RateLimiter(redis, settings.namespace),
         Limit(settings.rate_per_address, settings.burst_per_address),
         Limit(settings.rate_per_user, settings.burst_per_user),
         Limit(settings.registration_rate_per_minute / 60, settings.registration_burst),
+        not_before,
     )
+
+
+async def _restore_not_before(access: Access) -> None:
+    """A wiped Redis gets back the revocations that still matter (ADR 0033)."""
+    if access.not_before is not None:
+        await run_in_threadpool(access.not_before.restore)
+
+
+def _close_not_before(access: Access) -> None:
+    if access.not_before is not None and access.not_before.redis is not None:
+        access.not_before.redis.close()
 
 
 def _finish(api: FastAPI, settings: Settings, *, commands: bool = False) -> None:

@@ -67,6 +67,7 @@ from projections.sinks.redis_carts import CARTS, CartsProjector
 from projections.sinks.redis_recommendations import RECOMMENDATIONS, RecommendationsProjector
 from security.audit import AuditLog
 from security.keys import load_key_set
+from security.not_before import NotBeforeRecords
 from security.refresh import RefreshTokenStore
 from security.tokens import TokenService
 from streams.catchup import StoreCatchUp
@@ -238,6 +239,12 @@ def operator_token(settings: Settings, *roles: Role) -> str:
 
 def refresh_tokens(settings: Settings) -> RefreshTokenStore:
     return RefreshTokenStore(
+        settings.database_url, settings.schema_for("security"), postgres(settings)
+    )
+
+
+def not_before_records(settings: Settings) -> NotBeforeRecords:
+    return NotBeforeRecords(
         settings.database_url, settings.schema_for("security"), postgres(settings)
     )
 
@@ -442,6 +449,7 @@ def provision(settings: Settings) -> None:
     postgres_analytics.create(settings.database_url, settings.schema_for("analytics"))
     projection_checkpoints(settings).create_table()
     refresh_tokens(settings).create_table()
+    not_before_records(settings).create_table()
     audit_log(settings).create_table()
     # A recreated or emptied topic is noticed by the relay, which publishes the log again.
     create_topics(settings, [settings.topic(c) for c in CONTEXTS] + [settings.dead_letter_topic])

@@ -29,6 +29,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "carts": ("cart_id",),
     "orders": ("order_id",),
     "order_lines": ("order_id", "line_no"),
+    "order_refunds": ("order_id", "version"),
     "payments": ("payment_id",),
     "payment_movements": ("payment_id", "version"),
 }
@@ -227,11 +228,19 @@ def _orders(envelope: Envelope, order: UUID, version: int, at: datetime) -> list
                 Update("orders", order, version, {"status": status, column: at, "updated_at": at})
             ]
         case "orders.OrderRefunded":
-            amount, _ = money(p["amount"])
-            UUID(str(p["refund_id"]))
+            amount, currency = money(p["amount"])
+            refund = {
+                "order_id": order,
+                "version": version,
+                "refund_id": UUID(str(p["refund_id"])),
+                "amount_minor": amount,
+                "currency": currency,
+                "refunded_at": at,
+            }
             # status becomes "refunded" in SQL once the refunds reach the total
             return [
-                Update("orders", order, version, {"updated_at": at}, {"refunded_minor": amount})
+                Insert("order_refunds", refund),
+                Update("orders", order, version, {"updated_at": at}, {"refunded_minor": amount}),
             ]
         case _:
             return [Update("orders", order, version)]

@@ -45,7 +45,8 @@ class Report:
 REPORTS: dict[str, Report] = {
     "daily-sales": Report(
         "daily_sales",
-        "Units and revenue per UTC day, product and category (cancelled orders excluded)",
+        "Units, revenue, refunds and net revenue per UTC day, product and category"
+        " (cancelled orders excluded; a refund counts on its day)",
         "day, category, sku, currency",
         "day",
         filters=("category", "sku"),

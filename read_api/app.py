@@ -163,7 +163,7 @@ def _products_router(
         after: After = None,
     ) -> dict[str, Any]:
         """A product page, by id or by SKU (the id is derived from the SKU, ADR 0009)."""
-        await consistent(after, response)
+        consistency = await consistent(after, response)
         try:
             wanted = UUID(product_id)
         except ValueError:
@@ -171,7 +171,11 @@ def _products_router(
         try:
             hit = await es.get(index=alias, id=str(wanted))
         except NotFoundError:
-            raise HTTPException(404, f"product {product_id} does not exist") from None
+            raise HTTPException(  # code not_found, as on the command API
+                404,
+                consistency.missing(f"product {product_id}", "the search index"),
+                headers=consistency.headers(),
+            ) from None
         return present(dict(hit))
 
     return router

@@ -69,7 +69,7 @@ def router(
         Its customer's (or an admin's) only: anyone else gets the 404 of a missing cart."""
         consistency = await consistent(after, response)
         cart = await store.get(str(cart_id))
-        missing = NotFound("cart_not_found", consistency.missing(f"cart {cart_id}"), consistency)
+        missing = NotFound("not_found", consistency.missing(f"cart {cart_id}"), consistency)
         if cart is None:
             raise missing
         owner = cart["customer_id"]

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 
 from projections.sinks.postgres_orders import ORDERS, TIMELINE
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from read_api.money import money
 from security.access import CurrentUser, owned
 
 # A connection for one query, returned afterwards: ``AsyncConnectionPool.connection``.
@@ -191,8 +192,8 @@ def _order(row: dict[str, Any]) -> dict[str, Any]:
         "id": str(row["order_id"]),
         "customer_id": str(row["customer_id"]),
         "status": row["status"],
-        "total": {"minor": row["total_minor"], "currency": currency},
-        "refunded": {"minor": row["refunded_minor"], "currency": currency},
+        "total": money(row["total_minor"], currency),
+        "refunded": money(row["refunded_minor"], currency),
         "placed_at": row["placed_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
         "version": row["version"],
@@ -207,6 +208,6 @@ def _entry(row: dict[str, Any], currency: str) -> dict[str, Any]:
         "version": row["version"],
         "status": row["status"],
         "occurred_at": row["occurred_at"].isoformat(),
-        "amount": None if amount is None else {"minor": amount, "currency": currency},
+        "amount": money(amount, currency),
         "detail": row["detail"],
     }

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from projections.sinks.postgres_orders import ORDERS
 from projections.sinks.postgres_payments import CUSTOMERS, ENTRIES, PAYMENTS
 from read_api.consistency import AppliedPosition, wait_until_applied
+from read_api.money import money as money_in
 from read_api.orders import After, Connect
 from security.access import CurrentUser, owned
 
@@ -114,7 +115,7 @@ def _payment(row: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, An
     currency = row["currency"]
 
     def money(minor: int | None) -> dict[str, Any] | None:
-        return None if minor is None else {"minor": minor, "currency": currency}
+        return money_in(minor, currency)
 
     return {
         "id": str(row["payment_id"]),

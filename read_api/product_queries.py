@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from read_api.money import money
+
 
 class SortOrder(StrEnum):
     RELEVANCE = "relevance"
@@ -120,7 +122,7 @@ def present(hit: dict[str, Any]) -> dict[str, Any]:
         "description": source.get("description"),
         "brand": source.get("brand"),
         "category": source.get("category"),
-        "price": {"minor": source.get("price_minor"), "currency": source.get("currency")},
+        "price": money(source.get("price_minor"), source.get("currency")),
         "status": source.get("status"),
         "in_stock": source.get("in_stock"),
         "version": source.get("versions", {}),

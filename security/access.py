@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.identity import Role
+from security.not_before import NotBefore, RevocationUnavailable
 from security.ratelimit import Limit, RateLimiter
 from security.tokens import TokenExpired, TokenRejected, TokenService, TokenUse
 
@@ -36,6 +37,7 @@ _bearer = HTTPBearer(auto_error=False, description="an access token from POST /a
 class Principal:
     user_id: UUID
     roles: frozenset[Role]
+    issued_at_ms: int = 0  # of the access token, for the not-before check (ADR 0033)
 
     @property
     def is_admin(self) -> bool:
@@ -56,6 +58,8 @@ class Access:
     per_user: Limit = _PER_USER
     # Registration hashes a password with argon2: a bucket per address of its own.
     registrations: Limit = _PER_REGISTRATION
+    # Per-user not-before (ADR 0033); None only in bare test apps.
+    not_before: NotBefore | None = None
 
 
 class Unauthorized(HTTPException):
@@ -71,6 +75,28 @@ class Forbidden(HTTPException):
 
     def __init__(self, detail: str) -> None:
         super().__init__(403, detail)
+
+
+class TokenRevoked(Unauthorized):
+    code = "token_revoked"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this access token was revoked (signed out, erased or a role removed): "
+            "sign in again or use POST /auth/refresh",
+            reason="revoked",
+        )
+
+
+class RevocationFailed(HTTPException):
+    code = "store_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "the revocation could not be recorded everywhere; nothing was done, retry",
+            {"Retry-After": "2"},
+        )
 
 
 class RateLimited(HTTPException):
@@ -125,7 +151,7 @@ async def principal_of(
         ) from None
     except TokenRejected as e:
         raise Unauthorized(f"the access token is not valid: {e}") from None
-    principal = Principal(claims.user_id, claims.roles)
+    principal = Principal(claims.user_id, claims.roles, claims.issued_at_ms)
     request.state.principal = principal
     return principal
 
@@ -197,20 +223,53 @@ async def gate(
     except Unauthorized:
         await _charge(access.limiter, address)  # a bad token still costs its address
         raise
-    # Both buckets in one round trip; a request refused per address costs its user nothing.
-    await _charge(access.limiter, address, (f"user:{principal.user_id}", access.per_user))
+    # Both buckets and the user's not-before in one round trip; a request refused per
+    # address costs its user nothing.
+    user = (f"user:{principal.user_id}", access.per_user)
+    if access.not_before is None:
+        await _charge(access.limiter, address, user)
+    else:
+        revoked_if = (access.not_before.key(principal.user_id), principal.issued_at_ms)
+        revoked = await _charge(access.limiter, address, user, revoked_if=revoked_if)
+        if revoked is None:  # Redis did not say: the durable record does
+            revoked = await access.not_before.revoked_in_database(
+                principal.user_id, principal.issued_at_ms
+            )
+        if revoked:
+            raise TokenRevoked()
     if policy is None and not principal.is_admin:
         raise Forbidden("this needs the role admin")
 
 
 async def _charge(
-    limiter: RateLimiter | None, *buckets: tuple[str, Limit], limit: str = "request"
-) -> None:
+    limiter: RateLimiter | None,
+    *buckets: tuple[str, Limit],
+    revoked_if: tuple[str, int] | None = None,
+    limit: str = "request",
+) -> bool | None:
+    """Take from the buckets (429 when one refuses); with ``revoked_if``, whether the token
+    is revoked (None: Redis did not answer, or there is no limiter to ask). ``limit`` names
+    the refusing limit in the metrics."""
     if limiter is None:
-        return
-    verdict = await limiter.take_all(buckets)
+        return None
+    verdict = await limiter.take_all(buckets, revoked_if=revoked_if)
+    if verdict.revoked:
+        return True
     if not verdict.allowed:
         raise RateLimited(verdict.retry_after_seconds, limit)
+    return verdict.revoked
+
+
+def revoke_tokens(request: Request, user_id: UUID, reason: str) -> None:
+    """End every access token ``user_id`` holds, on both APIs, before the command that
+    needs it runs (erasure, role removal, logout); 503 if that cannot be recorded."""
+    not_before = access_of(request).not_before
+    if not_before is None:
+        return
+    try:
+        not_before.revoke(user_id, reason)
+    except RevocationUnavailable:
+        raise RevocationFailed() from None
 
 
 async def limit_registrations(request: Request) -> None:

@@ -50,6 +50,9 @@ class Claims:
     jti: str
     expires_at: int
     family_id: UUID | None = None
+    # When it was issued, to the millisecond (``iat_ms``, else the start of ``iat``'s second):
+    # compared with the user's not-before (ADR 0033).
+    issued_at_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,9 @@ class TokenService:
         lifetime = self.access_seconds if use is TokenUse.ACCESS else self.refresh_seconds
         if expires - issued > lifetime + LEEWAY_SECONDS or issued > time.time() + LEEWAY_SECONDS:
             raise TokenRejected("the token lives longer than this service issues them")
+        issued_ms = claims.get("iat_ms")
+        if not isinstance(issued_ms, int) or not 0 <= issued_ms - issued * 1000 < 1000:
+            issued_ms = issued * 1000
         try:
             return Claims(
                 UUID(claims["sub"]),
@@ -128,6 +134,7 @@ class TokenService:
                 str(claims["jti"]),
                 int(claims["exp"]),
                 UUID(claims["fam"]) if use is TokenUse.REFRESH else None,
+                issued_ms,
             )
         except (ValueError, KeyError, TypeError) as e:
             raise TokenRejected("malformed claims") from e
@@ -137,13 +144,15 @@ class TokenService:
     ) -> IssuedToken:
         if self.keys.signing_key is None:
             raise RuntimeError("this service holds no signing key")
-        now = int(time.time())
+        now_ms = time.time_ns() // 1_000_000
+        now = now_ms // 1000
         jti = secrets.token_urlsafe(32)
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": str(user_id),
             "iat": now,
+            "iat_ms": now_ms,
             "nbf": now,
             "exp": now + seconds,
             "jti": jti,

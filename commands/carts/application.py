@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from commands.base import CommandResult, ShopApplication
 from commands.carts.models import AddItem, CreateCart
-from domain.carts import Cart, Checkout
+from domain.carts import Cart, Checkout, ProductNotOnSale, UnknownSku
 from domain.orders import order_id_for_cart
 
 
@@ -22,9 +22,29 @@ class CheckoutResult(CommandResult):
     lines: list[dict[str, Any]] = field(default_factory=list)
 
 
+class Catalog(Protocol):
+    """What a cart asks the catalog (ADR 0034): whether a SKU's product is on sale now
+    (None: no product has it). The composition root plugs in the catalog application."""
+
+    def on_sale(self, sku: str) -> bool | None: ...
+
+
 class CartsApplication(ShopApplication):
     name = "carts"
     context = "carts"
+    # Set by the composition root; None (routes over in-memory stores) checks nothing.
+    catalog: Catalog | None = None
+
+    def check_sku(self, sku: str) -> None:
+        """A SKU a cart may take: its product exists (422 ``unknown_sku``) and is on sale
+        (409 ``product_discontinued``)."""
+        if self.catalog is None:
+            return
+        on_sale = self.catalog.on_sale(sku)
+        if on_sale is None:
+            raise UnknownSku(f"no product has the SKU {sku}")
+        if not on_sale:
+            raise ProductNotOnSale(f"the product {sku} is discontinued")
 
     def create_cart(self, command: CreateCart, key: str | None) -> CommandResult:
         """A keyed create makes the same cart id every time, so a repeat is no second cart."""
@@ -34,6 +54,7 @@ class CartsApplication(ShopApplication):
     def add_item(
         self, cart_id: UUID, command: AddItem, expected_version: int | None = None
     ) -> CommandResult:
+        self.check_sku(command.sku)
         return self.update(
             Cart,
             cart_id,

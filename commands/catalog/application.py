@@ -10,9 +10,10 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.base import CommandResult, ShopApplication
 from commands.catalog.models import AddProduct
-from domain.catalog import Product
-from domain.errors import AlreadyExists
+from domain.catalog import Product, ProductStatus
+from domain.errors import AlreadyExists, NotFound
 from domain.money import Money
+from domain.sku import sku_id
 
 
 class CatalogApplication(ShopApplication):
@@ -103,6 +104,14 @@ class CatalogApplication(ShopApplication):
 
     def get_product(self, product_id: UUID) -> Product:
         return self.load(Product, product_id, "product")
+
+    def on_sale(self, sku: str) -> bool | None:
+        """Whether the SKU's product is active now; None if no product has the SKU."""
+        try:
+            product = self.get_product(sku_id(sku))
+        except NotFound:
+            return None
+        return product.status is ProductStatus.ACTIVE
 
 
 def _listing(product: Product) -> tuple[object, ...]:

@@ -25,6 +25,7 @@ from commands.identity.emails import (
 )
 from commands.identity.models import ChangeProfile, RegisterUser, SetPreferences
 from commands.privacy.keyring import decode_key, new_key
+from commands.privacy.personal_data import OwnerErased
 from domain.errors import AlreadyExists
 from domain.identity import InvalidEmail, Role, User, normalise_email
 from security.passwords import hash_password, needs_rehash, verify_password
@@ -34,6 +35,12 @@ EMAIL_HASH_KEY = "EMAIL_HASH_KEY"  # base64 secret of the e-mail HMAC
 
 class EmailTaken(AlreadyExists):
     code = "email_taken"
+
+
+class RegistrationErased(AlreadyExists):
+    """The id a keyed registration derives belongs to a user who was erased since."""
+
+    code = "registration_erased"
 
 
 class PasswordStore(Protocol):
@@ -86,7 +93,9 @@ class IdentityApplication(ShopApplication):
         """Register a user with the given id; the address is claimed in the same transaction.
 
         A collision is either the same registration again (same id owns the address: answer
-        with the first result) or another user's address (409 ``email_taken``).
+        with the first result) or another user's address (409 ``email_taken``). The id of a
+        user erased since (a keyed registration repeated after the erasure, whose answer was
+        dropped with the user's data) is 409 ``registration_erased``: the key is spent.
         """
         user = User.register(
             user_id,
@@ -99,6 +108,10 @@ class IdentityApplication(ShopApplication):
         credentials = Credentials(user.id, hash_password(command.password.get_secret_value()))
         try:
             recordings = self.save(user, email_claim=claim, credentials=credentials)
+        except OwnerErased:  # its data key was shredded: the id is an erased user's
+            raise RegistrationErased(
+                f"user {user.id} was erased; register with a new Idempotency-Key"
+            ) from None
         except IntegrityError:
             owner = self.email_claims.email_owner(claim.email_hash)
             if owner == user.id:

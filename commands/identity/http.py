@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from commands.base import CommandResult
 from commands.http.headers import (
@@ -27,6 +27,7 @@ from security.access import (
     Public,
     RegistrationLimit,
     owned,
+    revoke_tokens,
 )
 from security.audit import Audit
 
@@ -119,6 +120,7 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
     @routes.post("/{user_id}/erase")
     def erase_user(
         user_id: UUID,
+        request: Request,
         response: Response,
         principal: CurrentUser,
         audit: Audit,
@@ -127,8 +129,10 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         """Erase the user's personal data (right to erasure). Their e-mail, name, address and
         phone read as `[erased]` from then on, everywhere, and the address can register again;
         orders stay, with the pseudonymous user id. A repeat changes nothing. The user
-        themselves or an admin; recorded in the audit log. Their sessions end."""
+        themselves or an admin; recorded in the audit log. Their sessions end, and so do
+        their access tokens, at once (ADR 0033)."""
         _self(principal, user_id)
+        revoke_tokens(request, user_id, "erased")
         with caused_by(x_correlation_id):
             result = identity.erase(user_id)
             audit.record(
@@ -144,12 +148,16 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
     def revoke_role(
         user_id: UUID,
         role: Role,
+        request: Request,
         response: Response,
         principal: AdminOnly,
         audit: Audit,
         if_match: IfMatch = None,
         x_correlation_id: CorrelationId = None,
     ) -> CommandResult:
+        """Take a role away (admins only; audited). The user's access tokens, which carry
+        their roles, end at once (ADR 0033): signing in or refreshing gives the roles left."""
+        revoke_tokens(request, user_id, f"role {role.value} removed")
         with caused_by(x_correlation_id):
             result = identity.revoke_role(user_id, role, expected_version(if_match))
             audit.record(

@@ -18,7 +18,7 @@ from commands.identity.application import IdentityApplication
 from commands.identity.models import Login, RefreshToken
 from domain.errors import NotFound
 from domain.identity import InvalidEmail, User
-from security.access import Public, RateLimited, Unauthorized, client_address
+from security.access import Public, RateLimited, Unauthorized, client_address, revoke_tokens
 from security.audit import Audit
 from security.ratelimit import Limit, RateLimiter
 from security.refresh import RefreshRefused, RefreshTokenStore, Rotation
@@ -110,9 +110,13 @@ def router(sessions: Sessions) -> APIRouter:
         return grant(user, new_refresh)
 
     @routes.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-    def logout(body: RefreshToken) -> None:
-        """End the session the refresh token belongs to (every token of its family)."""
-        store.revoke(_verified(tokens, body.refresh_token))
+    def logout(body: RefreshToken, request: Request) -> None:
+        """End the session the refresh token belongs to (every token of its family). The
+        user's access tokens end at once too, on every device (ADR 0033): other sessions
+        get a new one with their refresh token."""
+        claims = _verified(tokens, body.refresh_token)
+        revoke_tokens(request, claims.user_id, "signed out")
+        store.revoke(claims)
 
     return routes
 

@@ -7,8 +7,10 @@ from domain.carts.cart import (
     CartLine,
     Checkout,
     LineNotFound,
+    ProductNotOnSale,
     QuantityOutOfRange,
     TooManyLines,
+    UnknownSku,
 )
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "CartLine",
     "Checkout",
     "LineNotFound",
+    "ProductNotOnSale",
     "QuantityOutOfRange",
     "TooManyLines",
+    "UnknownSku",
 ]

@@ -36,6 +36,19 @@ class LineNotFound(NotFound):
     code = "cart_line_not_found"
 
 
+class UnknownSku(RuleViolated):
+    """No product has the SKU (422: the request names something that does not exist)."""
+
+    code = "unknown_sku"
+
+
+class ProductNotOnSale(Conflict):
+    """The SKU's product is discontinued (409: the catalog's state refuses it now; the
+    catalog's own code for a discontinued product)."""
+
+    code = "product_discontinued"
+
+
 @dataclass(frozen=True, slots=True)
 class CartLine:
     sku: str

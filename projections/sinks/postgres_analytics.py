@@ -52,6 +52,10 @@ TABLES: dict[str, str] = {
         order_id uuid NOT NULL, line_no int NOT NULL, sku text NOT NULL, product_id uuid NOT NULL,
         quantity int NOT NULL, unit_price_minor bigint NOT NULL, currency text NOT NULL,
         placed_at timestamptz NOT NULL, PRIMARY KEY (order_id, line_no)""",
+    "order_refunds": """
+        order_id uuid NOT NULL, version int NOT NULL, refund_id uuid NOT NULL,
+        amount_minor bigint NOT NULL, currency text NOT NULL, refunded_at timestamptz NOT NULL,
+        PRIMARY KEY (order_id, version)""",
     "payments": """
         payment_id uuid PRIMARY KEY, order_id uuid NOT NULL, status text NOT NULL,
         amount_minor bigint NOT NULL, currency text NOT NULL, captured_minor bigint NOT NULL,
@@ -75,15 +79,51 @@ VIEWS: dict[str, str] = {
           FROM {s}.order_lines l
           JOIN {s}.orders o USING (order_id)
           LEFT JOIN {s}.products p ON p.product_id = l.product_id""",
+    # A refund is per order: each line takes its share (line total / order total, rounded
+    # down; the last line takes what rounding left, so the shares add up to the refund).
+    "order_refund_lines": """
+        SELECT order_id, version, refund_id, line_no, sku, product_id, product_name, category,
+               currency, refunded_at,
+               share + CASE WHEN line_no = max(line_no) OVER refund
+                            THEN amount_minor - sum(share) OVER refund ELSE 0 END
+                 AS refunded_minor
+          FROM (
+            SELECT r.order_id, r.version, r.refund_id, r.amount_minor, r.refunded_at,
+                   d.line_no, d.sku, d.product_id, d.product_name, d.category, d.currency,
+                   floor(r.amount_minor::numeric * d.line_total_minor
+                         / nullif(o.total_minor, 0))::bigint AS share
+              FROM {s}.order_refunds r
+              JOIN {s}.orders o USING (order_id)
+              JOIN {s}.order_line_details d USING (order_id)
+             WHERE o.status <> 'cancelled'
+          ) shares
+        WINDOW refund AS (PARTITION BY order_id, version)""",
+    # Sales on the day the order was placed, refunds on the day they were paid back.
     "daily_sales": """
-        SELECT (placed_at AT TIME ZONE 'UTC')::date AS day, sku, product_name, category,
-               currency, count(DISTINCT order_id) AS orders, sum(quantity) AS units,
-               sum(line_total_minor) AS revenue_minor
-          FROM {s}.order_line_details WHERE status <> 'cancelled'
+        SELECT day, sku, product_name, category, currency,
+               count(DISTINCT order_id) FILTER (WHERE kind = 'sale') AS orders,
+               coalesce(sum(units) FILTER (WHERE kind = 'sale'), 0) AS units,
+               coalesce(sum(amount_minor) FILTER (WHERE kind = 'sale'), 0) AS revenue_minor,
+               count(DISTINCT refund_id) FILTER (WHERE kind = 'refund') AS refunds,
+               coalesce(sum(amount_minor) FILTER (WHERE kind = 'refund'), 0) AS refunded_minor,
+               coalesce(sum(amount_minor) FILTER (WHERE kind = 'sale'), 0)
+                 - coalesce(sum(amount_minor) FILTER (WHERE kind = 'refund'), 0)
+                 AS net_revenue_minor
+          FROM (
+            SELECT 'sale' AS kind, (placed_at AT TIME ZONE 'UTC')::date AS day, sku,
+                   product_name, category, currency, order_id, NULL::uuid AS refund_id,
+                   quantity AS units, line_total_minor AS amount_minor
+              FROM {s}.order_line_details WHERE status <> 'cancelled'
+            UNION ALL
+            SELECT 'refund', (refunded_at AT TIME ZONE 'UTC')::date, sku, product_name,
+                   category, currency, order_id, refund_id, 0, refunded_minor
+              FROM {s}.order_refund_lines
+          ) movements
          GROUP BY 1, 2, 3, 4, 5""",
     "daily_category_sales": """
         SELECT day, category, currency, sum(orders) AS order_lines, sum(units) AS units,
-               sum(revenue_minor) AS revenue_minor
+               sum(revenue_minor) AS revenue_minor, sum(refunded_minor) AS refunded_minor,
+               sum(net_revenue_minor) AS net_revenue_minor
           FROM {s}.daily_sales GROUP BY 1, 2, 3""",
     "funnel_daily": """
         SELECT day,

@@ -25,6 +25,7 @@ from infra.embedded.supervisor import die_with_parent
 from infra.runtime import RUNTIME_FILE
 from tests.conftest import free_port
 from tests.e2e.test_shop_run import _read_until
+from tests.support.platform import eventually
 from tests.support.processes import MARKER, marked_processes
 
 pytestmark = pytest.mark.e2e
@@ -222,6 +223,79 @@ def test_only_protected_operations_need_a_token_in_either_openapi_document(
         (read, "get", "/orders/{order_id}"),
     ]:
         assert security(base, method, path) != [], path
+
+
+def _said(process: subprocess.Popen[str], start: str) -> str:
+    """The next line of `shop run`'s output that starts with ``start`` (what it says)."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith(start):
+            return line
+    raise AssertionError(f"shop run ended before saying {start!r}")
+
+
+def _child_pid(platform: Platform, name: str) -> int:
+    for child in psutil.Process(platform.process.pid).children(recursive=True):
+        with suppress(psutil.Error):
+            if child.cmdline()[-2:] == ["infra.cli", name]:
+                return int(child.pid)
+    raise AssertionError(f"no {name} child of shop run")
+
+
+def _a_checkout_is_confirmed(platform: Platform) -> None:
+    """A customer registers, signs in, checks out a demo product and pays: that needs both
+    APIs, the relay, the worker (projections) and the saga."""
+    command, read = platform.command_url, platform.read_url
+    email = f"healed{uuid.uuid4().hex[:8]}@example.com"
+    password = "correct horse battery"
+    user = httpx.post(
+        f"{command}/users", json={"email": email, "password": password, "display_name": "H"}
+    )
+    assert user.status_code == 201, user.text
+    login = httpx.post(f"{command}/auth/login", json={"email": email, "password": password})
+    auth = {"authorization": f"Bearer {login.json()['access_token']}"}
+    cart = httpx.post(f"{command}/carts", json={"customer_id": user.json()["id"]}, headers=auth)
+    assert cart.status_code == 201, cart.text
+    cart_id = cart.json()["id"]
+    added = httpx.post(
+        f"{command}/carts/{cart_id}/items", json={"sku": "HP-1000", "quantity": 1}, headers=auth
+    )
+    assert added.status_code == 200, added.text
+    order_id = httpx.post(f"{command}/carts/{cart_id}/checkout", headers=auth).json()["order_id"]
+
+    def order_status() -> str | None:
+        answer = httpx.get(f"{read}/orders/{order_id}", headers=auth, timeout=10)
+        return str(answer.json()["status"]) if answer.status_code == 200 else None
+
+    eventually(lambda: order_status() == "stock_reserved", 180, "the order holds its stock")
+    card = {"payment_token": "tok_approve", "card_brand": "visa", "last_four": "4242"}
+    paid = httpx.post(f"{command}/orders/{order_id}/payment-method", json=card, headers=auth)
+    assert paid.status_code == 200, paid.text
+    eventually(lambda: order_status() == "confirmed", 180, "the order is confirmed")
+
+
+def test_each_child_killed_is_restarted_and_the_platform_heals(platform: Platform) -> None:
+    """Issue 14, point 6, on a real `shop run`: kill -9 each platform child in turn."""
+    for name in ("command-api", "read-api", "relay", "worker", "saga"):
+        pid = _child_pid(platform, name)
+        os.kill(pid, signal.SIGKILL)
+        said = _said(platform.process, f"{name}: ")
+        assert f"{name}: exited unexpectedly with code -9; restarting in" in said, said
+        assert "crash 1 of 5 allowed" in said
+        assert _said(platform.process, f"{name}: restarted").startswith(f"{name}: restarted")
+        assert _child_pid(platform, name) != pid
+    assert platform.process.poll() is None  # the run goes on
+
+    for base in (platform.command_url, platform.read_url):
+
+        def ready(base: str = base) -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+            except httpx.HTTPError:  # still starting
+                return False
+
+        eventually(ready, 120, f"{base} is ready again")
+    _a_checkout_is_confirmed(platform)
 
 
 def test_a_clean_stop_removes_the_record_and_the_cli_says_so_in_one_line(

@@ -172,7 +172,7 @@ def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
         return [item for item in response.json()["items"] if item["id"] == product_id]
 
     (item,) = eventually(found, timeout=30, what="the new product is searchable")
-    assert item["price"] == {"minor": 14900, "currency": "EUR"}
+    assert item["price"] == {"amount": "149.00", "minor": 14900, "currency": "EUR"}
     page = httpx.get(f"{shop.read_url}/products/{product_id}")
     assert page.status_code == 200
     assert page.json()["name"] == "Refracting Telescope"
@@ -206,7 +206,7 @@ def test_a_client_reads_its_own_write_by_passing_the_position(shop: Running) -> 
     )
 
     assert page.headers["shop-stale"] == "false"
-    assert page.json()["price"] == {"minor": 800, "currency": "EUR"}
+    assert page.json()["price"] == {"amount": "8.00", "minor": 800, "currency": "EUR"}
     assert search.json()["consistency"]["stale"] is False
     assert [item["price"]["minor"] for item in search.json()["items"]] == [800]
 
@@ -308,7 +308,11 @@ def test_a_cart_and_an_order_are_readable_right_after_their_commands(shop: Runni
     ).json()
     (item,) = history["items"]
     assert item["id"] == order["id"]
-    assert item["total"] == {"minor": 25800, "currency": "EUR"}  # 2 x 129.00, the catalog's
+    assert item["total"] == {
+        "amount": "258.00",
+        "minor": 25800,
+        "currency": "EUR",
+    }  # 2 x 129.00, the catalog's
 
     # The order saga (started by `shop run`) takes it to confirmed.
     def confirmed() -> Any:

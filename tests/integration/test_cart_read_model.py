@@ -194,7 +194,10 @@ def test_a_cart_and_a_customers_open_cart_can_be_read(
     assert missing.json()["code"] == "open_cart_not_found"
     assert missing.headers["content-type"] == "application/problem+json"
     unknown = client.get(f"/carts/{uuid4()}")
-    assert (unknown.status_code, unknown.json()["code"]) == (404, "cart_not_found")
+    assert (unknown.status_code, unknown.json()["code"]) == (
+        404,
+        "not_found",
+    )  # as the command API says it
 
 
 def test_bad_ids_and_positions_are_422_naming_the_field(

@@ -12,17 +12,23 @@ from fastapi.testclient import TestClient
 from commands.carts.application import CartsApplication
 from domain.carts import Cart
 from domain.orders import order_id_for_cart
+from domain.sku import sku_id
 from infra import apps, bootstrap
 from infra.settings import Settings
 from tests.support.auth import as_admin
+from tests.support.catalog import a_product, add_products
 
 pytestmark = pytest.mark.integration
 
 CUSTOMER = "6f1c2a4e-8a55-4c1f-9d1e-2b7c4a9e0f11"
 
 
+SKUS_ON_SALE = ("MUG-1", "TEA-1", "JAM-1")
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
+    add_products(settings, [a_product(sku) for sku in SKUS_ON_SALE])
     with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
 
@@ -246,4 +252,39 @@ def test_a_change_with_a_stale_if_match_is_a_conflict(
     assert (stale.status_code, stale.json()["code"]) == (409, "version_conflict")
     assert (stale_checkout.status_code, stale_checkout.json()["code"]) == (409, "version_conflict")
     assert head(carts) == before
+    assert cart(carts, cart_id).lines == {"MUG-1": 1}
+
+
+def test_a_cart_refuses_a_sku_no_product_has_and_appends_nothing(
+    client: TestClient, carts: CartsApplication
+) -> None:
+    cart_id = a_cart(client)
+    before = head(carts)
+
+    response = client.post(f"/carts/{cart_id}/items", json={"sku": "NO-SUCH-1", "quantity": 1})
+
+    assert response.status_code == 422, response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "unknown_sku"
+    assert "NO-SUCH-1" in body["detail"]
+    assert head(carts) == before
+    assert cart(carts, cart_id).lines == {}
+
+
+def test_a_cart_refuses_a_discontinued_product_and_takes_it_back_when_reinstated(
+    client: TestClient, carts: CartsApplication
+) -> None:
+    cart_id = a_cart(client)
+    mug = sku_id("MUG-1")
+    off = client.post(f"/products/{mug}/discontinue", json={"reason": "no longer made"})
+    assert off.status_code == 200, off.json()
+
+    refused = client.post(f"/carts/{cart_id}/items", json={"sku": "MUG-1", "quantity": 1})
+    assert refused.status_code == 409, refused.json()
+    assert refused.json()["code"] == "product_discontinued"
+
+    assert client.post(f"/products/{mug}/reinstate").status_code == 200
+    added = client.post(f"/carts/{cart_id}/items", json={"sku": "MUG-1", "quantity": 1})
+    assert added.status_code == 200, added.json()
     assert cart(carts, cart_id).lines == {"MUG-1": 1}

@@ -226,8 +226,8 @@ def test_a_customer_sees_their_orders_newest_first_page_by_page(
     assert second["next_cursor"] is None
     delivered = second["items"][0]
     assert delivered["status"] == "delivered"
-    assert delivered["total"] == {"minor": 3998, "currency": "EUR"}
-    assert delivered["refunded"] == {"minor": 500, "currency": "EUR"}
+    assert delivered["total"] == {"amount": "39.98", "minor": 3998, "currency": "EUR"}
+    assert delivered["refunded"] == {"amount": "5.00", "minor": 500, "currency": "EUR"}
     assert delivered["version"] == 7
     assert delivered["customer_id"] == str(ALICE)
 
@@ -261,11 +261,11 @@ def test_an_order_shows_its_timeline_in_version_order(
             start=1,
         )
     )
-    assert timeline[0]["amount"] == {"minor": 3998, "currency": "EUR"}
+    assert timeline[0]["amount"] == {"amount": "39.98", "minor": 3998, "currency": "EUR"}
     assert timeline[0]["detail"]["lines"] == [
         {"sku": "HP-1000", "quantity": 2, "unit_price_minor": 1999}
     ]
-    assert timeline[-1]["amount"] == {"minor": 500, "currency": "EUR"}
+    assert timeline[-1]["amount"] == {"amount": "5.00", "minor": 500, "currency": "EUR"}
     assert timeline[-1]["detail"]["refunded_minor"] == 500
     assert timeline[-1]["occurred_at"] == order["updated_at"]
     assert [e["occurred_at"] for e in timeline] == sorted(e["occurred_at"] for e in timeline)

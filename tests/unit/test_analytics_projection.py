@@ -52,13 +52,21 @@ def test_an_order_placed_writes_the_order_and_one_fact_per_line() -> None:
     ]
 
 
-def test_a_refund_adds_to_the_refunded_amount_under_the_version_guard() -> None:
-    (op,) = operations(
+def test_a_refund_is_a_fact_of_its_day_and_adds_to_the_refunded_amount_under_the_guard() -> None:
+    refund_id = uuid4()
+    fact, op = operations(
         an_envelope(
             "orders.OrderRefunded",
-            {"refund_id": str(uuid4()), "amount": {"minor": 100, "currency": "EUR"}},
+            {"refund_id": str(refund_id), "amount": {"minor": 100, "currency": "EUR"}},
             version=7,
         )
+    )
+    assert isinstance(fact, Insert)
+    assert fact.table == "order_refunds"
+    assert (fact.row["version"], fact.row["refund_id"], fact.row["amount_minor"]) == (
+        7,
+        refund_id,
+        100,
     )
     assert isinstance(op, Update)
     assert (op.table, op.version, op.add) == ("orders", 7, {"refunded_minor": 100})

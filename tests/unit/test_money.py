@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from commands.models import Amount
 from domain.money import InvalidMoney, Money
+from read_api.money import money
 
 
 def test_money_from_a_decimal_amount_is_exact_in_minor_units() -> None:
@@ -55,3 +56,40 @@ def test_lenient_amounts_and_made_up_currencies_are_refused(amount: str, currenc
 
 def test_plain_amounts_in_iso_currencies_are_accepted() -> None:
     assert Amount(amount="12.50", currency="EUR").to_money() == Money(1250, "EUR")  # type: ignore[arg-type]
+
+
+# Money is written one way on both APIs (issue 15, ADR 0034): what the read API writes, the
+# command API takes back as it is.
+@pytest.mark.parametrize(
+    ("minor", "currency"), [(3490, "EUR"), (0, "EUR"), (5, "JPY"), (1234, "KWD")]
+)
+def test_money_the_read_api_writes_is_taken_back_by_the_command_models(
+    minor: int, currency: str
+) -> None:
+    written = money(minor, currency)
+    assert written is not None
+    assert Amount.model_validate(written).to_money() == Money(minor, currency)
+    assert Amount.model_validate({"minor": minor, "currency": currency}).to_money() == Money(
+        minor, currency
+    )
+    assert Amount.model_validate(
+        {"amount": written["amount"], "currency": currency}
+    ).to_money() == (Money(minor, currency))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": "34.91", "minor": 3490, "currency": "EUR"},
+        {"minor": "3490", "currency": "EUR"},
+        {"minor": -1, "currency": "EUR"},
+        {"minor": True, "currency": "EUR"},
+        {"minor": 10**20, "currency": "EUR"},
+        {"currency": "EUR"},
+    ],
+)
+def test_minor_units_that_disagree_or_are_not_whole_numbers_are_refused(
+    body: dict[str, object],
+) -> None:
+    with pytest.raises(ValidationError):
+        Amount.model_validate(body)
