@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+TOOLS  := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: run test lint typecheck unit integration e2e bench install clean prometheus chromium
+.PHONY: run test lint typecheck unit integration e2e deploy-check bench install clean prometheus chromium
 
 run: $(STAMP) prometheus  ## the platform on the embedded stack, in the foreground
 	$(BIN)/shop run
@@ -14,7 +16,7 @@ run: $(STAMP) prometheus  ## the platform on the embedded stack, in the foregrou
 # workers overlap the waits on two cores (README "Tests"). TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 4
 
-test: $(STAMP) lint typecheck prometheus chromium  ## lint, type checks and the whole test suite
+test: $(STAMP) $(TOOLS_STAMP) lint typecheck prometheus chromium  ## lint, type checks and the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Prometheus and promtool (Debian's package): `make run` starts one scraping every process,
@@ -25,7 +27,21 @@ prometheus:
 	  { apt-get install -y -qq prometheus || { apt-get update -qq && apt-get install -y -qq prometheus; }; } \
 	  >/dev/null 2>&1; } || echo "prometheus not installed: apt-get install prometheus"
 
-install: $(STAMP)
+install: $(STAMP) $(TOOLS_STAMP)
+
+# checkov in a virtualenv of its own: its pins (packaging<24 among others) would downgrade
+# the project's. kubectl (for `kubectl kustomize`) from the system where it can be installed.
+$(TOOLS_STAMP): Makefile
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+	@command -v kubectl >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq kubectl || { apt-get update -qq && apt-get install -y -qq kubectl; }; } \
+	  >/dev/null 2>&1; } || echo "install: kubectl not found; tests/deploy will skip rendering"
+	touch $(TOOLS_STAMP)
+
+# The manifest, image, workflow, Terraform and gateway checks alone (seconds).
+deploy-check: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/pytest tests/deploy -q
 
 # Re-installs when pyproject.toml changes; no prompts, no system services.
 $(STAMP): pyproject.toml
@@ -67,4 +83,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:  ## removes the embedded stack's data too
-	rm -rf .data $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf .data $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -45,6 +45,7 @@ from read_api import payments as payments_api
 from read_api import recommendations as recommendations_api
 from read_api.app import create_read_api
 from read_api.positions import AppliedPositions
+from security import jwks
 from security.access import Access
 from security.not_before import NotBefore
 from security.ratelimit import Limit, RateLimiter
@@ -97,6 +98,7 @@ def command_api(settings: Settings | None = None) -> FastAPI:
         Limit(settings.login_rate_per_minute / 60, settings.login_burst),
     )
     routers.append(sessions.router(signing_in))
+    routers.append(jwks.router(access.tokens.keys))  # for gateways: infra/deploy/gateway
     api = create_command_api(routers, database_answers, lifespan)
     api.state.access = access
     api.state.audit_log = bootstrap.audit_log(settings)

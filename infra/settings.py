@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     read_api_port: int = 8001
     # Processes per API (uvicorn workers sharing the port). Each holds its own pools.
     api_workers: int = Field(default=1, ge=1, le=64)
+    # Metrics and health of the processes without an API (observability, agreed names): each
+    # serves /healthz, /readyz and /metrics on api_host at its own port. Added here by the
+    # deployment work so the Kubernetes manifests can name them; reconcile with the metrics work.
+    relay_metrics_port: int = 9101
+    worker_metrics_port: int = 9102
+    saga_metrics_port: int = 9103
+    # Log lines as text (a terminal) or JSON (clusters: one object per line).
+    log_format: Literal["text", "json"] = "text"
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
     # addresses or networks, as uvicorn's forwarded_allow_ips). Empty: none, the socket peer
     # is the client address (ADR 0019, 0028).
