@@ -27,8 +27,6 @@ class Settings(BaseSettings):
 
     # Prefix of every topic, schema, index and consumer group, so that several
     # deployments (or test runs) can share one set of servers without meeting.
-    # Log lines: readable text, or one JSON object a line (ADR 0030).
-    log_format: Literal["text", "json"] = "text"
     namespace: str = Field(default="shop", pattern=r"^[a-z][a-z0-9_]{0,30}$")
 
     # Embedded stack: where its data lives and which ports it binds (0 = any free port).
@@ -59,14 +57,6 @@ class Settings(BaseSettings):
     read_api_port: int = 8001
     # Processes per API (uvicorn workers sharing the port). Each holds its own pools.
     api_workers: int = Field(default=1, ge=1, le=64)
-    # Metrics and health of the processes without an API (observability, agreed names): each
-    # serves /healthz, /readyz and /metrics on api_host at its own port. Added here by the
-    # deployment work so the Kubernetes manifests can name them; reconcile with the metrics work.
-    relay_metrics_port: int = 9101
-    worker_metrics_port: int = 9102
-    saga_metrics_port: int = 9103
-    # Log lines as text (a terminal) or JSON (clusters: one object per line).
-    log_format: Literal["text", "json"] = "text"
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
     # addresses or networks, as uvicorn's forwarded_allow_ips). Empty: none, the socket peer
     # is the client address (ADR 0019, 0028).
@@ -75,6 +65,8 @@ class Settings(BaseSettings):
     # A request that takes longer is answered 503 (a command may still complete: retry it
     # with the same Idempotency-Key).
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Log lines: readable text (a terminal), or one JSON object a line (clusters; ADR 0030).
+    log_format: Literal["text", "json"] = "text"
 
     # Health and /metrics of the processes that are not APIs (ADR 0029), bound on api_host.
     relay_metrics_port: int = Field(default=9101, ge=0, le=65535)
