@@ -25,7 +25,8 @@ def test_the_dockerfile_is_hadolint_clean() -> None:
     result = _run(tool("hadolint"), "--failure-threshold", "info", "Dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
     text = (ROOT / "Dockerfile").read_text()
-    assert text.count("\nFROM ") == 2 and "\nUSER 10001" in text  # multi-stage, not root
+    assert text.count("\nFROM ") == 2
+    assert "\nUSER 10001" in text
     assert 'ENTRYPOINT ["shop"]' in text
 
 
