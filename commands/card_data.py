@@ -6,7 +6,9 @@ to three characters that are neither letters nor digits between two digits (spac
 dots, slashes, underscores, tabs...). Within a longer run of grouped digits every sequence
 of whole groups is tried, so a number followed by an expiry date is found too; an
 ungrouped run longer than 19 digits is not a card number. Canonical UUIDs are ignored (their
-digit groups would otherwise read as one). A security code is any field named like one
+digit groups would otherwise read as one), and so are ISO 8601 dates and date-times
+(``2026-12-03T09:01:23.456789+00:00``: their fourteen or more digits pass the Luhn check
+one time in ten, so a cut-off or a delivery date would be refused at random). A security code is any field named like one
 (``cvv``, ``cvc``, ``security_code``, ``card_code``...), whatever its value. Callers name
 the field and never echo the value (nor a key that is itself card data).
 """
@@ -17,6 +19,11 @@ import re
 from collections.abc import Iterator
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_TIMESTAMP = re.compile(
+    r"(?<!\w)\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?"
+    r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?(?!\w)"
+)
 _SEPARATOR = r"(?:[^\w]|_)"
 # Digits joined by short separators: the candidates a card number is looked for in.
 _DIGIT_RUN = re.compile(rf"\d(?:{_SEPARATOR}{{0,3}}\d)*")
@@ -66,8 +73,10 @@ def passes_luhn(digits: str) -> bool:
 
 
 def _card_number_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Where card numbers are in ``text`` (start, end), UUIDs blanked out first."""
+    """Where card numbers are in ``text`` (start, end), UUIDs and timestamps blanked out
+    first (same length, so the spans still index ``text``)."""
     text = _UUID.sub(lambda m: " " * len(m.group()), text)
+    text = _TIMESTAMP.sub(lambda m: " " * len(m.group()), text)
     for run in _DIGIT_RUN.finditer(text):
         groups = list(_GROUP.finditer(run.group()))
         base, first = run.start(), 0

@@ -95,21 +95,27 @@ class NotBeforeRecords:
         return int(row[0])
 
     def of(self, user_id: UUID) -> int | None:
-        with self._connect() as conn:
-            row = conn.execute(
-                sql.SQL("SELECT not_before_ms FROM {} WHERE user_id = %s").format(self.table),
-                (user_id,),
-            ).fetchone()
+        try:
+            with self._connect() as conn:
+                row = conn.execute(
+                    sql.SQL("SELECT not_before_ms FROM {} WHERE user_id = %s").format(self.table),
+                    (user_id,),
+                ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None  # not provisioned yet: nobody can have been revoked
         return None if row is None else int(row[0])
 
     def since(self, at_ms: int) -> list[tuple[UUID, int]]:
-        with self._connect() as conn:
-            rows = conn.execute(
-                sql.SQL("SELECT user_id, not_before_ms FROM {} WHERE not_before_ms >= %s").format(
-                    self.table
-                ),
-                (at_ms,),
-            ).fetchall()
+        try:
+            with self._connect() as conn:
+                rows = conn.execute(
+                    sql.SQL(
+                        "SELECT user_id, not_before_ms FROM {} WHERE not_before_ms >= %s"
+                    ).format(self.table),
+                    (at_ms,),
+                ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []  # not provisioned yet: nobody can have been revoked
         return [(UUID(str(user_id)), int(at)) for user_id, at in rows]
 
 
@@ -149,7 +155,14 @@ class NotBefore:
         """Copy the records that still matter into Redis (a wiped Redis); how many."""
         if self.redis is None:
             return 0
-        rows = self.records.since(now_ms() - self.ttl_seconds * 1000)
+        try:
+            rows = self.records.since(now_ms() - self.ttl_seconds * 1000)
+        except psycopg.Error:
+            # An API starts while Postgres is away (its /readyz says so); requests fall back
+            # on the durable record once it answers, but a wiped Redis keeps no revocation
+            # until the next start that reaches it.
+            log.warning("not-before records not read from Postgres", exc_info=True)
+            return 0
         try:
             for user_id, at in rows:
                 self.redis.set(self.key(user_id), at, ex=self.ttl_seconds)
