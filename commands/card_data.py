@@ -8,9 +8,10 @@ of whole groups is tried, so a number followed by an expiry date is found too; a
 ungrouped run longer than 19 digits is not a card number. Canonical UUIDs are ignored (their
 digit groups would otherwise read as one), and so are ISO 8601 dates and date-times
 (``2026-12-03T09:01:23.456789+00:00``: their fourteen or more digits pass the Luhn check
-one time in ten, so a cut-off or a delivery date would be refused at random). A security code is any field named like one
-(``cvv``, ``cvc``, ``security_code``, ``card_code``...), whatever its value. Callers name
-the field and never echo the value (nor a key that is itself card data).
+one time in ten, so a cut-off or a delivery date would be refused at random). A security
+code is any field named like one (``cvv``, ``cvc``, ``security_code``, ``card_code``...),
+whatever its value. Callers name the field and never echo the value (nor a key that is
+itself card data).
 """
 
 from __future__ import annotations
