@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
@@ -144,19 +145,28 @@ def _json(line: str) -> dict[str, Any]:
 
 
 def _kafka_headers(settings: Settings, topic: str) -> list[bytes]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-    )
+    """Every ``traceparent`` header the topic holds, read up to its end offsets: a
+    quiet-period timeout would stop early on a busy machine and find nothing."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        return [
-            value
-            for message in consumer
-            for name, value in message.headers
-            if name == "traceparent"
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))
         ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found: list[bytes] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            assert time.monotonic() < deadline, "the topic was not read to its end in 60 s"
+            for records in consumer.poll(timeout_ms=500).values():
+                found.extend(
+                    value
+                    for record in records
+                    for name, value in record.headers
+                    if name == "traceparent"
+                )
+        return found
     finally:
         consumer.close()
 
