@@ -93,3 +93,47 @@ def pytest_report_header() -> str:
     return "servers: " + (
         ", ".join(external) + " from the environment" if external else "embedded stack"
     )
+
+
+# The files that run longest (measured with --durations on two cores), longest first. The
+# workers take whole files in collection order (``--dist loadfile``), so a long file met last
+# keeps one worker busy while the others idle; started first, the short files fill the gaps
+# at the end. Only the order depends on this list: a file missing from it runs all the same.
+LONGEST_FIRST = (
+    "tests/e2e/test_first_hour.py",
+    "tests/integration/test_notifications.py",
+    "tests/e2e/test_shop_run.py",
+    "tests/integration/test_order_saga.py",
+    "tests/e2e/test_docs_render.py",
+    "tests/integration/test_metrics.py",
+    "tests/integration/test_product_search_api.py",
+    "tests/integration/test_bench_smoke.py",
+    "tests/integration/test_product_projector.py",
+    "tests/deploy/test_tools.py",
+    "tests/integration/test_projector_catch_up.py",
+    "tests/integration/test_rebuild.py",
+    "tests/integration/test_tracing.py",
+    "tests/integration/test_live_equals_rebuilt.py",
+    "tests/integration/test_order_history.py",
+    "tests/integration/test_cart_read_model.py",
+    "tests/integration/test_broker_outage.py",
+    "tests/e2e/test_customer_emails_and_recommendations.py",
+    "tests/integration/test_card_data_everywhere.py",
+    "tests/integration/test_checkout.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first, then the rest in their usual order, the unit tests last."""
+    root = Path(__file__).parent.parent
+    if stale := [path for path in LONGEST_FIRST if not (root / path).is_file()]:
+        raise pytest.UsageError(f"LONGEST_FIRST names files that do not exist: {stale}")
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        if path in rank:
+            return (0, rank[path])
+        return (2, 0) if path.startswith("tests/unit/") else (1, 0)
+
+    items.sort(key=order)  # stable: tests keep their order within a file
