@@ -95,28 +95,21 @@ class NotBeforeRecords:
         return int(row[0])
 
     def of(self, user_id: UUID) -> int | None:
-        try:
-            with self._connect() as conn:
-                row = conn.execute(
-                    sql.SQL("SELECT not_before_ms FROM {} WHERE user_id = %s").format(self.table),
-                    (user_id,),
-                ).fetchone()
-        except psycopg.errors.UndefinedTable:
-            return None  # not provisioned yet: nobody can have been revoked
-        return None if row is None else int(row[0])
+        rows = self._select("SELECT not_before_ms FROM {} WHERE user_id = %s", user_id)
+        return int(rows[0][0]) if rows else None
 
     def since(self, at_ms: int) -> list[tuple[UUID, int]]:
+        rows = self._select(
+            "SELECT user_id, not_before_ms FROM {} WHERE not_before_ms >= %s", at_ms
+        )
+        return [(UUID(str(user_id)), int(at)) for user_id, at in rows]
+
+    def _select(self, query: str, value: object) -> list[tuple[Any, ...]]:
         try:
             with self._connect() as conn:
-                rows = conn.execute(
-                    sql.SQL(
-                        "SELECT user_id, not_before_ms FROM {} WHERE not_before_ms >= %s"
-                    ).format(self.table),
-                    (at_ms,),
-                ).fetchall()
+                return conn.execute(sql.SQL(query).format(self.table), (value,)).fetchall()
         except psycopg.errors.UndefinedTable:
             return []  # not provisioned yet: nobody can have been revoked
-        return [(UUID(str(user_id)), int(at)) for user_id, at in rows]
 
 
 class NotBefore:
