@@ -16,6 +16,7 @@ itself card data).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -32,6 +33,7 @@ _SEPARATOR = r"(?:[^\w]|_)"
 _DIGIT_RUN = re.compile(rf"\d(?:{_SEPARATOR}{{0,3}}\d)*")
 _GROUP = re.compile(r"\d+")
 _MIN_DIGITS, _MAX_DIGITS = 13, 19
+_ASCII_DIGITS = "0123456789"
 _SECURITY_CODE_NAMES = frozenset(
     {
         "cvv",
@@ -78,8 +80,12 @@ def passes_luhn(digits: str) -> bool:
 def _card_number_spans(text: str) -> Iterator[tuple[int, int]]:
     """Where card numbers are in ``text`` (start, end), UUIDs and timestamps blanked out
     first (same length, so the spans still index ``text``)."""
+    if text.isascii() and sum(map(text.count, _ASCII_DIGITS)) < _MIN_DIGITS:
+        return  # most values: too few digits for any card number, found without a regex
     text = _NOT_CARD_NUMBERS.sub(lambda m: " " * len(m.group()), text)
     for run in _DIGIT_RUN.finditer(text):
+        if run.end() - run.start() < _MIN_DIGITS:
+            continue  # too short to hold the digits of one (in a token: nearly every run)
         groups = list(_GROUP.finditer(run.group()))
         base, first = run.start(), 0
         while first < len(groups):
@@ -110,6 +116,7 @@ def looks_like_card_number(value: object) -> bool:
     return next(_card_number_spans(str(value)), None) is not None
 
 
+@functools.lru_cache(maxsize=4096)  # the same header and field names come in every request
 def names_security_code(name: str) -> bool:
     normalized = re.sub(r"[\W_]", "", name.lower())
     if normalized in _SECURITY_CODE_NAMES:

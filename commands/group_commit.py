@@ -53,8 +53,9 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
+from psycopg.abc import Query
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 # Each request's savepoint is a subtransaction. Postgres caches up to 64 subtransaction ids
 # per backend; past that, every other session's snapshots must look them up on disk.
@@ -131,6 +132,23 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             " 'notification_id'), coalesce(max(notification_id), 1), max(notification_id)"
             " IS NOT NULL) FROM {table}"
         ).format(table=table)
+        # The statements of a batch as bytes, composed once (on the first connection, which
+        # knows the encoding): composing them again for every request of every batch cost
+        # more than sending them.
+        self._statements: _Statements | None = None
+
+    def _compiled(self, conn: Connection[DictRow]) -> _Statements:
+        if self._statements is None:
+            self._statements = _Statements(
+                lock=[
+                    s.as_bytes(conn) if isinstance(s, Composable) else s
+                    for s in self.lock_table_statements
+                ],
+                notify=SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_bytes(conn),
+                insert=self.insert_events_statement.as_bytes(conn),
+                rewind=self.rewind_sequence_statement.as_bytes(conn),
+            )
+        return self._statements
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -211,27 +229,26 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         is rolled back to its savepoint and refused, and the requests after it are sent
         again in the next round."""
 
+        statements = self._compiled(conn)
+
         def begin() -> Cursor[DictRow]:
             head = conn.cursor()
-            head.execute("BEGIN")
+            head.execute(b"BEGIN")
             if any(request.stored_events for request in batch):
-                self._lock_table(conn.cursor())
+                for lock in statements.lock:  # the library's _lock_table, precomposed
+                    conn.cursor().execute(lock)
                 head = conn.cursor()
-                self._notify_channel(head)
+                head.execute(statements.notify)
             return head
 
         def after(number: int) -> Callable[[], Cursor[DictRow]]:
             def roll_back() -> Cursor[DictRow]:
-                savepoint = Identifier(f"request_{number}")
-                conn.cursor().execute(SQL("ROLLBACK TO SAVEPOINT {0}").format(savepoint))
-                conn.cursor().execute(SQL("RELEASE SAVEPOINT {0}").format(savepoint))
+                conn.cursor().execute(b"ROLLBACK TO SAVEPOINT request_%d" % number)
+                conn.cursor().execute(b"RELEASE SAVEPOINT request_%d" % number)
                 # Every writer draws ids under the table lock, which we hold: the ids a
                 # failed insert drew are given back, so the log has no hole.
                 head = conn.cursor()
-                head.execute(
-                    self.rewind_sequence_statement,
-                    (self.datastore.schema, self.events_table_name),
-                )
+                head.execute(statements.rewind, (self.datastore.schema, self.events_table_name))
                 return head
 
             return roll_back
@@ -264,7 +281,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                     head = before()
                     for number, request in pending:
                         sent.append(self._send(conn, number, request))
-                    conn.cursor().execute("COMMIT")
+                    conn.cursor().execute(b"COMMIT")
                 except psycopg.Error as e:  # read while sending; the server skips the rest
                     error = e
                 except Exception as e:
@@ -292,20 +309,19 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
 
     def _send(self, conn: Connection[DictRow], number: int, request: _Request) -> _Sent:
         """A request's statements in its savepoint: its hook's, its insert, its after-hook's."""
-        savepoint = Identifier(f"request_{number}")
-        conn.cursor().execute(SQL("SAVEPOINT {0}").format(savepoint))
+        conn.cursor().execute(b"SAVEPOINT request_%d" % number)
         with conn.cursor() as curs:
             self._insert_events(curs, request.stored_events, **request.kwargs)
         insert = None
         if request.stored_events:
             insert = conn.cursor()
             pg_events = [self._pg_event(e) for e in request.stored_events]
-            insert.execute(self.insert_events_statement, (pg_events,))
+            insert.execute(self._compiled(conn).insert, (pg_events,))
             with conn.cursor() as curs:
                 self._after_insert_events(curs, request.stored_events, **request.kwargs)
         # Has a result once the whole request went through.
         done = conn.cursor()
-        done.execute(SQL("RELEASE SAVEPOINT {0}").format(savepoint))
+        done.execute(b"RELEASE SAVEPOINT request_%d" % number)
         return request, insert, done
 
     def _after_insert_events(
@@ -319,6 +335,14 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         return self.construct_pg_stored_event(
             event.originator_id, event.originator_version, event.topic, event.state
         )
+
+
+@dataclass(frozen=True)
+class _Statements:
+    lock: list[Query]
+    notify: bytes
+    insert: bytes
+    rewind: bytes
 
 
 # A request sent: the cursors of its insert (if it has events) and of its savepoint's release.

@@ -9,7 +9,9 @@ both in the header and in ``token_use``, so one kind is never accepted as the ot
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +26,11 @@ from security.keys import KeySet
 ALGORITHM = "EdDSA"
 _REQUIRED = ["exp", "iat", "iss", "aud", "sub", "jti"]
 LEEWAY_SECONDS = 5
+# Access tokens verified once per process and remembered until they expire: an Ed25519
+# check and PyJWT's parsing cost more than the rest of a command's HTTP handling. Keyed by
+# the token's digest, so no bearer token sits in memory longer than its request. Bounded:
+# the oldest entry goes first.
+_VERIFIED_ACCESS_TOKENS = 10_000
 
 
 class TokenUse(StrEnum):
@@ -76,6 +83,8 @@ class TokenService:
         self.audience = audience
         self.access_seconds = access_seconds
         self.refresh_seconds = refresh_seconds
+        self._verified: dict[bytes, Claims] = {}
+        self._remembering = threading.Lock()
 
     def access_token(self, user_id: UUID, roles: frozenset[Role]) -> IssuedToken:
         return self._issue(TokenUse.ACCESS, user_id, self.access_seconds, {"roles": sorted(roles)})
@@ -84,6 +93,26 @@ class TokenService:
         return self._issue(TokenUse.REFRESH, user_id, self.refresh_seconds, {"fam": str(family_id)})
 
     def verify(self, token: str, use: TokenUse) -> Claims:
+        """The claims of a valid token of kind ``use``; ``TokenRejected`` (or
+        ``TokenExpired``) with the reason otherwise. Revocation is not checked here: the
+        per-user not-before (ADR 0033) and the refresh store do that on every request."""
+        if use is not TokenUse.ACCESS:
+            return self._verify(token, use)
+        digest = hashlib.blake2b(token.encode(), digest_size=20).digest()
+        known = self._verified.get(digest)
+        if known is not None:
+            if time.time() < known.expires_at + LEEWAY_SECONDS:  # as PyJWT reads ``exp``
+                return known
+            self._verified.pop(digest, None)
+            raise TokenExpired("it has expired")
+        claims = self._verify(token, use)
+        with self._remembering:  # API handlers verify from several threads
+            if len(self._verified) >= _VERIFIED_ACCESS_TOKENS:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[digest] = claims
+        return claims
+
+    def _verify(self, token: str, use: TokenUse) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as e:

@@ -61,6 +61,11 @@ class Relay:
         self.topic = watch.topic
         self.batch_size = batch_size
         self.send_timeout = send_timeout
+        # The checkpoint (published position, messages the topic held then), read once per
+        # leadership: only the leading relay moves it, so the database need not be asked
+        # before every batch.
+        self._checkpoint: tuple[int, int] | None = None
+        self._counted_at = 0.0  # when the topic's messages were last counted
 
     @property
     def context(self) -> str:
@@ -68,7 +73,7 @@ class Relay:
 
     def publish_next_batch(self) -> int:
         """Publish what follows the checkpoint, at most one batch; return how many."""
-        after = self.checkpoints.get(self.context)
+        after, held_before = self._published()
         notifications = self.app.recorder.select_notifications(
             start=after, limit=self.batch_size, inclusive_of_start=False
         )
@@ -81,16 +86,16 @@ class Relay:
             self._producer = self._producer_factory()
         started = time.perf_counter()
         try:
-            # Counted before and after: if the broker lost messages in between (an in-memory
-            # broker restarted empty after acknowledging), the count after is not what the topic
-            # should hold, and saving it would hide the loss from the next check.
-            held_before = self.watch.message_count()
+            # Counted after the batch and compared with the count the checkpoint saved: if the
+            # broker lost messages since (an in-memory broker restarted empty, even after
+            # acknowledging this batch), the topic holds fewer than it should, and saving that
+            # count would hide the loss from the next check.
             futures = [self._send(envelope) for envelope in envelopes(self.app, notifications)]
             self._producer.flush(timeout=self.send_timeout)
             for future in futures:
                 future.get(timeout=self.send_timeout)  # raises unless the broker acknowledged
             sent = len(futures) + self._send_watermarks(notifications[-1].id)
-            held = self.watch.message_count()
+            held = self._count()
         except Exception:
             self._drop_clients()  # fresh ones next time: no half-sent state carries over
             raise
@@ -98,6 +103,7 @@ class Relay:
             self._topic_lost(held, held_before + sent)
         else:
             self.checkpoints.advance(self.context, notifications[-1].id, held)
+            self._checkpoint = (notifications[-1].id, held)
             self.observer.published(self.context, len(notifications), time.perf_counter() - started)
         return len(notifications)
 
@@ -122,9 +128,26 @@ class Relay:
             future.get(timeout=self.send_timeout)
         return len(futures)
 
+    def _published(self) -> tuple[int, int]:
+        if self._checkpoint is None:
+            self._checkpoint = (
+                self.checkpoints.get(self.context),
+                self.checkpoints.messages(self.context),
+            )
+        return self._checkpoint
+
+    def forget_checkpoint(self) -> None:
+        """Read the checkpoint from the database again (another relay may have led)."""
+        self._checkpoint = None
+
+    def _count(self) -> int:
+        held = self.watch.message_count()
+        self._counted_at = time.monotonic()
+        return held
+
     def _republish_if_topic_lost(self) -> None:
-        published = self.checkpoints.messages(self.context)
-        if published and (held := self.watch.message_count()) < published:
+        _, published = self._published()
+        if published and (held := self._count()) < published:
             self._topic_lost(held, published)
 
     def _topic_lost(self, held: int, published: int) -> None:
@@ -138,6 +161,7 @@ class Relay:
         )
         self.observer.republished(self.context)
         self.checkpoints.reset(self.context)
+        self._checkpoint = (0, 0)
         # Fresh clients: the topic is ensured again with our partition count, and no producer
         # state of the broker that is gone (producer id, sequence numbers) carries over.
         self._drop_clients()
@@ -153,11 +177,18 @@ class Relay:
             producer, self._producer = self._producer, None
             producer.close(timeout=self.send_timeout)
 
-    def catch_up(self) -> int:
-        self._republish_if_topic_lost()
+    def catch_up(self, idle_check_seconds: float = 0.0) -> int:
+        """Publish everything after the checkpoint; how many. Every batch checks the topic
+        it published to; the topic is also checked on its own first (a broker may restart
+        empty while the log is quiet), unless it was counted in the last
+        ``idle_check_seconds``."""
+        if time.monotonic() - self._counted_at >= idle_check_seconds:
+            self._republish_if_topic_lost()
         total = 0
         while published := self.publish_next_batch():
             total += published
+            if published < self.batch_size:
+                break  # the log's end: a commit since then has notified, and wakes us
         return total
 
 
@@ -194,8 +225,9 @@ def _follow(
     channel = relay.app.recorder.channel_name  # type: ignore[attr-defined]
     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
     log.info("relay %s: publishing to %s", relay.context, relay.topic)
+    relay.forget_checkpoint()  # leading (again): the last leader may have moved it
     while not stop.is_set():
-        if published := relay.catch_up():
+        if published := relay.catch_up(idle_check_seconds=poll_seconds):
             log.info("relay %s: published %d events", relay.context, published)
         relay.observer.failed(relay.context, None)
         for _ in conn.notifies(timeout=poll_seconds, stop_after=1):

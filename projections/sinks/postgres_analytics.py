@@ -200,6 +200,9 @@ def create(dsn: str, schema: str) -> None:
 class AnalyticsTables:
     def __init__(self, schema: str) -> None:
         self.schema = schema
+        # Composed once per shape of operation (table and columns): composing is most of
+        # the cost of a small statement.
+        self._statements: dict[tuple[Any, ...], bytes] = {}
 
     def table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
@@ -219,10 +222,11 @@ class AnalyticsTables:
         if not ops:
             return 0
         await self.lock(conn, "ROW EXCLUSIVE")
-        async with conn.cursor() as cursor:
+        # One round trip for the batch: the statements are independent of each other's
+        # results, and the first error fails the caller's transaction either way.
+        async with conn.pipeline(), conn.cursor() as cursor:
             for op in ops:
-                statement, params = self._sql(op)
-                await cursor.execute(statement, params)
+                await cursor.execute(self._statement(conn, op), _params(op))
         return len(ops)
 
     async def clear(self, conn: AsyncConnection) -> None:
@@ -232,30 +236,36 @@ class AnalyticsTables:
         for name in KEYS:
             await conn.execute(sql.SQL("DELETE FROM {}").format(self.table(name)))
 
-    def _sql(self, op: Op) -> tuple[sql.Composed, list[Any]]:
-        if isinstance(op, Insert):
-            columns = list(op.row)
-            statement = sql.SQL(
-                "INSERT INTO {t} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO NOTHING"
-            ).format(
-                t=self.table(op.table),
-                columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-                values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-                key=sql.SQL(", ").join(map(sql.Identifier, KEYS[op.table])),
-            )
-            return statement, [op.row[c] for c in columns]
-        return self._update(op)
+    def _statement(self, conn: AsyncConnection, op: Op) -> bytes:
+        """The statement of ``op``'s shape (its table and columns), composed once: composing
+        costs more than sending a small statement."""
+        shape = (
+            (op.table, tuple(op.row))
+            if isinstance(op, Insert)
+            else (op.table, tuple(op.set), tuple(op.add))
+        )
+        statement = self._statements.get(shape)
+        if statement is None:
+            composed = self._insert(op) if isinstance(op, Insert) else self._update(op)
+            statement = self._statements[shape] = composed.as_bytes(conn)
+        return statement
 
-    def _update(self, op: Update) -> tuple[sql.Composed, list[Any]]:
-        sets: list[sql.Composable] = []
-        params: list[Any] = []
-        for column, value in op.set.items():
-            sets.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(value)
-        for column, amount in op.add.items():
-            sets.append(sql.SQL("{c} = {c} + %s").format(c=sql.Identifier(column)))
-            params.append(amount)
-        if op.table == "orders" and "refunded_minor" in op.add:
+    def _insert(self, op: Insert) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO {t} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO NOTHING"
+        ).format(
+            t=self.table(op.table),
+            columns=sql.SQL(", ").join(map(sql.Identifier, op.row)),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(op.row)),
+            key=sql.SQL(", ").join(map(sql.Identifier, KEYS[op.table])),
+        )
+
+    def _update(self, op: Update) -> sql.Composed:
+        sets: list[sql.Composable] = [
+            *(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in op.set),
+            *(sql.SQL("{c} = {c} + %s").format(c=sql.Identifier(column)) for column in op.add),
+        ]
+        if _refunds_an_order(op):
             # A refund in full makes the order "refunded", as the Order aggregate does.
             sets.append(
                 sql.SQL(
@@ -263,13 +273,23 @@ class AnalyticsTables:
                     " THEN 'refunded' ELSE status END"
                 )
             )
-            params.append(op.add["refunded_minor"])
         sets.append(sql.SQL("version = %s"))
         (key,) = KEYS[op.table]
-        statement = sql.SQL("UPDATE {t} SET {sets} WHERE {key} = %s AND version < %s").format(
+        return sql.SQL("UPDATE {t} SET {sets} WHERE {key} = %s AND version < %s").format(
             t=self.table(op.table), sets=sql.SQL(", ").join(sets), key=sql.Identifier(key)
         )
-        return statement, [*params, op.version, op.id, op.version]
+
+
+def _refunds_an_order(op: Update) -> bool:
+    return op.table == "orders" and "refunded_minor" in op.add
+
+
+def _params(op: Op) -> list[Any]:
+    """The values of ``op``'s statement, in its placeholders' order."""
+    if isinstance(op, Insert):
+        return list(op.row.values())
+    refund = [op.add["refunded_minor"]] if _refunds_an_order(op) else []
+    return [*op.set.values(), *op.add.values(), *refund, op.version, op.id, op.version]
 
 
 class AnalyticsProjector(PostgresProjector):

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from domain.identity import Role
 from security.keys import KeysMissing, ensure_development_key, load_key_set
-from security.tokens import TokenRejected, TokenService, TokenUse
+from security.tokens import LEEWAY_SECONDS, TokenExpired, TokenRejected, TokenService, TokenUse
 
 ISSUER, AUDIENCE = "urn:shop:identity", "urn:shop:api"
 
@@ -208,3 +208,29 @@ def test_tokens_with_non_numeric_or_overlong_lifetimes_are_refused(
 ) -> None:
     with pytest.raises(TokenRejected):
         tokens.verify(signed(tokens, claims(**overrides)), TokenUse.ACCESS)
+
+
+def test_a_remembered_access_token_still_expires(
+    tokens: TokenService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified tokens are remembered per process (one signature check per token), never
+    past their ``exp`` and its leeway."""
+    now = int(time.time())
+    token = signed(tokens, claims(iat=now, exp=now + 60))
+    assert tokens.verify(token, TokenUse.ACCESS) == tokens.verify(token, TokenUse.ACCESS)
+    monkeypatch.setattr("security.tokens.time.time", lambda: now + 60 + LEEWAY_SECONDS + 1)
+    with pytest.raises(TokenExpired):
+        tokens.verify(token, TokenUse.ACCESS)
+
+
+def test_a_copy_of_a_remembered_token_with_another_payload_is_refused(
+    tokens: TokenService,
+) -> None:
+    token = signed(tokens, claims(roles=["customer"]))
+    tokens.verify(token, TokenUse.ACCESS)
+    head, _, signature = token.split(".")
+    elevated = b64(json.dumps(claims(roles=["admin"])).encode())
+    with pytest.raises(TokenRejected):
+        tokens.verify(f"{head}.{elevated}.{signature}", TokenUse.ACCESS)
+    with pytest.raises(TokenRejected):  # a remembered access token is no refresh token
+        tokens.verify(token, TokenUse.REFRESH)
