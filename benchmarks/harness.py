@@ -160,6 +160,25 @@ class Platform:
         for name, url in (("command-api", self.command_url), ("read-api", self.read_url)):
             self.supervisor.wait_healthy(f"bench-{name}", _ready(url), _STARTUP_SECONDS)
 
+    def another_read_api(self, name: str, **settings: object) -> tuple[str, Callable[[], None]]:
+        """A second read API on this platform's data with ``settings`` changed: its URL,
+        and how to stop it."""
+        changed = self.settings.model_copy(update={"read_api_port": free_port(), **settings})
+        process = f"bench-{name}"
+        self.supervisor.start(
+            process,
+            [sys.executable, "-m", "infra.cli", "read-api"],
+            env=service_env(changed),
+            signal_group=False,
+        )
+        url = f"http://{changed.api_host}:{changed.read_api_port}"
+        self.supervisor.wait_healthy(process, _ready(url), _STARTUP_SECONDS)
+
+        def stop() -> None:
+            self.supervisor.stop(process)
+
+        return url, stop
+
     def admin_headers(self) -> dict[str, str]:
         from domain.identity import Role
 

@@ -1,6 +1,7 @@
 """Scenarios: reads. Product search and product get on the read API against the same
-query body (or document get) sent straight to the search server; a cart read on the read
-API against a direct Redis GET of the same key."""
+query body (or document get) sent straight to the search server, with the read API's
+recent answers (read_api/answers.py) and without; a cart read on the read API against a
+direct Redis GET of the same key."""
 
 from __future__ import annotations
 
@@ -60,6 +61,16 @@ def run_search(bench: Bench) -> list[Row]:
     say("product get: read API vs search server")
     shop_get = _load(bench, platform.read_url, Target("GET", [f"/products/{i}" for i in ids]))
     direct_get = _load(bench, es, Target("GET", [f"/{alias}/_doc/{i}" for i in ids]))
+    # The same reads when every one goes to the search server: what a read costs when its
+    # answer is not kept (a query nobody asked in the last second, or a catalog that changes
+    # all the time).
+    say("search and product get: read API keeping no answers")
+    uncached, stop = platform.another_read_api("read-api-uncached", read_cache_seconds=0)
+    try:
+        shop_uncached = _load(bench, uncached, Target("GET", [f"/products/search?q={QUERY}"]))
+        shop_get_uncached = _load(bench, uncached, Target("GET", [f"/products/{i}" for i in ids]))
+    finally:
+        stop()
     return [
         Row(
             f"GET /products/search?q={QUERY}",
@@ -74,6 +85,20 @@ def run_search(bench: Bench) -> list[Row]:
             direct_get.summary(),
             ratio(shop_get.rate, direct_get.rate),
             "yardstick: GET /_doc/{id} on the search server",
+        ),
+        Row(
+            f"GET /products/search?q={QUERY}, no answer kept",
+            shop_uncached.summary(),
+            direct.summary(),
+            ratio(shop_uncached.rate, direct.rate),
+            "SHOP_READ_CACHE_SECONDS=0: every search asks the search server",
+        ),
+        Row(
+            "GET /products/{id}, no answer kept",
+            shop_get_uncached.summary(),
+            direct_get.summary(),
+            ratio(shop_get_uncached.rate, direct_get.rate),
+            "SHOP_READ_CACHE_SECONDS=0",
         ),
     ]
 

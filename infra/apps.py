@@ -43,6 +43,7 @@ from read_api import notifications as notifications_api
 from read_api import orders as orders_api
 from read_api import payments as payments_api
 from read_api import recommendations as recommendations_api
+from read_api.answers import RecentAnswers
 from read_api.app import create_read_api
 from read_api.positions import AppliedPositions
 from security import jwks
@@ -187,8 +188,12 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         lambda: projection_status(settings),
         lifespan,
         more_routers=more_routers,
+        products_answers=RecentAnswers(
+            lambda: positions.generation(PRODUCT_SEARCH), settings.read_cache_seconds
+        ),
     )
     api.state.access = access
+    api.state.positions = positions
     _finish(api, settings)
     return api
 

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # is flushed at once, and under load a batch grows while the previous one is applied.
     stream_flush_seconds: float = Field(default=0.01, gt=0, le=5)
     stream_batch_size: int = Field(default=500, ge=1)
+    # How long the read API may serve a search or product page again while the product index
+    # has applied nothing new (read_api/answers.py); 0 asks the search server every time.
+    read_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # How long a consumer's fetch may wait for data. Kafka answers as soon as data arrives;
     # the embedded broker waits this long every time, so it bounds visibility there.
     kafka_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Res
 
 from domain.catalog.product import product_id_for
 from domain.identity import Role
+from read_api.answers import RecentAnswers
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
 from read_api.product_queries import InvalidCursor, ProductSearch, SortOrder, encode_cursor, present
 from security.access import Gate, Public, require
@@ -26,8 +28,10 @@ def create_read_api(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     wait_seconds: float = 2.0,
     more_routers: Iterable[APIRouter] = (),
+    products_answers: RecentAnswers | None = None,
 ) -> FastAPI:
-    """The query API; ``more_routers`` are the other read models' endpoints."""
+    """The query API; ``more_routers`` are the other read models' endpoints;
+    ``products_answers`` keeps recent searches and product pages (none by default)."""
     api = FastAPI(
         # Server spans come from infra's TraceRequests, which makes them current for the
         # handlers (FastAPI's own do not, so events would miss them); no log records, which
@@ -44,7 +48,10 @@ def create_read_api(
     )
     api.include_router(_health_router(readiness))
     api.include_router(_projections_router(projections))
-    api.include_router(_products_router(es, products_alias, products_applied, wait_seconds))
+    answers = products_answers or RecentAnswers(lambda: None, 0)
+    api.include_router(
+        _products_router(es, products_alias, products_applied, wait_seconds, answers)
+    )
     for router in more_routers:
         api.include_router(router)
     return api
@@ -95,7 +102,11 @@ After = Annotated[
 
 
 def _products_router(
-    es: AsyncElasticsearch, alias: str, applied: AppliedPosition, wait_seconds: float
+    es: AsyncElasticsearch,
+    alias: str,
+    applied: AppliedPosition,
+    wait_seconds: float,
+    answers: RecentAnswers,
 ) -> APIRouter:
     router = APIRouter(prefix="/products", tags=["products"], dependencies=[Public])
 
@@ -136,25 +147,32 @@ def _products_router(
             body = query.body()
         except InvalidCursor as e:
             raise HTTPException(422, str(e)) from None
+        generation = answers.generation()
         consistency = await consistent(after, response)
-        try:
-            result = await es.search(index=alias, **body)
-        except BadRequestError:
-            if cursor is None:
-                raise
-            # A well-formed cursor whose values do not fit this sort (another sort's cursor).
-            raise HTTPException(422, "cursor is not one this API issued for this sort") from None
-        hits = result["hits"]["hits"]
-        return {
-            "total": result["hits"]["total"]["value"],
-            "items": [present(hit) for hit in hits],
-            "facets": {
-                name: [{"value": b["key"], "count": b["doc_count"]} for b in agg["buckets"]]
-                for name, agg in result.get("aggregations", {}).items()
-            },
-            "next_cursor": encode_cursor(hits[-1]["sort"]) if len(hits) == size else None,
-            "consistency": consistency.body(),
-        }
+        key = "search:" + json.dumps(body, sort_keys=True)
+        found = None if after is not None else answers.get(key)
+        if found is None:
+            try:
+                result = await es.search(index=alias, **body)
+            except BadRequestError:
+                if cursor is None:
+                    raise
+                # A well-formed cursor whose values do not fit this sort (another sort's).
+                raise HTTPException(
+                    422, "cursor is not one this API issued for this sort"
+                ) from None
+            hits = result["hits"]["hits"]
+            found = {
+                "total": result["hits"]["total"]["value"],
+                "items": [present(hit) for hit in hits],
+                "facets": {
+                    name: [{"value": b["key"], "count": b["doc_count"]} for b in agg["buckets"]]
+                    for name, agg in result.get("aggregations", {}).items()
+                },
+                "next_cursor": encode_cursor(hits[-1]["sort"]) if len(hits) == size else None,
+            }
+            answers.put(key, found, generation)
+        return {**found, "consistency": consistency.body()}
 
     @router.get("/{product_id}")
     async def get_product(
@@ -163,19 +181,25 @@ def _products_router(
         after: After = None,
     ) -> dict[str, Any]:
         """A product page, by id or by SKU (the id is derived from the SKU, ADR 0009)."""
+        generation = answers.generation()
         consistency = await consistent(after, response)
         try:
             wanted = UUID(product_id)
         except ValueError:
             wanted = product_id_for(product_id.strip().upper())
-        try:
-            hit = await es.get(index=alias, id=str(wanted))
-        except NotFoundError:
-            raise HTTPException(  # code not_found, as on the command API
-                404,
-                consistency.missing(f"product {product_id}", "the search index"),
-                headers=consistency.headers(),
-            ) from None
-        return present(dict(hit))
+        key = f"product:{wanted}"
+        found = None if after is not None else answers.get(key)
+        if found is None:
+            try:
+                hit = await es.get(index=alias, id=str(wanted))
+            except NotFoundError:
+                raise HTTPException(  # code not_found, as on the command API
+                    404,
+                    consistency.missing(f"product {product_id}", "the search index"),
+                    headers=consistency.headers(),
+                ) from None
+            found = present(dict(hit))
+            answers.put(key, found, generation)
+        return found
 
     return router

@@ -31,6 +31,9 @@ class AppliedPositions:
         self._dsn = dsn
         self._partitions = partitions
         self._known: dict[tuple[str, str], dict[int, int]] | None = None
+        # Per projection, how many times its positions changed while we listened: what a
+        # cached answer of its read model is checked against (``read_api.answers``).
+        self._generations: dict[str, int] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -45,6 +48,13 @@ class AppliedPositions:
         else:
             per_partition = known.get((projection, context), {})
         return complete_up_to(per_partition, self._partitions)
+
+    def generation(self, projection: str) -> int | None:
+        """A number that changes whenever ``projection`` applies something; None while the
+        positions are not pushed (then a change could go unnoticed)."""
+        if self._known is None:
+            return None
+        return self._generations.get(projection, 0)
 
     async def changed(self, within: float) -> None:
         """Return when the positions change, or after ``within`` seconds."""
@@ -92,7 +102,15 @@ class AppliedPositions:
                 backoff = min(backoff * 2, 5.0)
 
     async def _refresh(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self._known = await self._checkpoints.every_position(conn)
+        known = await self._checkpoints.every_position(conn)
+        before = self._known or {}
+        for projection in {
+            projection
+            for projection, context in known.keys() | before.keys()
+            if known.get((projection, context)) != before.get((projection, context))
+        }:
+            self._generations[projection] = self._generations.get(projection, 0) + 1
+        self._known = known
         async with self._changed:
             self._changed.notify_all()
 
