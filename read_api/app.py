@@ -35,8 +35,10 @@ def create_read_api(
     api = FastAPI(
         # Server spans come from infra's TraceRequests, which makes them current for the
         # handlers (FastAPI's own do not, so events would miss them); no log records, which
-        # would export exception messages that may hold what a client sent (ADR 0030).
-        telemetry={"tracing": False, "logs": False},
+        # would export exception messages that may hold what a client sent (ADR 0030); no
+        # metrics, which ours (HttpMetrics, Prometheus) already are, and whose check for a
+        # meter provider reads the environment on every request.
+        telemetry={"tracing": False, "logs": False, "metrics": False},
         lifespan=lifespan,
         dependencies=[Gate],  # rate limits; routes without a declared policy: admins only
         title="shop read API",

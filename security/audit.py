@@ -87,7 +87,7 @@ class AuditLog:
             )
 
 
-def audit_log_of(request: Request) -> AuditLog:
+async def audit_log_of(request: Request) -> AuditLog:  # async: no thread-pool hop
     log = getattr(request.app.state, "audit_log", None)
     if not isinstance(log, AuditLog):
         raise RuntimeError("this app has no audit log (app.state.audit_log)")
