@@ -19,13 +19,13 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from infra import bootstrap
+from infra.embedded.otlp import OtlpReceiver, ReceivedSpan
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
 from projections.sinks.product_index import ProductIndex
 from tests.support.auth import as_admin
 from tests.support.checkout import running_checkout
-from tests.support.otlp import OtlpReceiver, ReceivedSpan
 from tests.support.platform import eventually
 
 pytestmark = pytest.mark.integration
