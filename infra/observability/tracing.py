@@ -97,9 +97,11 @@ def _instrument_clients(resource: Resource, processors: list[SpanProcessor]) -> 
 
     The instrumentors patch ``psycopg.connect`` and the ``connect`` class methods of
     ``Connection`` and ``AsyncConnection``, which is what psycopg_pool calls for each new
-    connection, so pooled connections are covered as long as they are opened after this;
-    every process calls ``configure_tracing`` before it builds a pool. Redis is patched in
-    the client classes (sync and asyncio), so clients built before are covered too.
+    connection, so pooled connections are covered as long as they are opened after this.
+    Stores that keep ``partial(psycopg.connect, dsn)`` hold whichever function was there when
+    they were built, so every process calls ``configure_tracing`` before it builds a store.
+    Redis is patched in the client classes (sync and asyncio): clients built before are
+    covered too.
     """
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor

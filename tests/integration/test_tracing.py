@@ -10,6 +10,7 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -268,9 +269,7 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
     command = f"http://{settings.api_host}:{settings.command_api_port}"
     read = f"http://{settings.api_host}:{settings.read_api_port}"
     for name, url in (("command-api", command), ("read-api", read)):
-        processes.wait_healthy(
-            name, lambda url=url: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, 60
-        )
+        processes.wait_healthy(name, partial(_ready, url), 60)
 
     # A command: its event store writes are Postgres spans below the command API's span.
     command_trace, sku, key = secrets.token_hex(16), "TRC-SPAN-7", f"key-{uuid4()}"
@@ -349,6 +348,10 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
         if s.kind == CLIENT and s.attributes.get("db.system") and not s.parent_span_id
     ]
     assert not orphans, orphans
+
+
+def _ready(url: str) -> bool:
+    return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
 
 
 def _server_and_children(
