@@ -21,6 +21,7 @@ from benchmarks import (
     aggregates,
     http_commands,
     inproc_commands,
+    instrumentation,
     pipeline,
     reads,
     rebuild,
@@ -36,6 +37,7 @@ Scenario = Callable[[Bench], list[Row]]
 
 SCENARIOS: dict[str, Scenario] = {
     "http-commands": http_commands.run,
+    "instrumentation": instrumentation.run,
     "commands": inproc_commands.run,
     "search": reads.run_search,
     "carts": reads.run_carts,

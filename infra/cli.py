@@ -184,6 +184,7 @@ def worker() -> None:
     from infra.observability.processes import observe_worker
     from streams.worker import build_worker
 
+    configure_tracing("worker")  # before any store is built: its connections are then traced
     settings = Settings()
     config = bootstrap.worker_config(settings)
     Path(config.datadir).mkdir(parents=True, exist_ok=True)
@@ -205,6 +206,7 @@ def saga() -> None:
     from infra.observability.processes import SagaHolder, observe_saga
     from streams.saga import build_saga_app
 
+    configure_tracing("saga")  # before any store is built: its connections are then traced
     settings = Settings()
     config = bootstrap.saga_config(settings)
     Path(config.datadir).mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,10 @@ Off (the API's no-op tracer) unless ``OTEL_EXPORTER_OTLP_ENDPOINT``,
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_TRACES_EXPORTER`` is set;
 ``OTEL_TRACES_EXPORTER=none`` and ``OTEL_SDK_DISABLED=true`` keep it off. Exports OTLP over
 HTTP/protobuf (``otlp``) or to stdout (``console``), batched.
+
+When on, Postgres (psycopg) and Redis calls become CLIENT spans below the span that made them
+(the official instrumentations, patched in only then: with tracing off the drivers run
+unwrapped). Elasticsearch calls are spanned by the client itself, through the API.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.tracing import context_of, tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanProcessor
 
 _ENABLING = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -54,6 +63,7 @@ def configure_tracing(process: str) -> bool:
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the default name.
     resource = Resource.create({SERVICE_NAME: f"shop-{process}", "shop.process": process})
     provider = TracerProvider(resource=resource)  # shuts down (flushes) at exit
+    processors: list[SpanProcessor] = []
     names = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
     for name in (n.strip() for n in names.split(",")):
         exporter: SpanExporter
@@ -65,10 +75,54 @@ def configure_tracing(process: str) -> bool:
             exporter = OTLPSpanExporter()  # endpoint, headers, timeout: OTEL_EXPORTER_OTLP_*
         else:
             raise ValueError(f"OTEL_TRACES_EXPORTER={name!r}: only otlp, console or none")
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        processors.append(BatchSpanProcessor(exporter))
+        provider.add_span_processor(processors[-1])
     trace.set_tracer_provider(provider)
+    # The Elasticsearch client (8.13 on) spans its requests itself, through the API and so
+    # this provider. Its search bodies hold what a customer typed: never an attribute, whatever
+    # the environment asks for. It reads this when a client is built, which is after this.
+    os.environ["OTEL_PYTHON_INSTRUMENTATION_ELASTICSEARCH_CAPTURE_SEARCH_QUERY"] = "omit"
+    _instrument_clients(resource, processors)
     _configured = True
     return True
+
+
+def _instrument_clients(resource: Resource, processors: list[SpanProcessor]) -> None:
+    """Postgres and Redis calls as CLIENT spans, only below a sampled span of this process.
+
+    Their own provider samples no root span: the relay's and the checkpoints' polling, the
+    read API's position refresh and the pools' health checks would each be a trace of one
+    span, several a second, burying the traces that matter. Below a span they follow its
+    sampling decision, and the same processors export them.
+
+    The instrumentors patch ``psycopg.connect`` and the ``connect`` class methods of
+    ``Connection`` and ``AsyncConnection``, which is what psycopg_pool calls for each new
+    connection, so pooled connections are covered as long as they are opened after this.
+    Stores that keep ``partial(psycopg.connect, dsn)`` hold whichever function was there when
+    they were built, so every process calls ``configure_tracing`` before it builds a store.
+    Redis is patched in the client classes (sync and asyncio): clients built before are
+    covered too.
+    """
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+
+    children = TracerProvider(
+        sampler=ParentBased(ALWAYS_OFF), resource=resource, shutdown_on_exit=False
+    )  # the main provider flushes and shuts down the shared processors
+    for processor in processors:
+        children.add_span_processor(processor)
+    # The statement text keeps its placeholders; parameter values (names, e-mail and postal
+    # addresses, token hashes) never become attributes. Both are the defaults, spelled out
+    # so that nobody turns them on in passing: no sqlcommenter either, which would write the
+    # trace context into the SQL text that Postgres logs.
+    PsycopgInstrumentor().instrument(
+        tracer_provider=children, capture_parameters=False, enable_commenter=False
+    )
+    # db.statement is the command name and a "?" per argument: keys (which hold user ids and
+    # client addresses) and values stay out.
+    RedisInstrumentor().instrument(tracer_provider=children)
 
 
 class TraceRequests:

@@ -1,13 +1,16 @@
 """One trace from the command API through the Kafka headers to the projector (issue 12,
-ADR 0030): real processes export to a real OTLP/HTTP receiver, and log JSON lines."""
+ADR 0030): real processes export to a real OTLP/HTTP receiver, and log JSON lines. Postgres,
+Redis and Elasticsearch calls are child spans of the request that made them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,17 +19,19 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from infra import bootstrap
+from infra.embedded.otlp import OtlpReceiver, ReceivedSpan
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
+from projections.sinks.product_index import ProductIndex
 from tests.support.auth import as_admin
 from tests.support.checkout import running_checkout
-from tests.support.otlp import OtlpReceiver, ReceivedSpan
 from tests.support.platform import eventually
 
 pytestmark = pytest.mark.integration
 
-SERVER, PRODUCER, CONSUMER = 2, 4, 5  # opentelemetry.proto Span.SpanKind
+SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # opentelemetry.proto Span.SpanKind
 
 
 @pytest.fixture
@@ -241,3 +246,118 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
         assert publish.attributes["messaging.destination.name"] in {
             shop.settings.topic(c) for c in ("orders", "payments", "inventory")
         }
+
+
+def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
+    settings: Settings, processes: Supervisor, receiver: OtlpReceiver
+) -> None:
+    async def create_index() -> None:  # the worker's job; not started here
+        es = bootstrap.async_elasticsearch(settings)
+        try:
+            await ProductIndex(es, settings.products_alias).ensure()
+        finally:
+            await es.close()
+
+    asyncio.run(create_index())
+    env = {
+        **service_env(settings),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    for name in ("command-api", "read-api"):
+        _start(processes, settings, name, env)
+    command = f"http://{settings.api_host}:{settings.command_api_port}"
+    read = f"http://{settings.api_host}:{settings.read_api_port}"
+    for name, url in (("command-api", command), ("read-api", read)):
+        processes.wait_healthy(name, partial(_ready, url), 60)
+
+    # A command: its event store writes are Postgres spans below the command API's span.
+    command_trace, sku, key = secrets.token_hex(16), "TRC-SPAN-7", f"key-{uuid4()}"
+    added = httpx.post(
+        f"{command}/products",
+        json={
+            "sku": sku,
+            "name": "Spanned kettle",
+            "brand": "Boil",
+            "category": "kitchen",
+            "price": {"amount": "39.00", "currency": "EUR"},
+        },
+        headers={
+            **as_admin(settings),
+            "traceparent": f"00-{command_trace}-{secrets.token_hex(8)}-01",
+            "Idempotency-Key": key,
+        },
+        timeout=30,
+    )
+    assert added.status_code == 201, added.text
+    server, postgres = eventually(
+        lambda: _server_and_children(
+            receiver, command_trace, "shop-command-api", "db.system", "postgresql"
+        ),
+        timeout=30,
+        what="a Postgres span in the command's trace",
+    )
+    assert server.name == "POST /products"
+    for span in postgres:
+        assert span.kind == CLIENT
+        assert server.span_id in _ancestors(receiver.in_trace(command_trace), span)
+    statements = [str(s.attributes.get("db.statement", "")) for s in postgres]
+    assert any(s.lstrip().upper().startswith("INSERT") for s in statements), statements
+    # The statement text only, with its placeholders: no parameter values in any attribute.
+    for span in receiver.in_trace(command_trace):
+        assert "db.statement.parameters" not in span.attributes, span
+        values = " ".join(str(v) for v in span.attributes.values())
+        assert sku not in values, span
+        assert key not in values, span
+
+    # A search: the Elasticsearch request and the rate limiter's Redis call are children.
+    search_trace = secrets.token_hex(16)
+    found = httpx.get(
+        f"{read}/products/search",
+        params={"q": "kettle"},
+        headers={"traceparent": f"00-{search_trace}-{secrets.token_hex(8)}-01"},
+        timeout=30,
+    )
+    assert found.status_code == 200, found.text
+    server, es_spans = eventually(
+        lambda: _server_and_children(
+            receiver, search_trace, "shop-read-api", "db.system.name", "elasticsearch"
+        ),
+        timeout=30,
+        what="an Elasticsearch span in the search's trace",
+    )
+    assert server.name == "GET /products/search"
+    spans = receiver.in_trace(search_trace)
+    assert any(s.attributes.get("db.operation.name") == "search" for s in es_spans), es_spans
+    for span in es_spans:
+        assert server.span_id in _ancestors(spans, span)
+        assert "kettle" not in " ".join(str(v) for v in span.attributes.values()), span
+    redis = [s for s in spans if s.attributes.get("db.system") == "redis"]
+    assert redis, [(s.name, s.attributes) for s in spans]
+    for span in redis:
+        assert span.kind == CLIENT
+        assert server.span_id in _ancestors(spans, span)
+        # The command name and a "?" for each key and argument (a client address, a user).
+        assert set(str(span.attributes["db.statement"]).split()[1:]) <= {"?"}, span
+
+    # Calls outside any request (pool checks, the read API's position refresh) start no
+    # trace of their own: every client span has a parent in this process.
+    orphans = [
+        (s.service, s.name)
+        for s in receiver.spans
+        if s.kind == CLIENT and s.attributes.get("db.system") and not s.parent_span_id
+    ]
+    assert not orphans, orphans
+
+
+def _ready(url: str) -> bool:
+    return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+
+
+def _server_and_children(
+    receiver: OtlpReceiver, trace_id: str, service: str, attribute: str, value: str
+) -> tuple[ReceivedSpan, list[ReceivedSpan]] | None:
+    spans = receiver.in_trace(trace_id)
+    server = _one(spans, service, SERVER)
+    children = [s for s in spans if s.service == service and s.attributes.get(attribute) == value]
+    return (server, children) if server and children else None

@@ -6,11 +6,16 @@ import json
 import logging
 from uuid import uuid4
 
+import psycopg
+import pytest
+import redis
+import redis.asyncio
 from opentelemetry import context as otel_context
 
 from commands.metadata import caused_by
 from commands.tracing import context_of, current_trace_headers, headers_of
 from infra.observability.logs import JsonLines
+from infra.observability.tracing import configure_tracing
 from streams.envelope import Envelope
 from streams.tracing import envelope_context, process_span
 
@@ -105,3 +110,22 @@ def test_json_log_lines_parse_escape_control_characters_and_mask_card_numbers() 
     assert parsed["correlation_id"] == "corr-9"
     assert "4111" not in parsed["message"]
     assert parsed["message"].startswith("paid [card number]\r\n")
+
+
+def test_with_tracing_off_no_driver_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_TRACES_EXPORTER",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert configure_tracing("unit") is False
+    # The instrumentors wrap these in place (wrapt proxies have __wrapped__); off, they run bare.
+    for patched in (
+        psycopg.connect,
+        psycopg.Connection.connect,
+        psycopg.AsyncConnection.connect,
+        redis.Redis.execute_command,
+        redis.asyncio.Redis.execute_command,
+    ):
+        assert not hasattr(patched, "__wrapped__"), patched

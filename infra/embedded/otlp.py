@@ -1,5 +1,9 @@
-"""A real OTLP/HTTP trace receiver for tests: decodes the protobuf ExportTraceServiceRequest
-bodies the SDK's exporter POSTs to ``/v1/traces`` and keeps every span."""
+"""A small OTLP/HTTP trace receiver, for the tracing tests and the instrumentation bench:
+decodes the protobuf ExportTraceServiceRequest bodies the SDK's exporter POSTs to
+``/v1/traces``, counts their spans and (unless told not to) keeps them.
+
+Not a collector: nothing is stored or forwarded. The bench runs it with ``keep=False``, so a
+long load does not grow its memory, yet the count shows that spans did arrive."""
 
 from __future__ import annotations
 
@@ -28,8 +32,10 @@ class ReceivedSpan:
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.span_count = 0  # every span received, kept or not
+        self._keep_spans = keep
         self._lock = threading.Lock()
         receiver = self
 
@@ -64,6 +70,15 @@ class OtlpReceiver:
         return f"http://{host!s}:{port}"
 
     def _keep(self, request: ExportTraceServiceRequest) -> None:
+        if not self._keep_spans:
+            count = sum(
+                len(scope_spans.spans)
+                for resource_spans in request.resource_spans
+                for scope_spans in resource_spans.scope_spans
+            )
+            with self._lock:
+                self.span_count += count
+            return
         found = []
         for resource_spans in request.resource_spans:
             resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
@@ -88,6 +103,7 @@ class OtlpReceiver:
                     )
         with self._lock:
             self.spans.extend(found)
+            self.span_count += len(found)
 
     def in_trace(self, trace_id: str) -> list[ReceivedSpan]:
         with self._lock:
