@@ -1,16 +1,19 @@
 """Scenario: instrumentation. What tracing and JSON log lines cost a command: the same
-``POST /stock/{sku}/receipts`` load as ``http-commands`` on two command APIs of one namespace,
+``POST /stock/{sku}/receipts`` load as ``http-commands`` on three command APIs of one
+namespace,
 
-- **on**: tracing exporting over OTLP/HTTP (the SDK's defaults: batched, 5 s schedule) to a
-  receiver running inside the bench, which decodes and counts the spans and discards them,
+- **on**: every trace exported over OTLP/HTTP (the SDK's defaults: batched, 5 s schedule) to
+  a receiver running inside the bench, which decodes and counts the spans and discards them,
   with the Postgres and Redis child spans; JSON log lines;
+- **sampled**: the same, keeping one new trace in ten (``parentbased_traceidratio``), as a
+  busy deployment would;
 - **off**: tracing off (no SDK, drivers not patched), readable text log lines.
 
 Metrics are on in both: they have no switch (the HTTP middleware, the commands' observer and
 the idempotency store all count), so this measures tracing and JSON logs on top of them.
 
 Run-to-run noise on a shared 2-core machine is ±20 %, which would hide a 5 % cost: both
-servers stay up, and the load goes to them in turn in short runs, A B B A A B B A …, so that
+servers stay up, and the load goes to them in turn in short runs, the order rotating, so that
 drift (the events table grows, the other tenant's load comes and goes) falls on both alike.
 The figures are the medians of each side's runs and their ratio, and the median of the ratios
 of the runs side by side. Throughput on a loaded machine moves with everything else running;
@@ -38,12 +41,25 @@ from infra.settings import Settings
 _STARTUP_SECONDS = 90.0
 
 
-def _env(settings: Settings, *, traced: bool, otlp: str) -> dict[str, str]:
+# The sides, each a command API of its own on the same namespace. "sampled" is how a busy
+# deployment would trace: one new trace in ten (W3C parents' decisions kept), JSON logs.
+ON, SAMPLED, OFF = "on", "sampled", "off"
+SIDES = (ON, SAMPLED, OFF)
+_SAMPLE_ONE_IN = 10
+
+
+def _env(settings: Settings, side: str, otlp: str) -> dict[str, str]:
     # Nothing of the bench's own environment may switch tracing on the "off" side.
     env = {k: v for k, v in service_env(settings).items() if not k.startswith("OTEL_")}
-    if traced:
-        return {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp, "SHOP_LOG_FORMAT": "json"}
-    return {**env, "SHOP_LOG_FORMAT": "text"}
+    if side == OFF:
+        return {**env, "SHOP_LOG_FORMAT": "text"}
+    traced = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp, "SHOP_LOG_FORMAT": "json"}
+    if side == SAMPLED:
+        traced |= {
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(1 / _SAMPLE_ONE_IN),
+        }
+    return traced
 
 
 def _start(bench: Bench, name: str, settings: Settings, env: dict[str, str]) -> tuple[str, int]:
@@ -64,103 +80,118 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _order(pairs: int) -> list[bool]:
-    """True for "on": A B, B A, A B, … so that neither side always goes first."""
-    order: list[bool] = []
-    for pair in range(pairs):
-        order += [True, False] if pair % 2 == 0 else [False, True]
-    return order
+def _order(rounds: int) -> list[str]:
+    """Every side once per round, the order rotating (on sampled off, sampled off on, …),
+    so that no side always goes first or follows the same one."""
+    return [SIDES[(r + i) % len(SIDES)] for r in range(rounds) for i in range(len(SIDES))]
 
 
 def run(bench: Bench) -> list[Row]:
     options = bench.options
-    pairs = 2 if options.smoke else 8
+    rounds = 2 if options.smoke else 8
     seconds = max(1, round(options.duration / 2))  # wrk measures whole seconds
     shared = bench.namespace("bi")
-    on_settings = shared.model_copy(update={"command_api_port": free_port()})
-    off_settings = shared.model_copy(update={"command_api_port": free_port()})
+    settings = {side: shared.model_copy(update={"command_api_port": free_port()}) for side in SIDES}
     target: Target = receipts(
         {"Authorization": f"Bearer {bootstrap.operator_token(shared, Role.ADMIN)}"},
         50 if options.smoke else 2000,
     )
-    names = {True: "bench-instrumented", False: "bench-uninstrumented"}
-    runs: dict[bool, list[LoadResult]] = {True: [], False: []}
-    cpu: dict[bool, list[float]] = {True: [], False: []}  # seconds per command, by run
+    names = {side: f"bench-instrumentation-{side}" for side in SIDES}
+    runs: dict[str, list[LoadResult]] = {side: [] for side in SIDES}
+    cpu: dict[str, list[float]] = {side: [] for side in SIDES}  # seconds per command, by run
     with OtlpReceiver(keep=False) as receiver:
         try:
-            say("instrumentation: starting a traced and an untraced command API")
-            on_env = _env(on_settings, traced=True, otlp=receiver.endpoint)
-            off_env = _env(off_settings, traced=False, otlp="")
+            say("instrumentation: starting a traced, a sampled and an untraced command API")
             servers = {
-                True: _start(bench, names[True], on_settings, on_env),
-                False: _start(bench, names[False], off_settings, off_env),
+                side: _start(
+                    bench,
+                    names[side],
+                    settings[side],
+                    _env(settings[side], side, receiver.endpoint),
+                )
+                for side in SIDES
             }
 
-            def load(traced: bool, length: float) -> LoadResult:
+            def load(side: str, length: float) -> LoadResult:
                 return run_load(
-                    servers[traced][0],
+                    servers[side][0],
                     target,
                     concurrency=options.concurrency,
                     duration=length,
                     generator=options.load,
                 )
 
-            # Pools, caches and the aggregate cache of both warmed alike, not counted.
-            commands = load(True, max(1.0, options.warmup)).count
-            load(False, max(1.0, options.warmup))
-            for traced in _order(pairs):
-                say(f"instrumentation: {'on' if traced else 'off'}, {seconds} s")
-                before = _cpu_seconds(servers[traced][1])
-                result = load(traced, seconds)
-                runs[traced].append(result)
-                cpu[traced].append(
-                    (_cpu_seconds(servers[traced][1]) - before) / max(result.count, 1)
-                )
-            commands += sum(r.count for r in runs[True])
+            # Pools, caches and the aggregate cache of each warmed alike, not counted.
+            traced_commands = 0
+            for side in SIDES:
+                warm = load(side, max(1.0, options.warmup))
+                traced_commands += warm.count if side == ON else 0
+            for side in _order(rounds):
+                say(f"instrumentation: {side}, {seconds} s")
+                before = _cpu_seconds(servers[side][1])
+                result = load(side, seconds)
+                runs[side].append(result)
+                cpu[side].append((_cpu_seconds(servers[side][1]) - before) / max(result.count, 1))
+            traced_commands += sum(r.count for r in runs[ON])
+            sampled_commands = sum(r.count for r in runs[SAMPLED])
         finally:
             for name in names.values():
                 if name in bench.supervisor.names():
-                    bench.supervisor.stop(name)  # the traced one flushes its spans at exit
+                    bench.supervisor.stop(name)  # the traced ones flush their spans at exit
         spans = receiver.span_count
     if not spans:
         raise RuntimeError("the traced command API exported no span: the comparison is void")
 
-    on = statistics.median(r.rate for r in runs[True])
-    off = statistics.median(r.rate for r in runs[False])
-    # The two runs of a pair share the machine's state of the moment.
-    paired = statistics.median(
-        a.rate / b.rate for a, b in zip(runs[True], runs[False], strict=True) if b.rate
-    )
-    cpu_on, cpu_off = (statistics.median(cpu[side]) * 1000 for side in (True, False))
-    p50_on, p50_off = (
-        statistics.median(r.p50 for r in runs[side]) * 1000 for side in (True, False)
-    )
+    rate = {side: statistics.median(r.rate for r in runs[side]) for side in SIDES}
+    p50 = {side: statistics.median(r.p50 for r in runs[side]) * 1000 for side in SIDES}
+    per_command = {side: statistics.median(cpu[side]) * 1000 for side in SIDES}
     errors = sum(r.errors for side in runs.values() for r in side)
-    spread = ", ".join(
-        f"{'on' if traced else 'off'} {min(r.rate for r in runs[traced]):,.0f}"
-        f"-{max(r.rate for r in runs[traced]):,.0f}"
-        for traced in (True, False)
+
+    def paired(side: str) -> float:
+        # The runs of a round share the machine's state of the moment.
+        return statistics.median(
+            a.rate / b.rate for a, b in zip(runs[side], runs[OFF], strict=True) if b.rate
+        )
+
+    def spread(side: str) -> str:
+        return f"{min(r.rate for r in runs[side]):,.0f}-{max(r.rate for r in runs[side]):,.0f}"
+
+    common = (
+        f"medians of {rounds} runs of {seconds} s per side in turn (rotating order); metrics"
+        f" on in every side; {options.concurrency} connections"
+        + (f"; {errors} errors" if errors else "")
+        + f"; {generator_note(options.load)}"
     )
-    return [
-        Row(
-            "receipts/s, tracing + JSON logs / off",
-            f"{on:,.0f} req/s, p50 {p50_on:.1f} ms",
-            f"{off:,.0f} req/s, p50 {p50_off:.1f} ms",
-            ratio(on, off),
-            f"POST /stock/{{sku}}/receipts; medians of {pairs} runs of {seconds} s per side in"
-            f" turn (A B B A…), range {spread} req/s; median of the paired ratios"
-            f" {paired:.2f}; metrics on in both; {options.concurrency} connections"
-            + (f"; {errors} errors" if errors else "")
-            + f"; {generator_note(options.load)}",
-        ),
-        Row(
-            "server CPU per receipt, tracing + JSON logs / off",
-            f"{cpu_on:.2f} ms",
-            f"{cpu_off:.2f} ms",
-            ratio(cpu_on, cpu_off),
-            f"user + system time of the command API process (the span exporter's thread"
-            f" included) over the commands it answered, median of the runs; about"
-            f" {spans / max(commands, 1):.1f} spans exported per command ({spans:,} in all,"
-            f" decoded and dropped by a receiver in the bench process)",
-        ),
-    ]
+    labels = {ON: "every trace + JSON logs", SAMPLED: f"1 trace in {_SAMPLE_ONE_IN} + JSON logs"}
+    rows = []
+    for side in (ON, SAMPLED):
+        rows.append(
+            Row(
+                f"receipts/s, {labels[side]} / off",
+                f"{rate[side]:,.0f} req/s, p50 {p50[side]:.1f} ms",
+                f"{rate[OFF]:,.0f} req/s, p50 {p50[OFF]:.1f} ms",
+                ratio(rate[side], rate[OFF]),
+                f"POST /stock/{{sku}}/receipts; range {spread(side)} vs {spread(OFF)} req/s;"
+                f" median of the paired ratios {paired(side):.2f}; {common}",
+            )
+        )
+    for side in (ON, SAMPLED):
+        rows.append(
+            Row(
+                f"server CPU per receipt, {labels[side]} / off",
+                f"{per_command[side]:.2f} ms",
+                f"{per_command[OFF]:.2f} ms",
+                ratio(per_command[side], per_command[OFF]),
+                "user + system time of the command API process (the span exporter's thread"
+                " included) over the commands it answered, median of the runs"
+                + (
+                    f"; {spans:,} spans exported by both traced sides (decoded and dropped by a"
+                    f" receiver in the bench process), about"
+                    f" {spans / max(traced_commands + sampled_commands / _SAMPLE_ONE_IN, 1):.1f}"
+                    " per traced command"
+                    if side == ON
+                    else ""
+                ),
+            )
+        )
+    return rows

@@ -87,6 +87,8 @@ def _card_number_spans(text: str) -> Iterator[tuple[int, int]]:
         if run.end() - run.start() < _MIN_DIGITS:
             continue  # too short to hold the digits of one (in a token: nearly every run)
         groups = list(_GROUP.finditer(run.group()))
+        if sum(len(group.group()) for group in groups) < _MIN_DIGITS:
+            continue  # e.g. an address and port: long, but too few digits
         base, first = run.start(), 0
         while first < len(groups):
             end = _card_number_ending_at(groups, first)

@@ -57,6 +57,8 @@ from psycopg.abc import Query
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier
 
+from commands.tracing import one_client_span
+
 # Each request's savepoint is a subtransaction. Postgres caches up to 64 subtransaction ids
 # per backend; past that, every other session's snapshots must look them up on disk.
 MAX_BATCH_REQUESTS = 64
@@ -204,8 +206,18 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 request.ready.set()
 
     def _write_batch(self, batch: list[_Request]) -> None:
+        span = one_client_span(
+            "group commit",
+            **{
+                "db.system": "postgresql",
+                "db.operation.name": "group commit",
+                "db.collection.name": self.events_table_name,
+                "shop.requests": len(batch),
+                "shop.events": sum(len(request.stored_events) for request in batch),
+            },
+        )
         try:
-            with self.datastore.get_connection() as conn:
+            with span, self.datastore.get_connection() as conn:
                 # psycopg takes a statement for prepared once it sent its Parse, even if the
                 # server skipped it after an error earlier in the pipeline: nothing is
                 # prepared during a batch.

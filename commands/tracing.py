@@ -6,9 +6,11 @@ carried on: the propagator reads it into the context and writes it back out unch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -17,6 +19,38 @@ TRACEPARENT, TRACESTATE = "traceparent", "tracestate"
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 tracer = trace.get_tracer("shop")
+# The key every official instrumentation checks before recording (its plain-string form is
+# the one opentelemetry-api users may set without the instrumentation package).
+_SUPPRESS_INSTRUMENTATION = "suppress_instrumentation"
+
+
+@contextmanager
+def drivers_traced_if_recorded(span: trace.Span) -> Iterator[None]:
+    """Inside a span that is not recorded (tracing off, or sampled out), the drivers'
+    instrumentations are suppressed: their children would not be recorded either, yet each
+    would still read and name its statement first, which costs a traced command about as
+    much as recording everything (``make bench``, scenario ``instrumentation``)."""
+    if span.is_recording():
+        yield
+        return
+    token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def one_client_span(name: str, **attributes: Any) -> Iterator[None]:
+    """A client span of ours for statements sent together in one round trip (a pipeline),
+    with the drivers' own spans suppressed inside: theirs would time the queueing of each
+    statement, not its work, and cost more than the work they describe."""
+    with tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes):
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION, True))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
 
 
 def current_trace_headers(context: Context | None = None) -> dict[str, str]:

@@ -17,6 +17,7 @@ from commands.tracing import (
     TRACESTATE,
     context_of,
     current_trace_headers,
+    drivers_traced_if_recorded,
     headers_of,
     span_context_of,
     tracer,
@@ -87,13 +88,16 @@ def process_span(
         "messaging.batch.message_count": len(contexts),
         **extra,
     }
-    with tracer.start_as_current_span(
-        f"process {topic} {name}",
-        context=parent if parent is not None else Context(),
-        kind=SpanKind.CONSUMER,
-        links=links,
-        attributes=attributes,
-    ) as span:
+    with (
+        tracer.start_as_current_span(
+            f"process {topic} {name}",
+            context=parent if parent is not None else Context(),
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=attributes,
+        ) as span,
+        drivers_traced_if_recorded(span),
+    ):
         yield span
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from datetime import UTC, datetime
+import time
 from typing import Any, Literal
 
 from opentelemetry import trace
@@ -23,6 +24,24 @@ LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+# One encoder for every line: ``json.dumps`` with options builds a new one per call.
+# ensure_ascii: besides control characters, line and paragraph separators and bidirectional
+# overrides are escaped too, so a line reads as it parses.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
+
+
+def _utc_time(created: float) -> str:
+    """``2026-12-03T09:01:23.456+00:00`` (what ``datetime.isoformat`` gives, in a third of
+    the time: every log line pays it)."""
+    fraction, whole = math.modf(created)
+    seconds, micros = int(whole), round(fraction * 1_000_000)  # rounded as datetime rounds
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (
+        f".{micros // 1000:03d}+00:00"
+    )
+
+
 class JsonLines(logging.Formatter):
     def __init__(self, process: str) -> None:
         super().__init__()
@@ -30,7 +49,7 @@ class JsonLines(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _utc_time(record.created),
             "level": record.levelname,
             "process": self.process,
             "pid": record.process,
@@ -46,9 +65,7 @@ class JsonLines(logging.Formatter):
             line["correlation_id"] = str(correlation)
         if record.exc_info:
             line["exception"] = redact_card_numbers(self.formatException(record.exc_info))
-        # ensure_ascii: besides control characters, line and paragraph separators and
-        # bidirectional overrides are escaped too, so a line reads as it parses.
-        return json.dumps(line, ensure_ascii=True, default=str)
+        return _ENCODER.encode(line)
 
 
 def log_handler(process: str, log_format: LogFormat) -> logging.Handler:

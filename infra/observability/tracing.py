@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from commands.tracing import context_of, tracer
+from commands.tracing import context_of, drivers_traced_if_recorded, tracer
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -149,12 +149,18 @@ class TraceRequests:
             await send(message)
 
         started = time.monotonic()
-        with tracer.start_as_current_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.scheme": scope.get("scheme", "http")},
-        ) as span:
+        with (
+            tracer.start_as_current_span(
+                method,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": method,
+                    "url.scheme": scope.get("scheme", "http"),
+                },
+            ) as span,
+            drivers_traced_if_recorded(span),
+        ):
             try:
                 await self.app(scope, receive, tracking_send)
             finally:

@@ -302,7 +302,12 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
         assert span.kind == CLIENT
         assert server.span_id in _ancestors(receiver.in_trace(command_trace), span)
     statements = [str(s.attributes.get("db.statement", "")) for s in postgres]
-    assert any(s.lstrip().upper().startswith("INSERT") for s in statements), statements
+    assert any(s.lstrip().upper().startswith("SELECT") for s in statements), statements
+    # The events are written by the group commit: one span of ours for its pipelined
+    # statements, the driver's own spans of them suppressed (commands/tracing.py).
+    (write,) = [s for s in postgres if s.name == "group commit"]
+    assert write.attributes["shop.events"] == 1, write.attributes
+    assert not any(s.lstrip().upper().startswith(("SAVEPOINT", "BEGIN")) for s in statements)
     # The statement text only, with its placeholders: no parameter values in any attribute.
     for span in receiver.in_trace(command_trace):
         assert "db.statement.parameters" not in span.attributes, span
@@ -339,6 +344,36 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
         assert server.span_id in _ancestors(spans, span)
         # The command name and a "?" for each key and argument (a client address, a user).
         assert set(str(span.attributes["db.statement"]).split()[1:]) <= {"?"}, span
+
+    # A caller that sampled its trace out: nothing of it is recorded, the drivers' spans
+    # included (commands/tracing.py suppresses them), while a sampled request sent after it
+    # is (so the absence is not just an exporter that has not sent yet).
+    unsampled, sentinel = secrets.token_hex(16), secrets.token_hex(16)
+    for trace_id, flags, name in ((unsampled, "00", "UNSAMPLED"), (sentinel, "01", "SAMPLED")):
+        answer = httpx.post(
+            f"{command}/products",
+            json={
+                "sku": f"TRC-{name}",
+                "name": "Kettle",
+                "brand": "Boil",
+                "category": "kitchen",
+                "price": {"amount": "39.00", "currency": "EUR"},
+            },
+            headers={
+                **as_admin(settings),
+                "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-{flags}",
+            },
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+    eventually(
+        lambda: _server_and_children(
+            receiver, sentinel, "shop-command-api", "db.system", "postgresql"
+        ),
+        timeout=30,
+        what="the sampled request's spans",
+    )
+    assert receiver.in_trace(unsampled) == []
 
     # Calls outside any request (pool checks, the read API's position refresh) start no
     # trace of their own: every client span has a parent in this process.

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import psycopg
 import pytest
 import redis
 import redis.asyncio
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from commands.metadata import caused_by
-from commands.tracing import context_of, current_trace_headers, headers_of
-from infra.observability.logs import JsonLines
+from commands.tracing import (
+    context_of,
+    current_trace_headers,
+    drivers_traced_if_recorded,
+    headers_of,
+)
+from infra.observability.logs import JsonLines, _utc_time
 from infra.observability.tracing import configure_tracing
 from streams.envelope import Envelope
 from streams.tracing import envelope_context, process_span
@@ -129,3 +139,25 @@ def test_with_tracing_off_no_driver_is_patched(monkeypatch: pytest.MonkeyPatch) 
         redis.asyncio.Redis.execute_command,
     ):
         assert not hasattr(patched, "__wrapped__"), patched
+
+
+@given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_the_json_line_time_is_the_isoformat_of_its_instant(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert _utc_time(created) == expected
+
+
+def test_drivers_are_not_traced_inside_a_span_that_is_not_recorded() -> None:
+    """A sampled-out request pays nothing for the drivers' instrumentations: they check this
+    before naming a statement (the cost the bench's instrumentation scenario shows)."""
+    unsampled = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    with drivers_traced_if_recorded(unsampled):
+        assert not is_instrumentation_enabled()
+    assert is_instrumentation_enabled()
+
+    class Recorded(trace.NonRecordingSpan):
+        def is_recording(self) -> bool:
+            return True
+
+    with drivers_traced_if_recorded(Recorded(trace.INVALID_SPAN_CONTEXT)):
+        assert is_instrumentation_enabled()
