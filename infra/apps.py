@@ -52,6 +52,14 @@ from security.not_before import NotBefore
 from security.ratelimit import Limit, RateLimiter
 
 
+def read_api_location(settings: Settings) -> str:
+    """The read API's base URL for Location headers: the public one when it is set (behind a
+    gateway, in a cluster), else where the read API listens on this machine."""
+    if settings.read_api_public_url:
+        return settings.read_api_public_url.rstrip("/")
+    return f"http://{settings.api_host}:{settings.read_api_port}"
+
+
 def command_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # In each uvicorn worker process too (idempotent): they start without our set-up.
@@ -80,7 +88,7 @@ def command_api(settings: Settings | None = None) -> FastAPI:
         await redis.aclose()
         _close_not_before(access)
 
-    read_api_url = f"http://{settings.api_host}:{settings.read_api_port}"
+    read_api_url = read_api_location(settings)
     routers = [
         bootstrap.REGISTRY[name].router(application, read_api_url)
         for name, application in applications.items()

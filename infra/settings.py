@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     command_api_port: int = 8000
     read_api_port: int = 8001
+    # The read API as clients reach it (e.g. https://read.shop.example.com behind a gateway),
+    # for the Location headers of the command API's answers. None or empty: where it listens,
+    # http://api_host:read_api_port, which only a client on this machine can follow. A path
+    # prefix is kept (https://shop.example.com/read); a trailing / is dropped.
+    read_api_public_url: str | None = Field(
+        default=None, pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$"
+    )
     # Processes per API (uvicorn workers sharing the port). Each holds its own pools.
     api_workers: int = Field(default=1, ge=1, le=64)
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated

@@ -1,7 +1,14 @@
-"""What the deployment tests share: the rendered overlays, the tools, what each process serves."""
+"""What the deployment tests share: the renders, the tools, what each process serves.
+
+A *render* is one complete deployment the tests check: each Kustomize overlay, rendered by
+`kubectl kustomize`, and the Helm chart rendered with each of its values files by Helm's Go
+SDK (helm-python-sdk). Every check of the manifests is parametrized over RENDERS, so the
+chart and the overlays meet the same checks and cannot drift apart unnoticed.
+"""
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 import sys
@@ -15,6 +22,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "infra" / "deploy"
 OVERLAYS = sorted(p.name for p in (DEPLOY / "overlays").iterdir() if p.is_dir())
+CHART = DEPLOY / "helm" / "shop"
+# The chart's values files: its defaults (the Kustomize base's sizes) and each values-*.yaml.
+CHART_VALUES = [
+    "defaults",
+    *sorted(p.stem.removeprefix("values-") for p in CHART.glob("values-*.yaml")),
+]
+# Everything the manifest checks run on: "kustomize-<overlay>" and "helm-<values>".
+RENDERS = [f"kustomize-{o}" for o in OVERLAYS] + [f"helm-{v}" for v in CHART_VALUES]
+# The release the chart is rendered as: its name is the prefix of every object (shop-...).
+RELEASE, RELEASE_NAMESPACE = "shop", "shop"
+# Where pyproject's dev extra asks for helm-python-sdk (its marker: where a wheel exists).
+HELM_SDK_HAS_A_WHEEL = platform.machine() in ("x86_64", "AMD64") or sys.platform == "darwin"
 # The Kubernetes version the schemas are checked against (the clusters' minimum).
 KUBERNETES_VERSION = "1.32.0"
 
@@ -49,17 +68,67 @@ def tool(name: str) -> str:
 
 
 @cache
-def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+def rendered(render: str) -> tuple[dict[str, Any], ...]:
+    """The objects of one render of RENDERS (or "kustomize-base", the overlays' base)."""
+    tool_name, _, variant = render.partition("-")
+    if tool_name == "helm":
+        return helm_rendered(variant)
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed (the Makefile installs it where apt-get can)")
+    folder = DEPLOY / "base" if variant == "base" else DEPLOY / "overlays" / variant
     out = subprocess.run(
-        [kubectl, "kustomize", str(DEPLOY / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
+        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=True
     ).stdout
     return tuple(doc for doc in yaml.safe_load_all(out) if doc)
+
+
+def helm_sdk() -> Any:
+    """helm_python (helm-python-sdk, from the dev extra), or a skip where it has no wheel."""
+    try:
+        import helm_python
+    except ImportError:
+        if HELM_SDK_HAS_A_WHEEL:
+            pytest.fail("helm-python-sdk is not installed: run `make install`")
+        pytest.skip(
+            f"helm-python-sdk has no wheel for {sys.platform}/{platform.machine()} "
+            "(pyproject's marker leaves it out): the Helm chart is not rendered here"
+        )
+    return helm_python
+
+
+def chart_values(variant: str) -> dict[str, Any] | None:
+    """The values a render passes over the chart's defaults (None: the defaults alone)."""
+    if variant == "defaults":
+        return None
+    loaded: dict[str, Any] = yaml.safe_load((CHART / f"values-{variant}.yaml").read_text())
+    return loaded
+
+
+def helm_render(values: dict[str, Any] | None, *, upgrade: bool = False) -> dict[str, str]:
+    """Template path -> rendered text, as `helm template` (offline: no cluster is asked)."""
+    helm = helm_sdk()
+    with helm.Chart.load(str(CHART)) as chart:
+        manifests: dict[str, str] = chart.render(
+            values,
+            name=RELEASE,
+            namespace=RELEASE_NAMESPACE,
+            is_install=not upgrade,
+            is_upgrade=upgrade,
+        )
+    return manifests
+
+
+@cache
+def helm_rendered(variant: str) -> tuple[dict[str, Any], ...]:
+    manifests = helm_render(chart_values(variant))
+    return tuple(
+        doc
+        for path, text in sorted(manifests.items())
+        if path.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    )
 
 
 def of_kind(docs: tuple[dict[str, Any], ...], *kinds: str) -> list[dict[str, Any]]:

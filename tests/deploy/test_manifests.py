@@ -1,4 +1,7 @@
-"""The Kubernetes manifests: they render, validate, are locked down, and name only what exists."""
+"""The Kubernetes manifests: they render, validate, are locked down, and name only what exists.
+
+Each check runs on every render (tests/deploy/manifests.py RENDERS): the Kustomize overlays
+and the Helm chart with each of its values files, the same checks for both."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from tests.deploy.manifests import (
     KUBERNETES_VERSION,
     OVERLAYS,
     PORT_SETTING,
+    RENDERS,
     SERVES,
     component,
     of_kind,
@@ -49,10 +53,11 @@ CRD_SPEC: dict[tuple[str, str], set[str]] = {
 }
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_overlay_renders_and_validates_against_the_schemas(overlay: str) -> None:
-    docs = rendered(overlay)
+@pytest.mark.parametrize("render", RENDERS)
+def test_every_render_validates_against_the_schemas(render: str) -> None:
+    docs = rendered(render)
     assert {"dev", "prod"} <= set(OVERLAYS)
+    assert {"helm-defaults", "helm-prod"} <= set(RENDERS)
     for doc in docs:
         key = (doc["apiVersion"], doc["kind"])
         if key in CRD_SPEC:
@@ -68,23 +73,24 @@ def test_every_overlay_renders_and_validates_against_the_schemas(overlay: str) -
 
 
 def test_prod_has_the_mesh_the_canary_and_the_secret_feeds() -> None:
-    kinds = {d["kind"] for d in rendered("prod")}
+    prod = rendered("kustomize-prod")  # the chart carries none of these (ADR 0031)
+    kinds = {d["kind"] for d in prod}
     assert {"PeerAuthentication", "AuthorizationPolicy", "DestinationRule", "Gateway"} <= kinds
     assert {"Rollout", "AnalysisTemplate", "ExternalSecret", "Namespace"} <= kinds
-    (peer,) = of_kind(rendered("prod"), "PeerAuthentication")
+    (peer,) = of_kind(prod, "PeerAuthentication")
     assert peer["spec"]["mtls"]["mode"] == "STRICT"
     assert "selector" not in peer["spec"]
-    deny = [p for p in of_kind(rendered("prod"), "AuthorizationPolicy") if p["spec"] == {}]
+    deny = [p for p in of_kind(prod, "AuthorizationPolicy") if p["spec"] == {}]
     assert deny, "no deny-all AuthorizationPolicy"
-    for rule in of_kind(rendered("prod"), "DestinationRule"):
+    for rule in of_kind(prod, "DestinationRule"):
         assert rule["spec"]["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"] > 0
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("render", RENDERS)
 def test_every_workload_has_probes_resources_and_a_locked_down_security_context(
-    overlay: str,
+    render: str,
 ) -> None:
-    for name, pod in pod_specs(rendered(overlay)):
+    for name, pod in pod_specs(rendered(render)):
         assert pod["serviceAccountName"] == name, name
         assert pod["automountServiceAccountToken"] is False, name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
@@ -114,9 +120,9 @@ def _api_routes() -> dict[str, set[str]]:
     return {"command-api": paths(command), "read-api": paths(read)}
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_each_probe_and_scrape_is_a_path_and_port_the_process_serves(overlay: str) -> None:
-    docs = rendered(overlay)
+@pytest.mark.parametrize("render", RENDERS)
+def test_each_probe_and_scrape_is_a_path_and_port_the_process_serves(render: str) -> None:
+    docs = rendered(render)
     settings = Settings()
     for process, setting in PORT_SETTING.items():
         assert SERVES[process][0] == getattr(settings, setting), process
@@ -165,10 +171,10 @@ def test_the_command_api_publishes_the_token_keys_for_gateways(tmp_path: Any) ->
     assert jwks.JWKS_PATH in paths
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_variable_in_a_config_map_is_a_real_setting(overlay: str) -> None:
+@pytest.mark.parametrize("render", RENDERS)
+def test_every_variable_in_a_config_map_is_a_real_setting(render: str) -> None:
     fields = {f"SHOP_{name.upper()}" for name in Settings.model_fields}
-    for config in of_kind(rendered(overlay), "ConfigMap"):
+    for config in of_kind(rendered(render), "ConfigMap"):
         for variable, _value in config["data"].items():
             if config["metadata"]["name"].startswith("shop-telemetry"):
                 assert variable.startswith("OTEL_"), variable  # OpenTelemetry's own names
@@ -176,7 +182,7 @@ def test_every_variable_in_a_config_map_is_a_real_setting(overlay: str) -> None:
             assert variable in fields, f"{variable} is not a field of infra.settings.Settings"
     # ...and they parse: a value Settings refuses would stop every pod at start.
     settings = [
-        c for c in of_kind(rendered(overlay), "ConfigMap") if "settings" in c["metadata"]["name"]
+        c for c in of_kind(rendered(render), "ConfigMap") if "settings" in c["metadata"]["name"]
     ]
     for config in settings:
         values = {k.removeprefix("SHOP_").lower(): v for k, v in config["data"].items()}
@@ -197,11 +203,11 @@ def _cli_commands() -> set[tuple[str, ...]]:
     return found
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_command_the_manifests_run_exists_in_the_shop_cli(overlay: str) -> None:
+@pytest.mark.parametrize("render", RENDERS)
+def test_every_command_the_manifests_run_exists_in_the_shop_cli(render: str) -> None:
     commands = _cli_commands()
     group = typer.main.get_command(cli)
-    for name, pod in pod_specs(rendered(overlay)):
+    for name, pod in pod_specs(rendered(render)):
         for container in pod["containers"]:
             assert "command" not in container, f"{name}: the image's entry point is shop"
             words = [a for a in container["args"] if not a.startswith("-")]
@@ -214,9 +220,9 @@ def test_every_command_the_manifests_run_exists_in_the_shop_cli(overlay: str) ->
             leaf.make_context(" ".join(path), [a for a in container["args"] if a not in path])
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_consumers_scale_no_further_than_the_partition_count(overlay: str) -> None:
-    docs = rendered(overlay)
+@pytest.mark.parametrize("render", RENDERS)
+def test_consumers_scale_no_further_than_the_partition_count(render: str) -> None:
+    docs = rendered(render)
     (config,) = [
         c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("shop-settings")
     ]
@@ -233,9 +239,9 @@ def test_consumers_scale_no_further_than_the_partition_count(overlay: str) -> No
         assert metric["resource"]["name"] == "cpu"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_secrets_are_referenced_by_name_and_never_rendered(overlay: str) -> None:
-    docs = rendered(overlay)
+@pytest.mark.parametrize("render", RENDERS)
+def test_secrets_are_referenced_by_name_and_never_rendered(render: str) -> None:
+    docs = rendered(render)
     assert not of_kind(docs, "Secret"), "a Secret with its keys would be in git"
     text = repr(docs)
     assert not re.search(r"postgres(ql)?://[^\"' ]*:[^\"' ]*@", text), "a password in a URL"
@@ -245,10 +251,10 @@ def test_secrets_are_referenced_by_name_and_never_rendered(overlay: str) -> None
     assert {"shop-connections", "shop-keys", "shop-auth-signing-keys"} <= referenced
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_network_is_closed_but_for_the_designed_flows(overlay: str) -> None:
+@pytest.mark.parametrize("render", RENDERS)
+def test_the_network_is_closed_but_for_the_designed_flows(render: str) -> None:
     policies = {
-        p["metadata"]["name"]: p["spec"] for p in of_kind(rendered(overlay), "NetworkPolicy")
+        p["metadata"]["name"]: p["spec"] for p in of_kind(rendered(render), "NetworkPolicy")
     }
     deny = policies["shop-default-deny"]
     assert deny["podSelector"] == {}

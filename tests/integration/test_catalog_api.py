@@ -87,6 +87,32 @@ def send(
     return client.request(method, f"/products/{product_id}/{path}", json=body, headers=headers)
 
 
+def test_an_added_product_is_located_at_the_read_api_where_it_listens_by_default(
+    client: TestClient, settings: Settings
+) -> None:
+    assert settings.read_api_public_url is None
+    response = client.post("/products", json=KETTLE)
+    assert response.status_code == 201, response.json()
+    local = f"http://{settings.api_host}:{settings.read_api_port}"
+    assert response.headers["location"] == f"{local}/products/{response.json()['id']}"
+
+
+@pytest.mark.parametrize(
+    "public_url", ["https://read.shop.example.com", "https://shop.example.com/read/"]
+)
+def test_an_added_product_is_located_at_the_read_api_public_url_when_one_is_set(
+    settings: Settings, public_url: str
+) -> None:
+    behind_a_gateway = settings.model_copy(update={"read_api_public_url": public_url})
+    api = apps.command_api(behind_a_gateway)
+    with TestClient(api, headers=as_admin(behind_a_gateway)) as public:
+        response = public.post("/products", json=KETTLE)
+    assert response.status_code == 201, response.json()
+    location = response.headers["location"]
+    assert location == f"{public_url.rstrip('/')}/products/{response.json()['id']}"
+    assert f":{settings.read_api_port}" not in location
+
+
 def test_renaming_answers_with_the_new_version_and_the_product_has_the_new_name(
     client: TestClient, catalog: CatalogApplication
 ) -> None:
