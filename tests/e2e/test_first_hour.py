@@ -1,5 +1,6 @@
-"""A newcomer's first hour: the README's walkthrough pasted into a shell against `shop run`,
-and the CLI finding that platform from another terminal with no variable set (issue 15)."""
+"""A newcomer's first hour: every shell example of the README, and the example the banner of
+`shop run` prints, pasted into one shell against `shop run`; the CLI finding that platform
+from another terminal with no variable set (issue 15)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class Platform:
     clone: Path  # stands for a clone: holds .data (and a link to this venv)
     command_url: str
     read_url: str
+    banner: str  # what `shop run` printed up to "Ctrl-C stops everything."
 
     @property
     def runtime(self) -> Path:
@@ -67,6 +69,11 @@ def platform() -> Iterator[Platform]:
         "SHOP_EMBEDDED_SMTP_PORT": "0",
         "SHOP_COMMAND_API_PORT": str(command_port),
         "SHOP_READ_API_PORT": str(read_port),
+        # Free ports, not 9101-9103 and 9090: another `shop run` on the machine keeps its own.
+        "SHOP_RELAY_METRICS_PORT": str(free_port()),
+        "SHOP_WORKER_METRICS_PORT": str(free_port()),
+        "SHOP_SAGA_METRICS_PORT": str(free_port()),
+        "SHOP_PROMETHEUS_PORT": str(free_port()),
         MARKER: uuid.uuid4().hex,
     }
     process = subprocess.Popen(
@@ -80,10 +87,14 @@ def platform() -> Iterator[Platform]:
         start_new_session=True,
         preexec_fn=die_with_parent(),
     )
-    _read_until(process, "Ctrl-C stops everything.", timeout=180)
+    banner = _read_until(process, "Ctrl-C stops everything.", timeout=180)
     try:
         yield Platform(
-            process, clone, f"http://127.0.0.1:{command_port}", f"http://127.0.0.1:{read_port}"
+            process,
+            clone,
+            f"http://127.0.0.1:{command_port}",
+            f"http://127.0.0.1:{read_port}",
+            banner,
         )
     finally:
         with suppress(ProcessLookupError):
@@ -107,10 +118,91 @@ def shop(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def first_hour_blocks() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Your first hour", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^```sh\n(.*?)^```", section, re.S | re.M)
+README = ROOT / "README.md"
+# A block whose info string has this word is left out; every other `sh` block runs.
+NOT_RUN = "not-run"
+# Exactly these are left out (their first commands): each starts the platform, its tests or
+# its benchmarks (which start their own), or needs a cluster. A new example runs by default.
+NOT_RUN_BLOCKS = [
+    "make run",  # Your first hour
+    "make run",  # Two commands (and make test)
+    "kubectl kustomize infra/deploy/overlays/prod",  # and make deploy-check
+    "make bench",  # and its options
+    "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318",  # then make run
+]
+FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```$", re.S | re.M)
+# The test's `curl`: any answer of 400 or more fails the session (`--fail-with-body` still
+# shows the problem), except where the example passes -f itself (a loop waiting for a 200).
+STRICT_CURL = """set -o pipefail
+curl() {
+  local arg
+  for arg; do case $arg in -[!-]*f*) command curl "$@"; return;; esac; done
+  command curl --fail-with-body "$@"
+}
+"""
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int  # of the opening fence in README.md
+    info: str  # what follows the fence: "sh", "sh not-run", "yaml", …
+    body: str
+
+    @property
+    def is_shell(self) -> bool:
+        return self.info.split()[:1] == ["sh"]
+
+    @property
+    def runs(self) -> bool:
+        return self.is_shell and NOT_RUN not in self.info.split()
+
+
+def readme_blocks() -> list[Block]:
+    """Every fenced block of README.md, in document order."""
+    text = README.read_text()
+    return [
+        Block(text.count("\n", 0, m.start()) + 1, m["info"].strip(), m["body"])
+        for m in FENCE.finditer(text)
+    ]
+
+
+def banner_example(banner: str) -> str:
+    """The commands the banner prints under "Try", as printed (indentation removed)."""
+    lines = banner.split("valid 15 minutes):\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert all(line.startswith("  ") for line in lines), lines
+    return "".join(line[2:] + "\n" for line in lines)
+
+
+def as_in_the_readme(example: str, platform: Platform) -> str:
+    """The banner's example as the README shows it: default ports, `.venv/bin/shop`."""
+    example = example.replace(platform.command_url, "http://127.0.0.1:8000")
+    example = example.replace(platform.read_url, "http://127.0.0.1:8001")
+    return re.sub(r"\$\(.*? token --role", "$(.venv/bin/shop token --role", example)
+
+
+def readme_session(platform: Platform) -> tuple[str, list[Block]]:
+    """One bash script of every README block that runs, in order, each announced by a line
+    `### README.md:<line>`; the platform's URLs for the default ones, and in place of the
+    README's copy of the banner's example, the banner's own, exactly as printed."""
+    printed = banner_example(platform.banner)
+    runs = [b for b in readme_blocks() if b.runs]
+    copies = [b for b in runs if b.body == as_in_the_readme(printed, platform)]
+    assert len(copies) == 1, "the README shows the banner's example as it prints it"
+    parts = [STRICT_CURL]
+    for block in runs:
+        body = block.body
+        if block is copies[0]:
+            body = printed
+        else:
+            body = body.replace("http://127.0.0.1:8000", platform.command_url)
+            body = body.replace("http://127.0.0.1:8001", platform.read_url)
+        parts.append(f"printf '\\n### README.md:{block.line}\\n'\n{body}")
+    return "\n".join(parts), runs
+
+
+def outputs_by_block(stdout: str) -> dict[int, str]:
+    pieces = re.split(r"^### README\.md:(\d+)\n", stdout, flags=re.M)
+    return {int(line): out for line, out in zip(pieces[1::2], pieces[2::2], strict=True)}
 
 
 def test_shop_run_records_where_it_runs_without_any_key(platform: Platform) -> None:
@@ -158,24 +250,76 @@ def test_every_cli_command_finds_the_platform_from_a_second_terminal(platform: P
     assert json.loads(provision.stdout.splitlines()[-1]) == {"provisioned": "shop"}
 
 
-def test_the_readme_first_hour_works_when_pasted(platform: Platform) -> None:
-    blocks = first_hour_blocks()
-    assert len(blocks) >= 4
-    script = "\n".join(blocks)
-    script = script.replace("http://127.0.0.1:8000", platform.command_url)
-    script = script.replace("http://127.0.0.1:8001", platform.read_url)
+def test_exactly_the_marked_readme_blocks_are_left_out() -> None:
+    blocks = readme_blocks()
+    assert {b.info for b in blocks} <= {"sh", f"sh {NOT_RUN}", "yaml", "json", ""}
+    skipped = [b.body.split("#", 1)[0].strip() for b in blocks if b.is_shell and not b.runs]
+    assert skipped == NOT_RUN_BLOCKS
+    for block in blocks:  # a shell example cannot hide in a block of another kind
+        if not block.is_shell:
+            commands = re.findall(r"^(?:curl|shop|make|export|source) ", block.body, re.M)
+            assert not commands, f"README.md:{block.line} looks like a shell example"
+    assert sum(b.runs for b in blocks) >= 9
+
+
+@pytest.mark.timeout(480)  # the whole README: a few minutes on a busy machine
+def test_every_readme_shell_example_works_when_pasted_in_order(platform: Platform) -> None:
+    """The first hour's blocks, then every other `sh` block of the README in the same shell
+    (the variables the first hour sets carry on), the banner's example as printed among them."""
+    script, blocks = readme_session(platform)
     shell = subprocess.run(
-        ["bash", "-e", "-c", script + '\necho "ORDER=$ORDER"'],
+        ["bash", "-e", "-c", script],
         cwd=platform.clone,
         env=_no_shop_variables(),
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=420,
     )
-    assert shell.returncode == 0, shell.stdout[-3000:] + shell.stderr[-3000:]
-    assert '"status":"confirmed"' in shell.stdout.replace(" ", "")
-    assert "HP-1000" in shell.stdout  # the replay of the order names its line
-    assert "ok" in shell.stdout  # audit verify
+    assert shell.returncode == 0, shell.stdout[-4000:] + shell.stderr[-4000:]
+    out = outputs_by_block(shell.stdout)
+    assert list(out) == [b.line for b in blocks]  # every block ran, in order
+
+    def of(example: str) -> str:
+        """What the one block whose text holds ``example`` printed (spaces removed)."""
+        (found,) = [out[b.line] for b in blocks if example in b.body]
+        return found.replace(" ", "")
+
+    # The first hour: headphones found, the order confirmed, replayed, the chains intact.
+    assert '"name":"WirelessHeadphones"' in of("search?q=hedphones'\nCART=")
+    assert '"status":"confirmed"' in of("# status, timeline, total")
+    first_replay = of("shop replay order $ORDER\nshop audit verify")
+    assert "HP-1000" in first_replay
+    assert first_replay.count("│ok│") == 6
+    # The banner's example (as printed): the lamp is created, "hedphones" finds headphones.
+    banner = of("export SHOP_TOKEN=")
+    assert '"version":1' in banner
+    assert '"WirelessHeadphones"' in banner
+    # A second checkout, paid by its customer; a staff order, confirmed and captured.
+    checkout = of('"sku": "SP-0100"')
+    assert '"status":"stock_reserved"' in checkout or '"status":"placed"' in checkout
+    staff = of("STAFF_ORDER=")
+    assert '"status":"confirmed"' in staff
+    assert '"sku":"LMP-0001"' in staff
+    assert '"status":"captured"' in staff
+    # The auditors' CLI on the second checkout's order, which is confirmed by then.
+    cli = of("--diff 2 5")
+    assert "version2→5" in cli
+    assert cli.count("orders.OrderConfirmed") >= 3
+    assert cli.count("orders@") == 3  # tail --limit 3
+    assert len((platform.clone / "orders.jsonl").read_text().splitlines()) >= 10
+    assert json.loads((platform.clone / "heads.json").read_text())["ok"] is True
+    # The customer's e-mails: the welcome, the confirmations.
+    mails = of("/customers/$USER_ID/notifications")
+    assert '"kind":"welcome"' in mails
+    assert '"kind":"order_confirmed"' in mails
+
+
+def test_the_banner_example_is_what_the_readme_shows(platform: Platform) -> None:
+    printed = banner_example(platform.banner)
+    assert printed.startswith("export SHOP_TOKEN=$(")
+    assert printed.count("curl ") == 2
+    shown = [b.body for b in readme_blocks() if b.body.startswith("export SHOP_TOKEN=")]
+    assert shown == [as_in_the_readme(printed, platform)]
 
 
 def test_a_product_is_found_by_its_sku_and_fetched_by_it(platform: Platform) -> None:

@@ -1,6 +1,6 @@
 """Every request in the README's shell examples and in `make run`'s banner is well formed:
 its body parses as JSON, an Idempotency-Key is long enough, a protected route gets a token.
-(`tests/e2e/test_first_hour.py` runs the first-hour walkthrough for real.)"""
+(`tests/e2e/test_first_hour.py` runs them for real, against `shop run`.)"""
 
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ def commands(block: str) -> list[list[str]]:
         pending += line + "\n"
         if pending.rstrip().endswith("\\"):
             continue
+        lexer = shlex.shlex(pending, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True  # `;`, `|`, `(` and `)` are words of their own
         try:
-            words = shlex.split(pending, comments=True)
+            words = list(lexer)
         except ValueError:  # a quote still open: the command goes on
             continue
         if words:
@@ -52,7 +54,6 @@ def curl_requests(text: str) -> list[dict[str, object]]:
     requests = []
     for block in shell_blocks(text):
         for words in commands(block):
-            words = [w.rsplit("$(", 1)[-1] for w in words]  # X=$(curl …)
             while "curl" in words:
                 words = words[words.index("curl") + 1 :]
                 request: dict[str, object] = {"method": "GET", "headers": [], "body": None}
