@@ -151,7 +151,7 @@ def _products_router(
             raise HTTPException(422, str(e)) from None
         generation = answers.generation()
         consistency = await consistent(after, response)
-        key = "search:" + json.dumps(body, sort_keys=True)
+        key = "search:" + json.dumps(body, sort_keys=True, default=str)
         found = None if after is not None else answers.get(key)
         if found is None:
             try:
