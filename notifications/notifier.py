@@ -18,14 +18,17 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from uuid import UUID
 
+from opentelemetry.trace import SpanKind
 from psycopg import AsyncConnection
 
+from commands.tracing import tracer
 from notifications import messages
 from notifications.directory import Directory
 from notifications.history import FAILED, SENT, SKIPPED, NotificationHistory
 from notifications.mailer import DeliveryFailed, Mailer, Rejected
 from notifications.messages import OrderFacts
 from streams.envelope import Envelope
+from streams.tracing import envelope_context
 
 log = logging.getLogger(__name__)
 NOTIFICATIONS = "notifications"
@@ -92,9 +95,27 @@ class Notifier:
                 await self.notify(conn, envelope, kind)
 
     async def notify(self, conn: AsyncConnection, envelope: Envelope, kind: str) -> None:
+        """Mail ``envelope`` (of ``kind``) once, in a span of the event's own trace: the
+        worker's batch may hold many, and a checkout's trace ends with its e-mail."""
+        with tracer.start_as_current_span(
+            f"notify {kind}",
+            context=envelope_context(envelope),  # None: the batch's span
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.message.id": envelope.event_id,
+                "shop.notification.kind": kind,
+            },
+        ) as span:
+            outcome = await self._notify(conn, envelope, kind)
+            span.set_attribute("shop.notification.outcome", outcome)
+
+    async def _notify(self, conn: AsyncConnection, envelope: Envelope, kind: str) -> str:
+        """What became of it: sent, failed, skipped (and why), or already settled."""
         event_id = UUID(envelope.event_id)
         if await self.history.settled(conn, event_id):
-            return  # redelivery, replay or restart: mailed (or skipped) already
+            return "settled"  # redelivery, replay or restart: mailed (or skipped) already
         order: OrderFacts | None = None
         if envelope.context == "orders":
             order = await asyncio.to_thread(
@@ -105,30 +126,29 @@ class Notifier:
             customer = UUID(envelope.aggregate_id)
         claim = await self.history.claim(conn, envelope, kind, customer, self.policy.lease_seconds)
         if claim is None:
-            return
+            return "claimed"  # another worker holds it
         occurred = datetime.fromisoformat(envelope.occurred_at)
         if datetime.now(UTC) - occurred > self.policy.max_age:
-            await self.history.settle(conn, event_id, SKIPPED, "too_old")
-            self.observer.notified(SKIPPED, "too_old")
-            return
+            return await self._skip(conn, event_id, "too_old")
         if customer is None:
-            await self.history.settle(conn, event_id, SKIPPED, "order_unknown")
-            self.observer.notified(SKIPPED, "order_unknown")
-            return
+            return await self._skip(conn, event_id, "order_unknown")
         recipient = await asyncio.to_thread(self.directory.recipient, customer)
         if recipient is None:
-            await self.history.settle(conn, event_id, SKIPPED, "no_address")
-            self.observer.notified(SKIPPED, "no_address")
-            return
+            return await self._skip(conn, event_id, "no_address")
         email = messages.render(kind, envelope, recipient, order)
         message = messages.compose(
             email, recipient, self.policy.sender, envelope, occurred.timestamp()
         )
-        await self._send(conn, event_id, email.subject, message)
+        return await self._send(conn, event_id, email.subject, message)
+
+    async def _skip(self, conn: AsyncConnection, event_id: UUID, reason: str) -> str:
+        await self.history.settle(conn, event_id, SKIPPED, reason)
+        self.observer.notified(SKIPPED, reason)
+        return f"{SKIPPED}:{reason}"
 
     async def _send(
         self, conn: AsyncConnection, event_id: UUID, subject: str, message: EmailMessage
-    ) -> None:
+    ) -> str:
         delay = self.policy.backoff_seconds
         for attempt in range(1, self.policy.attempts + 1):
             await self.history.attempting(conn, event_id, subject, str(message["Message-ID"]))
@@ -138,7 +158,7 @@ class Notifier:
                 log.warning("notification %s rejected: %s", event_id, e)
                 await self.history.settle(conn, event_id, FAILED, str(e))
                 self.observer.notified(FAILED)
-                return
+                return FAILED
             except DeliveryFailed as e:
                 log.info("notification %s: attempt %d failed: %s", event_id, attempt, e)
                 self.observer.notified("retried")
@@ -150,7 +170,8 @@ class Notifier:
             else:
                 await self.history.settle(conn, event_id, SENT)
                 self.observer.notified(SENT)
-                return
+                return SENT
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def close(self) -> None:
         await self.history.close()

@@ -247,6 +247,19 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
             shop.settings.topic(c) for c in ("orders", "payments", "inventory")
         }
 
+        # And the trace ends with the confirmation's e-mail: the notifier's span for the
+        # OrderConfirmed event is in the order's trace (the customer here has no account,
+        # so no address: it is skipped, which the span says).
+        def mailed() -> ReceivedSpan | None:
+            spans = receiver.in_trace(trace_id)
+            found = [s for s in spans if s.name == "notify order_confirmed"]
+            return found[0] if found else None
+
+        notified = eventually(mailed, timeout=60, what="the confirmation's notification span")
+        assert notified.service == "shop-worker"
+        assert notified.kind == CONSUMER
+        assert notified.attributes["shop.notification.outcome"] == "skipped:no_address"
+
 
 def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
     settings: Settings, processes: Supervisor, receiver: OtlpReceiver
