@@ -19,7 +19,9 @@ def test_every_worker_process_is_counted_in_each_scrape(
     two = settings.model_copy(update={"api_workers": 2})
     start(processes, two, "command-api")
     base = f"http://{two.api_host}:{two.command_api_port}"
-    eventually(lambda: _ready(base), 60, "command API ready")
+    # Three processes start (uvicorn's parent and two workers, each importing the whole
+    # app): on two loaded cores that takes longer than one API's start.
+    eventually(lambda: _ready(base), 180, "command API ready")
     requests = 40
     with httpx.Client(base_url=base, timeout=10) as client:
         for _ in range(requests):  # new connections, so both workers get some
