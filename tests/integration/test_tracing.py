@@ -286,23 +286,7 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
 
     # A command: its event store writes are Postgres spans below the command API's span.
     command_trace, sku, key = secrets.token_hex(16), "TRC-SPAN-7", f"key-{uuid4()}"
-    added = httpx.post(
-        f"{command}/products",
-        json={
-            "sku": sku,
-            "name": "Spanned kettle",
-            "brand": "Boil",
-            "category": "kitchen",
-            "price": {"amount": "39.00", "currency": "EUR"},
-        },
-        headers={
-            **as_admin(settings),
-            "traceparent": f"00-{command_trace}-{secrets.token_hex(8)}-01",
-            "Idempotency-Key": key,
-        },
-        timeout=30,
-    )
-    assert added.status_code == 201, added.text
+    _add_kettle(command, settings, sku, command_trace, "01", {"Idempotency-Key": key})
     server, postgres = eventually(
         lambda: _server_and_children(
             receiver, command_trace, "shop-command-api", "db.system", "postgresql"
@@ -363,22 +347,7 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
     # is (so the absence is not just an exporter that has not sent yet).
     unsampled, sentinel = secrets.token_hex(16), secrets.token_hex(16)
     for trace_id, flags, name in ((unsampled, "00", "UNSAMPLED"), (sentinel, "01", "SAMPLED")):
-        answer = httpx.post(
-            f"{command}/products",
-            json={
-                "sku": f"TRC-{name}",
-                "name": "Kettle",
-                "brand": "Boil",
-                "category": "kitchen",
-                "price": {"amount": "39.00", "currency": "EUR"},
-            },
-            headers={
-                **as_admin(settings),
-                "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-{flags}",
-            },
-            timeout=30,
-        )
-        assert answer.status_code == 201, answer.text
+        _add_kettle(command, settings, f"TRC-{name}", trace_id, flags)
     eventually(
         lambda: _server_and_children(
             receiver, sentinel, "shop-command-api", "db.system", "postgresql"
@@ -396,6 +365,34 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
         if s.kind == CLIENT and s.attributes.get("db.system") and not s.parent_span_id
     ]
     assert not orphans, orphans
+
+
+def _add_kettle(
+    command: str,
+    settings: Settings,
+    sku: str,
+    trace_id: str,
+    flags: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Add a product under the caller's trace ``trace_id`` (``flags`` 01: sampled)."""
+    added = httpx.post(
+        f"{command}/products",
+        json={
+            "sku": sku,
+            "name": "Spanned kettle",
+            "brand": "Boil",
+            "category": "kitchen",
+            "price": {"amount": "39.00", "currency": "EUR"},
+        },
+        headers={
+            **as_admin(settings),
+            "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-{flags}",
+            **(headers or {}),
+        },
+        timeout=30,
+    )
+    assert added.status_code == 201, added.text
 
 
 def _ready(url: str) -> bool:
