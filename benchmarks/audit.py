@@ -23,6 +23,7 @@ from infra.audit.log import read_log
 from infra.audit.verify import verify
 from infra.embedded.services import embedded_stack
 from infra.embedded.supervisor import Supervisor
+from infra.provision import provision
 from infra.settings import Settings
 from tests.support.orders import place
 
@@ -60,7 +61,7 @@ def main(n: int) -> None:
     with Supervisor(data_dir / "logs") as supervisor, embedded_stack(base, supervisor) as stack:
         for chained in (False, True):
             settings = stack.model_copy(update={"namespace": f"b{uuid.uuid4().hex[:10]}"})
-            bootstrap.provision(settings)
+            provision(settings)
             if not chained:
                 app = bootstrap.application(settings, "orders")
                 table = bootstrap.events_table(app).name

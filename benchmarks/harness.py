@@ -19,6 +19,7 @@ import httpx
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
+from infra.provision import provision
 from infra.settings import Settings
 
 _STARTUP_SECONDS = 90.0
@@ -119,7 +120,7 @@ class Bench:
         settings = self.stack.model_copy(
             update={"namespace": f"{prefix}{uuid.uuid4().hex[:8]}", **_UNLIMITED}
         )
-        bootstrap.provision(settings)
+        provision(settings)
         return settings
 
     def platform(self) -> Platform:

@@ -2,7 +2,7 @@
 
 - relay: ``Relay.catch_up`` publishing a context's log (decode, envelope, send, acks,
   watermarks, checkpoint) against a raw kafka-python producer sending the same envelopes.
-- projectors: every projector of ``bootstrap.projectors`` applying the log in batches, as
+- projectors: every projector of ``read_models.projectors`` applying the log in batches, as
   the worker does, against raw bulk writes of the same documents to the same server
   (Elasticsearch ``_bulk``, a Redis pipeline, a Postgres ``executemany``).
 """
@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from benchmarks import dataset
 from benchmarks.harness import Bench, Row, ratio, say
 from commands.base import ShopApplication
-from infra import bootstrap
+from infra import bootstrap, read_models
 from infra.settings import Settings
 from projections.projector import ProjectorSpec
 from streams.envelope import Envelope
@@ -129,7 +129,7 @@ async def _apply_all(spec: ProjectorSpec, logs: dict[str, list[Envelope]]) -> fl
 
 
 async def _raw_elasticsearch(settings: Settings, docs: Sequence[dict[str, object]]) -> float:
-    es = bootstrap.async_elasticsearch(settings)
+    es = read_models.async_elasticsearch(settings)
     index = f"{settings.namespace}-bench-raw"
     try:
         started = time.perf_counter()
@@ -204,7 +204,7 @@ _SERVERS: dict[str, tuple[str, Raw]] = {
 
 def run_projectors(bench: Bench) -> list[Row]:
     settings = _pipeline_data(bench)
-    specs = [s for s in bootstrap.projectors(settings) if s.name not in _SKIPPED]
+    specs = [s for s in read_models.projectors(settings) if s.name not in _SKIPPED]
     contexts = sorted({c for spec in specs for c in spec.contexts})
     logs = {context: _log(settings, context) for context in contexts}
     rows = []

@@ -29,20 +29,11 @@ from infra.observability.http_metrics import HttpMetrics, metrics_endpoint
 from infra.observability.logs import configure_logging
 from infra.observability.readiness import Missing, first_missing
 from infra.observability.tracing import TraceRequests, configure_tracing
+from infra.read_models import READ_MODELS, ReadSide, async_elasticsearch
 from infra.settings import Settings
 from infra.status import projection_status
-from projections.sinks.postgres_orders import ORDER_HISTORY
-from projections.sinks.postgres_payments import PAYMENT_HISTORY
 from projections.sinks.product_index import PRODUCT_SEARCH
-from projections.sinks.redis_carts import CARTS
-from projections.sinks.redis_recommendations import RECOMMENDATIONS, RecommendationStore
-from read_api import analytics as analytics_api
 from read_api import audit as audit_api
-from read_api import carts as carts_api
-from read_api import notifications as notifications_api
-from read_api import orders as orders_api
-from read_api import payments as payments_api
-from read_api import recommendations as recommendations_api
 from read_api.answers import RecentAnswers
 from read_api.app import create_read_api
 from read_api.positions import AppliedPositions
@@ -120,7 +111,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
     configure_tracing("read-api")
     if settings.log_format == "json":
         configure_logging("read-api", "json")
-    es = bootstrap.async_elasticsearch(settings)
+    es = async_elasticsearch(settings)
     alias = settings.products_alias
 
     async def index_answers() -> None:
@@ -169,25 +160,9 @@ def read_api(settings: Settings | None = None) -> FastAPI:
 
     products_applied = applied(PRODUCT_SEARCH, "catalog")
 
-    more_routers = [
-        carts_api.router(redis, settings.namespace, applied(CARTS, "carts")),
-        orders_api.router(
-            pool.connection, settings.schema_for("read"), applied(ORDER_HISTORY, "orders")
-        ),
-        audit_api.router(pool.connection, settings.schema_for("security")),
-        payments_api.router(
-            pool.connection, settings.schema_for("read"), applied(PAYMENT_HISTORY, "payments")
-        ),
-        # For the analyst role: see the route table of the security work.
-        analytics_api.router(pool.connection, settings.schema_for("analytics")),
-        notifications_api.router(pool.connection, settings.schema_for("read")),
-        recommendations_api.router(
-            RecommendationStore(redis, settings.namespace),
-            es,
-            alias,
-            applied(RECOMMENDATIONS, "orders"),
-        ),
-    ]
+    side = ReadSide(settings, pool.connection, redis, es, applied)
+    more_routers = [audit_api.router(pool.connection, settings.schema_for("security"))]
+    more_routers += [model.router(side) for model in READ_MODELS if model.router is not None]
     api = create_read_api(
         es,
         alias,

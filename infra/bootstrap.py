@@ -5,7 +5,6 @@ Nothing else in the tree knows a host, a port or a credential.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import threading
@@ -13,18 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, uuid5
 
-import psycopg
-from elasticsearch import AsyncElasticsearch, Elasticsearch
 from eventsourcing.utils import get_topic
 from fastapi import APIRouter
 from kafka import KafkaProducer
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
-from redis.asyncio import Redis
 
 from commands.base import ShopApplication
 from commands.carts import http as carts_http
@@ -47,24 +42,10 @@ from commands.saga.deadlines import SagaDeadlines
 from commands.saga.process import OrderSaga
 from domain.identity import Role
 from infra.audit.chain import EventsTable
-from infra.audit.chain import install as install_chain
 from infra.keys import load_keys
-from infra.observability.metrics import CommandMetrics, NotificationMetrics
+from infra.observability.metrics import CommandMetrics
 from infra.settings import Settings
-from notifications.directory import EventStoreDirectory
-from notifications.history import NotificationHistory
-from notifications.mailer import SmtpMailer
-from notifications.notifier import NOTIFICATIONS, Notifier, Policy
-from projections import analytics
 from projections.checkpoints import ProjectionCheckpoints
-from projections.projector import ProjectorSpec
-from projections.sinks import postgres_analytics
-from projections.sinks.postgres_analytics import ANALYTICS, AnalyticsProjector
-from projections.sinks.postgres_orders import ORDER_HISTORY, OrderHistoryProjector
-from projections.sinks.postgres_payments import PAYMENT_HISTORY, PaymentHistoryProjector
-from projections.sinks.product_index import PRODUCT_SEARCH, ProductSearchProjector
-from projections.sinks.redis_carts import CARTS, CartsProjector
-from projections.sinks.redis_recommendations import RECOMMENDATIONS, RecommendationsProjector
 from security.audit import AuditLog
 from security.keys import load_key_set
 from security.not_before import NotBeforeRecords
@@ -74,9 +55,11 @@ from streams.catchup import StoreCatchUp
 from streams.checkpoints import RelayCheckpoints
 from streams.observers import NO_RELAY_OBSERVER, RelayObserver
 from streams.relay import Relay
-from streams.saga import SagaConfig
 from streams.topics import TopicWatch, ensure_topics
-from streams.worker import WorkerConfig
+
+if TYPE_CHECKING:  # Faust is imported by the worker and saga processes only
+    from streams.saga import SagaConfig
+    from streams.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -282,14 +265,6 @@ def relay(settings: Settings, context: str, observer: RelayObserver = NO_RELAY_O
     )
 
 
-def elasticsearch(settings: Settings) -> Elasticsearch:
-    return Elasticsearch(settings.elasticsearch_url, request_timeout=10)
-
-
-def async_elasticsearch(settings: Settings) -> AsyncElasticsearch:
-    return AsyncElasticsearch(settings.elasticsearch_url, request_timeout=10)
-
-
 def faust_broker(settings: Settings) -> str:
     """Faust's broker URLs, through our transport with a short fetch wait (see
     ``streams.kafka_transport``)."""
@@ -297,6 +272,8 @@ def faust_broker(settings: Settings) -> str:
 
 
 def worker_config(settings: Settings) -> WorkerConfig:
+    from streams.worker import WorkerConfig
+
     return WorkerConfig(
         app_id=f"{settings.namespace}-projectors",
         broker=faust_broker(settings),
@@ -319,6 +296,8 @@ def store_catch_up(settings: Settings, context: str) -> StoreCatchUp:
 
 
 def saga_config(settings: Settings) -> SagaConfig:
+    from streams.saga import SagaConfig
+
     return SagaConfig(
         app_id=f"{settings.namespace}-saga",
         broker=faust_broker(settings),
@@ -353,120 +332,6 @@ def order_saga(settings: Settings, observer: SagaObserver = NO_SAGA_OBSERVER) ->
         retry_seconds=settings.saga_retry_seconds,
         observer=observer,
     )
-
-
-def projectors(settings: Settings) -> list[ProjectorSpec]:
-    """Every read model the worker keeps; one line each."""
-    return [
-        ProjectorSpec(
-            PRODUCT_SEARCH,
-            ("catalog", "inventory"),
-            lambda: ProductSearchProjector(async_elasticsearch(settings), settings.products_alias),
-        ),
-        ProjectorSpec(
-            CARTS,
-            ("carts",),
-            lambda: CartsProjector(Redis.from_url(settings.redis_url), settings.namespace),
-        ),
-        ProjectorSpec(
-            ORDER_HISTORY,
-            ("orders",),
-            lambda: OrderHistoryProjector(settings.database_url, settings.schema_for("read")),
-        ),
-        ProjectorSpec(
-            PAYMENT_HISTORY,
-            ("payments", "orders"),
-            lambda: PaymentHistoryProjector(settings.database_url, settings.schema_for("read")),
-        ),
-        ProjectorSpec(
-            ANALYTICS,
-            analytics.CONTEXTS,
-            lambda: AnalyticsProjector(settings.database_url, settings.schema_for("analytics")),
-        ),
-        ProjectorSpec(
-            RECOMMENDATIONS,
-            ("orders",),
-            lambda: RecommendationsProjector(
-                Redis.from_url(settings.redis_url), settings.namespace
-            ),
-        ),
-        ProjectorSpec(NOTIFICATIONS, ("identity", "orders"), lambda: notifier(settings)),
-    ]
-
-
-def notification_history(settings: Settings) -> NotificationHistory:
-    return NotificationHistory(settings.database_url, settings.schema_for("read"))
-
-
-def notifier(settings: Settings) -> Notifier:
-    """The notification consumer: history in Postgres, recipients from identity, SMTP out."""
-
-    def directory() -> EventStoreDirectory:
-        identity, orders = application(settings, "identity"), application(settings, "orders")
-        assert isinstance(identity, IdentityApplication)
-        assert isinstance(orders, OrdersApplication)
-        return EventStoreDirectory(identity, orders)
-
-    return Notifier(
-        notification_history(settings),
-        directory,
-        SmtpMailer(settings.smtp_url),
-        Policy(
-            sender=settings.mail_from,
-            attempts=settings.notification_attempts,
-            lease_seconds=settings.notification_lease_seconds,
-            max_age=timedelta(hours=settings.notification_max_age_hours),
-        ),
-        NotificationMetrics(),
-    )
-
-
-def provision(settings: Settings) -> None:
-    """Create what the platform needs and nothing creates by itself: schemas, tables,
-    topics with our partition count, and the products index behind its alias. Idempotent."""
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        for context in (*CONTEXTS, "keys"):
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(settings.schema_for(context))
-                )
-            )
-    keys = personal_data_keys(settings)
-    try:
-        keys.create_table()
-    finally:
-        keys.close()
-    for context in CONTEXTS:
-        app = application(settings, context, create_tables=True)  # creates its events table
-        try:
-            with psycopg.connect(settings.database_url, autocommit=True) as conn:
-                install_chain(conn, events_table(app))  # tamper evidence, ADR 0015
-        finally:
-            app.close()
-        idempotency_store(settings, context).create_table()
-    relay_checkpoints(settings).create_table()
-    saga_deadlines(settings).create_table()
-    postgres_analytics.create(settings.database_url, settings.schema_for("analytics"))
-    projection_checkpoints(settings).create_table()
-    refresh_tokens(settings).create_table()
-    not_before_records(settings).create_table()
-    audit_log(settings).create_table()
-    # A recreated or emptied topic is noticed by the relay, which publishes the log again.
-    create_topics(settings, [settings.topic(c) for c in CONTEXTS] + [settings.dead_letter_topic])
-    asyncio.run(_ensure_product_index(settings))
-    asyncio.run(notification_history(settings).create())
-
-
-async def _ensure_product_index(settings: Settings) -> None:
-    """A missing search index is rebuilt from the event store, not left empty."""
-    from infra.rebuild import rebuild_product_index
-
-    es = async_elasticsearch(settings)
-    try:
-        if not await es.indices.exists_alias(name=settings.products_alias):
-            await rebuild_product_index(settings, es)
-    finally:
-        await es.close()
 
 
 def create_topics(settings: Settings, names: list[str]) -> None:

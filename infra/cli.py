@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -80,9 +79,11 @@ def run() -> None:
 @cli.command()
 def provision(as_json: AsJson = False) -> None:
     """Create schemas, tables, topics and indices (idempotent)."""
+    from infra.provision import provision as provision_namespace
+
     _logging("provision")
     settings = operator_settings(*SERVERS)
-    bootstrap.provision(settings)
+    provision_namespace(settings)
     if as_json:
         typer.echo(json.dumps({"provisioned": settings.namespace}))
 
@@ -182,6 +183,7 @@ def worker() -> None:
     """Run the Faust worker with the projector agents."""
     from infra.observability.metrics import ProjectionMetrics
     from infra.observability.processes import observe_worker
+    from infra.read_models import projectors
     from streams.worker import build_worker
 
     configure_tracing("worker")  # before any store is built: its connections are then traced
@@ -190,7 +192,7 @@ def worker() -> None:
     Path(config.datadir).mkdir(parents=True, exist_ok=True)
     app = build_worker(
         config,
-        bootstrap.projectors(settings),
+        projectors(settings),
         bootstrap.projection_checkpoints(settings),
         partial(bootstrap.store_catch_up, settings),
         ProjectionMetrics(),
@@ -232,63 +234,14 @@ def demo_load(
         typer.echo(f"demo catalog: {added} products added")
 
 
-async def _rebuild_products(settings: Settings) -> str:
-    from infra.rebuild import rebuild_product_index
-
-    es = bootstrap.async_elasticsearch(settings)
-    try:
-        return f"rebuilt into {await rebuild_product_index(settings, es)}"
-    finally:
-        await es.close()
-
-
-async def _rebuild_carts(settings: Settings) -> str:
-    from infra.rebuild_carts import rebuild_carts
-
-    return f"rebuilt with {await rebuild_carts(settings)} carts"
-
-
-async def _rebuild_order_history(settings: Settings) -> str:
-    from infra.rebuild_order_history import rebuild_order_history
-
-    return f"rebuilt up to position {await rebuild_order_history(settings)}"
-
-
-async def _rebuild_payment_history(settings: Settings) -> str:
-    from infra.rebuild_payment_history import rebuild_payment_history
-
-    return f"rebuilt up to positions {await rebuild_payment_history(settings)}"
-
-
-async def _rebuild_analytics(settings: Settings) -> str:
-    from infra.rebuild_analytics import rebuild_analytics
-
-    positions = await rebuild_analytics(settings)
-    return "rebuilt up to " + ", ".join(f"{c} {p}" for c, p in positions.items())
-
-
-async def _rebuild_recommendations(settings: Settings) -> str:
-    from infra.rebuild_recommendations import rebuild_recommendations
-
-    return f"rebuilt up to position {await rebuild_recommendations(settings)}"
-
-
-REBUILDABLE: dict[str, Callable[[Settings], Coroutine[Any, Any, str]]] = {
-    "products": _rebuild_products,
-    "carts": _rebuild_carts,
-    "order-history": _rebuild_order_history,
-    "payment-history": _rebuild_payment_history,
-    "analytics": _rebuild_analytics,
-    "recommendations": _rebuild_recommendations,
-}
-
-
 @projections_cli.command("rebuild")
 def projections_rebuild(
-    name: Annotated[str, typer.Argument(help="the read model: " + ", ".join(REBUILDABLE))],
+    name: Annotated[str, typer.Argument(help="the read model; a wrong name lists them")],
     as_json: AsJson = False,
 ) -> None:
     """Rebuild a read model from the event store; queries keep working meanwhile."""
+    from infra.read_models import REBUILDABLE, rebuild
+
     if name not in REBUILDABLE:
         typer.echo(
             f"error: unknown read model {name!r}; one of: {', '.join(REBUILDABLE)}", err=True
@@ -299,7 +252,7 @@ def projections_rebuild(
     audit, correlation = bootstrap.audit_log(settings), str(uuid.uuid4())
     actor = f"operator:{getpass.getuser()}"
     audit.record(actor, "projections.rebuild", name, correlation, {"status": "started"})
-    outcome = asyncio.run(REBUILDABLE[name](settings))
+    outcome = asyncio.run(rebuild(settings, REBUILDABLE[name].name)).outcome
     audit.record(
         actor, "projections.rebuild", name, correlation, {"status": "done", "outcome": outcome}
     )

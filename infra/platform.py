@@ -22,6 +22,7 @@ from infra.embedded.services import embedded_stack, maildir
 from infra.embedded.supervisor import Restart, ServiceFailed, Supervisor
 from infra.observability.prometheus_server import start_prometheus
 from infra.observability.watch import readiness_urls, watch_health
+from infra.provision import provision
 from infra.runtime import CLONE_DATA_DIR, remove_runtime, runtime_path, write_runtime
 from infra.settings import Settings
 
@@ -46,7 +47,7 @@ def start_platform(settings: Settings, supervisor: Supervisor) -> None:
     """Provision, then start both APIs, the relay, the Faust worker and the order saga;
     wait until ready. Each is restarted when it dies, with back-off, until it has crashed
     5 times within a minute (ADR 0028)."""
-    bootstrap.provision(settings)
+    provision(settings)
     env = service_env(settings)
     shop = [sys.executable, "-m", "infra.cli"]
     for name in ("command-api", "read-api", "relay", "worker", "saga"):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra import bootstrap
+from infra.read_models import READ_MODELS
 from infra.settings import Settings
 from projections.checkpoints import Checkpoint
 from streams.watermark import complete_up_to
@@ -21,9 +22,9 @@ def projection_status(settings: Settings) -> list[dict[str, Any]]:
         by_key[(checkpoint.projection, checkpoint.context)].append(checkpoint)
     now = datetime.now(UTC)
     rows = []
-    for spec in bootstrap.projectors(settings):
-        projection = spec.name
-        for context in spec.contexts:
+    for model in READ_MODELS:
+        projection = model.name
+        for context in model.contexts:
             checkpoints = by_key[(projection, context)]
             applied = complete_up_to(
                 {c.partition: c.position for c in checkpoints}, settings.kafka_partitions

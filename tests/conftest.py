@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra import bootstrap
 from infra.embedded.services import embedded_stack
 from infra.embedded.supervisor import Supervisor
+from infra.provision import provision
 from infra.settings import Settings
 
 _FREE = {
@@ -73,7 +73,7 @@ def settings(stack: Settings) -> Settings:
             "relay_poll_seconds": 0.2,
         }
     )
-    bootstrap.provision(test_settings)
+    provision(test_settings)
     return test_settings
 
 

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from commands.saga.deadlines import PAYMENT, RETRY
 from commands.saga.process import OrderSaga
-from infra import bootstrap
+from infra import bootstrap, read_models
 from infra.observability.collectors import PipelineCollector, SagaCollector
 from infra.observability.health import (
     StuckWatch,
@@ -23,11 +23,6 @@ from infra.observability.health import (
 from infra.observability.metrics import RelayMetrics, SagaMetrics
 from infra.settings import Settings
 from streams.relay import Relay
-
-
-def followed(settings: Settings) -> list[tuple[str, str]]:
-    """Every (projection, context) the worker keeps."""
-    return [(s.name, c) for s in bootstrap.projectors(settings) for c in s.contexts]
 
 
 def _ping(settings: Settings) -> Callable[[], None]:
@@ -52,7 +47,7 @@ def observe_relay(
             {relay.context: relay.app for relay in relays},
             bootstrap.relay_checkpoints(settings),
             bootstrap.projection_checkpoints(settings),
-            followed(settings),
+            read_models.followed(),
             settings.kafka_partitions,
         )
     )
@@ -74,7 +69,7 @@ def observe_worker(settings: Settings) -> StuckWatch:
         return applied, relay_checkpoints.all()
 
     watch = StuckWatch(
-        positions, followed(settings), settings.kafka_partitions, settings.worker_stuck_seconds
+        positions, read_models.followed(), settings.kafka_partitions, settings.worker_stuck_seconds
     )
     watch.evaluate()
     watch.run()

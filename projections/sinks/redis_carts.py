@@ -108,7 +108,7 @@ class CartStore:
         ]
         return max(open_carts, key=_recency, default=None)
 
-    async def cart_ids(self) -> set[str]:
+    async def ids(self) -> set[str]:
         """Every cart id held for this namespace."""
         prefix = self.cart_key("")
         return {_text(key)[len(prefix) :] async for key in self.redis.scan_iter(prefix + "*")}

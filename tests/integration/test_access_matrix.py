@@ -30,9 +30,10 @@ from commands.orders.application import OrdersApplication
 from commands.orders.models import Line, PlaceOrder
 from domain.identity import Role
 from infra import apps, bootstrap
-from infra.rebuild_carts import rebuild_carts
-from infra.rebuild_order_history import rebuild_order_history
+from infra.read_models import rebuild
 from infra.settings import Settings
+from projections.sinks.postgres_orders import ORDER_HISTORY
+from projections.sinks.redis_carts import CARTS
 from security.access import policy_of
 from tests.support.auth import bearer, route_table
 
@@ -116,8 +117,8 @@ def alices(settings: Settings) -> Alices:
     finally:
         for app in (identity, carts, orders):
             app.close()
-    asyncio.run(rebuild_carts(settings))
-    asyncio.run(rebuild_order_history(settings))
+    asyncio.run(rebuild(settings, CARTS))
+    asyncio.run(rebuild(settings, ORDER_HISTORY))
     return Alices(cart_id, order_id)
 
 

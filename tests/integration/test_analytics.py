@@ -30,7 +30,7 @@ from domain.money import Money
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.http import install_problem_handlers
-from infra.rebuild_analytics import rebuild_analytics
+from infra.read_models import rebuild
 from infra.settings import Settings
 from projections.analytics import CONTEXTS, KEYS
 from projections.sinks.postgres_analytics import ANALYTICS, AnalyticsProjector
@@ -250,7 +250,7 @@ def test_the_order_contexts_arrive_in_does_not_matter(settings: Settings) -> Non
     project(settings, *by_context.values())
     forwards = snapshot(settings)
 
-    asyncio.run(rebuild_analytics(settings))  # empties and refills
+    asyncio.run(rebuild(settings, ANALYTICS))  # empties and refills
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for table in KEYS:
             conn.execute(
@@ -285,7 +285,7 @@ def test_after_live_processing_every_table_equals_the_table_rebuilt_by_replay(
     live = snapshot(settings)
     assert ids["placed"] in {row[0] for row in live["orders"]}
 
-    assert asyncio.run(rebuild_analytics(settings)) == heads
+    assert asyncio.run(rebuild(settings, ANALYTICS)).positions == heads
     assert snapshot(settings) == live
 
 

@@ -24,6 +24,7 @@ from domain.money import Money
 from infra import bootstrap
 from infra.cli import cli
 from infra.platform import service_env
+from infra.provision import provision
 from infra.settings import Settings
 from tests.support.catalog import a_product, add_products
 from tests.support.orders import deliver, place
@@ -257,7 +258,7 @@ def test_provision_chains_records_stored_before_the_chain_existed(
     a_history(orders)
     assert verify_json(settings, "--context", "orders")[0] == 1  # unchained records
 
-    bootstrap.provision(settings)
+    provision(settings)
     place(orders, ALICE)
 
     code, report = verify_json(settings, "--context", "orders")

@@ -25,6 +25,7 @@ from domain.identity import Role
 from infra import apps, bootstrap
 from infra.cli import cli
 from infra.platform import service_env
+from infra.provision import provision
 from infra.settings import Settings
 from security.refresh import RefreshTokenStore
 from security.tokens import TokenUse
@@ -319,7 +320,7 @@ def test_one_address_is_limited_per_address_and_per_user(stack: Settings) -> Non
 def strict(stack: Settings, **limits: Any) -> Settings:
     """Test settings (own namespace, provisioned) with the given limits."""
     settings = stack.model_copy(update={"namespace": f"t{uuid4().hex[:12]}", **limits})
-    bootstrap.provision(settings)
+    provision(settings)
     return settings
 
 

@@ -16,6 +16,7 @@ from kafka import KafkaConsumer
 
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
+from infra.provision import provision
 from infra.settings import Settings
 from tests.conftest import free_port
 from tests.support.catalog import a_product, add_products
@@ -69,7 +70,7 @@ def test_commands_succeed_while_the_broker_is_down_and_the_relay_catches_up(
     stack: Settings, processes: Supervisor
 ) -> None:
     settings = own_broker(processes, stack, "outage")
-    bootstrap.provision(settings)
+    provision(settings)
     start(processes, settings, "relay")
     add_products(settings, [a_product("BEFORE-1")])
     eventually(
@@ -103,7 +104,7 @@ def test_a_broker_that_restarts_empty_right_after_acknowledging_a_batch_gets_it_
     before the relay has saved its checkpoint. Counting the topic then reads the new, empty
     broker; that count must not become the relay's idea of what the topic holds."""
     settings = own_broker(processes, stack, "outage_ack")
-    bootstrap.provision(settings)
+    provision(settings)
     add_products(settings, [a_product("BEFORE-1")])
     with closing(bootstrap.relay(settings, "catalog")) as relay:
         send_watermarks, restarts = relay._send_watermarks, list[int]()
@@ -134,7 +135,7 @@ def test_under_load_a_broker_stopped_and_resumed_loses_no_event(
     """Issue 14: writers keep adding products all along; the broker stops mid-stream and
     comes back (empty). Every command succeeds, and every product reaches the bus."""
     settings = own_broker(processes, stack, "outage_load")
-    bootstrap.provision(settings)
+    provision(settings)
     start(processes, settings, "relay")
     written: list[str] = []
     errors: list[BaseException] = []

@@ -26,7 +26,7 @@ from domain.errors import DomainError
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.http import install_problem_handlers
-from infra.rebuild_carts import rebuild_carts
+from infra.read_models import rebuild
 from infra.settings import Settings
 from projections.carts import fold
 from projections.sinks.redis_carts import CARTS, CartStore, encode
@@ -297,7 +297,7 @@ def test_a_rebuild_refills_the_read_model_and_clears_what_the_log_does_not_know(
 ) -> None:
     ids = [carts_app.create_cart(CreateCart(customer_id=c), None).id for c in (ALICE, BOB)] * 2
     shop(carts_app, random.Random(5), ids, steps(40))
-    assert asyncio.run(rebuild_carts(settings)) == 2
+    assert asyncio.run(rebuild(settings, CARTS)).outcome == "rebuilt with 2 carts"
     rebuilt = snapshot(settings)
     assert stored_carts(settings) == event_store_carts(settings, carts_app)
 
@@ -311,7 +311,7 @@ def test_a_rebuild_refills_the_read_model_and_clears_what_the_log_does_not_know(
     damage.sadd(f"{ns}:customer-carts:{BOB}", str(uuid4()))
     damage.close()
 
-    asyncio.run(rebuild_carts(settings))
+    asyncio.run(rebuild(settings, CARTS))
     assert snapshot(settings) == rebuilt
 
 
@@ -372,5 +372,5 @@ def test_carts_filled_through_the_application_reach_redis_and_survive_a_worker_k
         what="the read model equals the event store",
     )
     live = snapshot(settings)
-    asyncio.run(rebuild_carts(settings))
+    asyncio.run(rebuild(settings, CARTS))
     assert snapshot(settings) == live

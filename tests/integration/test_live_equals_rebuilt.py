@@ -42,8 +42,8 @@ from domain.errors import DomainError
 from domain.money import Money
 from domain.orders.order import Order
 from infra import bootstrap
-from infra.cli import REBUILDABLE
 from infra.embedded.supervisor import Supervisor
+from infra.read_models import REBUILDABLE, rebuild
 from infra.settings import Settings
 from infra.status import projection_status
 from tests.support.catalog import a_product
@@ -305,8 +305,8 @@ def read_models(settings: Settings) -> dict[str, Any]:
 
 
 def rebuild_all(settings: Settings) -> None:
-    for rebuild in REBUILDABLE.values():
-        asyncio.run(rebuild(settings))
+    for model in REBUILDABLE.values():
+        asyncio.run(rebuild(settings, model.name))
 
 
 @given(commands=st.lists(step, min_size=20, max_size=40))

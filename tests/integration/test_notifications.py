@@ -27,7 +27,7 @@ from commands.identity.models import RegisterUser
 from commands.orders.application import OrdersApplication
 from commands.orders.models import PlaceOrder
 from domain.money import Money
-from infra import apps, bootstrap
+from infra import apps, bootstrap, read_models
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
 from notifications.history import NotificationHistory
@@ -93,7 +93,7 @@ def log_of(*apps_: Any) -> list[Envelope]:
 
 
 def notifier(settings: Settings, **policy: Any) -> Notifier:
-    made = bootstrap.notifier(settings)
+    made = read_models.notifier(settings)
     made.policy = replace(made.policy, backoff_seconds=0.05, **policy)
     return made
 

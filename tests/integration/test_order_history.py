@@ -27,7 +27,8 @@ from domain.money import Money
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.http import install_problem_handlers
-from infra.rebuild_order_history import rebuild_order_history
+from infra.provision import provision
+from infra.read_models import rebuild
 from infra.settings import Settings
 from projections.sinks.postgres_orders import (
     ORDER_HISTORY,
@@ -342,7 +343,7 @@ def test_a_rebuild_equals_the_live_read_model_and_drops_what_the_log_does_not_sa
     project(settings, place_elsewhere(settings))
     assert len(snapshot(settings)[0]) == 5
 
-    assert asyncio.run(rebuild_order_history(settings)) == log[-1].position
+    assert asyncio.run(rebuild(settings, ORDER_HISTORY)).positions == {"orders": log[-1].position}
 
     assert snapshot(settings) == live
 
@@ -379,7 +380,7 @@ def test_the_live_projector_waits_for_a_rebuild_and_then_applies_on_top_of_it(
 def place_elsewhere(settings: Settings) -> list[Envelope]:
     """An order from another namespace's log: the rebuild of this one must drop it."""
     other = settings.model_copy(update={"namespace": f"{settings.namespace}x"})
-    bootstrap.provision(other)
+    provision(other)
     app = bootstrap.application(other, "orders")
     assert isinstance(app, OrdersApplication)
     try:
@@ -442,5 +443,5 @@ def test_orders_moved_through_the_application_appear_in_the_history_and_survive_
     # Complete up to the last position means everything: no order is missing or behind.
     assert projected_orders(settings) == expected
     live = snapshot(settings)
-    asyncio.run(rebuild_order_history(settings))
+    asyncio.run(rebuild(settings, ORDER_HISTORY))
     assert snapshot(settings) == live

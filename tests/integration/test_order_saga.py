@@ -17,8 +17,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.payments import PaymentStatus
-from infra.rebuild_payment_history import rebuild_payment_history
+from infra.read_models import rebuild
 from infra.settings import Settings
+from projections.sinks.postgres_payments import PAYMENT_HISTORY
 from tests.support.checkout import (
     Checkout,
     log_heads,
@@ -238,7 +239,7 @@ def test_the_payment_history_rebuilds_to_what_the_worker_made(shop: Checkout) ->
     live = payment_tables(shop.settings)
     assert len(live[0]) >= len(order_ids)
 
-    asyncio.run(rebuild_payment_history(shop.settings))
+    asyncio.run(rebuild(shop.settings, PAYMENT_HISTORY))
 
     assert payment_tables(shop.settings) == live
 

@@ -11,7 +11,8 @@ import pytest
 from elasticsearch import Elasticsearch, helpers
 from fastapi.testclient import TestClient
 
-from infra import apps, bootstrap
+from infra import apps
+from infra.read_models import async_elasticsearch
 from infra.settings import Settings
 from projections.sinks.product_index import ProductIndex
 from tests.support.auth import as_admin
@@ -42,7 +43,7 @@ def document(i: int) -> dict[str, Any]:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     async def fill() -> None:
-        es = bootstrap.async_elasticsearch(settings)
+        es = async_elasticsearch(settings)
         await ProductIndex(es, settings.products_alias).ensure()
         await es.close()
 

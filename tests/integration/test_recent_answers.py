@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from infra import apps, bootstrap
+from infra.read_models import async_elasticsearch
 from infra.settings import Settings
 from projections.sinks.product_index import PRODUCT_SEARCH, ProductIndex
 from tests.support.auth import as_admin
@@ -72,7 +73,7 @@ class Index:
 @pytest.fixture
 def index(settings: Settings) -> Iterator[Index]:
     async def create() -> None:
-        es = bootstrap.async_elasticsearch(settings)
+        es = async_elasticsearch(settings)
         await ProductIndex(es, settings.products_alias).ensure()
         await es.close()
 

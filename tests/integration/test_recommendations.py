@@ -22,10 +22,11 @@ from commands.orders.models import PlaceOrder
 from domain.sku import sku_id
 from infra import apps, bootstrap
 from infra.platform import service_env
-from infra.rebuild import rebuild_product_index
-from infra.rebuild_recommendations import rebuild_recommendations
+from infra.read_models import rebuild
 from infra.settings import Settings
+from projections.sinks.product_index import PRODUCT_SEARCH
 from projections.sinks.redis_recommendations import (
+    RECOMMENDATIONS,
     RebuildRunning,
     RecommendationsProjector,
     RecommendationStore,
@@ -63,14 +64,7 @@ def catalog_in_index(settings: Settings) -> None:
     finally:
         inventory.close()
 
-    async def index() -> None:
-        es = bootstrap.async_elasticsearch(settings)
-        try:
-            await rebuild_product_index(settings, es)
-        finally:
-            await es.close()
-
-    asyncio.run(index())
+    asyncio.run(rebuild(settings, PRODUCT_SEARCH))
 
 
 def buy(orders: OrdersApplication, customer: UUID, *skus: str, confirm: bool = True) -> UUID:
@@ -212,7 +206,7 @@ def test_a_rebuild_from_the_event_store_equals_the_live_projection(
     async def stray_then_rebuild() -> None:
         client = Redis.from_url(settings.redis_url)
         await client.zincrby(f"{{{settings.namespace}:reco}}:also:{pid(LAMP)}", 5, "stray")
-        await rebuild_recommendations(settings, client)
+        await rebuild(settings, RECOMMENDATIONS)
         await client.aclose()
 
     asyncio.run(stray_then_rebuild())

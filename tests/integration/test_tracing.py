@@ -19,10 +19,10 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from infra import bootstrap
 from infra.embedded.otlp import OtlpReceiver, ReceivedSpan
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
+from infra.read_models import async_elasticsearch
 from infra.settings import Settings
 from projections.sinks.product_index import ProductIndex
 from tests.support.auth import as_admin
@@ -265,7 +265,7 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
     settings: Settings, processes: Supervisor, receiver: OtlpReceiver
 ) -> None:
     async def create_index() -> None:  # the worker's job; not started here
-        es = bootstrap.async_elasticsearch(settings)
+        es = async_elasticsearch(settings)
         try:
             await ProductIndex(es, settings.products_alias).ensure()
         finally:

@@ -15,6 +15,7 @@ import httpx
 
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
+from infra.provision import provision
 from infra.settings import Settings
 from tests.support.auth import as_admin
 from tests.support.platform import eventually, start
@@ -113,7 +114,7 @@ def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Ch
             **changes,
         }
     )
-    bootstrap.provision(settings)
+    provision(settings)
     host = settings.api_host
     staff = as_admin(settings)
     with (
