@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 from uuid import UUID
-
-from psycopg.conninfo import make_conninfo
 
 from commands.base import CommandResult, ShopApplication, VersionConflict
 from commands.idempotency import IdempotencyKeyReused, IdempotencyStore
@@ -30,8 +27,6 @@ from commands.payments.gateway import (
 )
 from commands.payments.models import Authorize, Capture, Refund
 from commands.payments.resilience import CircuitOpen, ResilientGateway
-from commands.payments.sandbox import SandboxGateway
-from commands.payments.sandbox_postgres import PostgresSandboxLedger
 from commands.privacy.personal_data import PersonalDataKeys
 from domain.errors import DomainError
 from domain.payments import Payment, PaymentStatus
@@ -69,30 +64,12 @@ class PaymentsApplication(ShopApplication):
         self,
         env: Mapping[str, str] | None = None,
         idempotency: IdempotencyStore | None = None,
-        gateway: PaymentGateway | None = None,
         personal_keys: PersonalDataKeys | None = None,
+        *,
+        gateway: PaymentGateway,
     ) -> None:
         super().__init__(env, idempotency, personal_keys)
-        self.gateway: PaymentGateway = gateway or self._sandbox()
-
-    def _sandbox(self) -> PaymentGateway:
-        """The sandbox processor behind timeouts and a circuit breaker. Its account is named
-        after the event-store schema (one per namespace); on Postgres its ledger is kept
-        in tables of its own there, so keys outlive this process (ADR 0011)."""
-        schema = self.env.get("POSTGRES_SCHEMA")
-        account = schema or self.name
-        ledger = None
-        if schema and self.env.get("POSTGRES_HOST"):
-            ledger = PostgresSandboxLedger(_dsn(self.env), schema, account)
-            if self.env.get("CREATE_TABLE", "y").lower() in ("y", "yes", "true", "1"):
-                ledger.create_tables()  # like the events table: only when provisioning
-        sandbox = SandboxGateway.from_env(self.env, account, ledger)
-        return ResilientGateway(
-            sandbox,
-            timeout_seconds=float(self.env.get("GATEWAY_TIMEOUT_SECONDS") or 5.0),
-            failures=int(self.env.get("GATEWAY_BREAKER_FAILURES") or 5),
-            reset_seconds=float(self.env.get("GATEWAY_BREAKER_RESET_SECONDS") or 10.0),
-        )
+        self.gateway = gateway  # the composition root's: the sandbox, or a processor's adapter
 
     def close(self) -> None:
         if isinstance(self.gateway, ResilientGateway):
@@ -225,14 +202,3 @@ class PaymentsApplication(ShopApplication):
             "retry with the same Idempotency-Key",
             wait,
         )
-
-
-def _dsn(env: Any) -> str:
-    """The event store's Postgres, from the eventsourcing settings it was given."""
-    return make_conninfo(
-        host=env.get("POSTGRES_HOST"),
-        port=env.get("POSTGRES_PORT"),
-        dbname=env.get("POSTGRES_DBNAME"),
-        user=env.get("POSTGRES_USER"),
-        password=env.get("POSTGRES_PASSWORD") or None,
-    )

@@ -158,7 +158,7 @@ def saga_payment(settings: Settings, order_id: UUID) -> Any:
 
 
 def sandbox_movements(settings: Settings) -> list[Any]:
-    from commands.payments.sandbox_postgres import PostgresSandboxLedger
+    from infra.payments.sandbox_postgres import PostgresSandboxLedger
 
     schema = settings.schema_for("payments")
     return list(PostgresSandboxLedger(settings.database_url, schema, schema).movements)
