@@ -78,7 +78,7 @@ class PaymentsApplication(ShopApplication):
 
     def authorize(self, command: Authorize, key: str) -> CommandResult:
         """Authorize once per key: the payment's id derives from it."""
-        payment_id = self.idempotent_id(key)
+        payment_id = self.payment_id(key)
         if payment_id in self.repository:
             return self._first_answer(self.get_payment(payment_id))
         amount = command.amount.to_money()
@@ -100,7 +100,7 @@ class PaymentsApplication(ShopApplication):
     def capture(
         self, payment_id: UUID, command: Capture, key: str, expected_version: int | None = None
     ) -> CommandResult:
-        capture_id = self.idempotent_id(f"{payment_id}/capture/{key}")
+        capture_id = self._effect_id(payment_id, "capture", key)
         payment = self._current(payment_id, expected_version)
         if payment.already_did(capture_id):
             return self.save_and_report(payment)
@@ -118,7 +118,7 @@ class PaymentsApplication(ShopApplication):
     def void(
         self, payment_id: UUID, key: str, expected_version: int | None = None
     ) -> CommandResult:
-        void_id = self.idempotent_id(f"{payment_id}/void/{key}")
+        void_id = self._effect_id(payment_id, "void", key)
         payment = self._current(payment_id, expected_version)
         if payment.already_did(void_id):
             return self.save_and_report(payment)
@@ -134,7 +134,7 @@ class PaymentsApplication(ShopApplication):
     def refund(
         self, payment_id: UUID, command: Refund, key: str, expected_version: int | None = None
     ) -> CommandResult:
-        refund_id = self.idempotent_id(f"{payment_id}/refund/{key}")
+        refund_id = self.refund_id(payment_id, key)
         amount = command.amount.to_money()
         payment = self._current(payment_id, expected_version)
         if payment.already_did(refund_id):
@@ -150,6 +150,20 @@ class PaymentsApplication(ShopApplication):
         return self.update(
             Payment, payment_id, "payment", lambda p: p.refund(refund_id, amount, reference)
         )
+
+    # The ids of what a keyed command creates, for whoever must recognise its effect later
+    # (the saga, ADR 0037): ask for them here, never recompute them.
+
+    def payment_id(self, key: str) -> UUID:
+        """The payment an authorization with this key creates."""
+        return self.idempotent_id(key)
+
+    def refund_id(self, payment_id: UUID, key: str) -> UUID:
+        """The refund a refund of the payment with this key records."""
+        return self._effect_id(payment_id, "refund", key)
+
+    def _effect_id(self, payment_id: UUID, kind: str, key: str) -> UUID:
+        return self.idempotent_id(f"{payment_id}/{kind}/{key}")
 
     def get_payment(self, payment_id: UUID) -> Payment:
         return self.load(Payment, payment_id, "payment")
