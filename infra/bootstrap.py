@@ -45,6 +45,7 @@ from commands.payments.resilience import ResilientGateway
 from commands.privacy.cipher import CIPHER_KEY, CIPHER_PREVIOUS_KEYS, RotatingAESGCMCipher
 from commands.privacy.personal_data import PostgresPersonalDataKeys
 from commands.saga.deadlines import SagaDeadlines
+from commands.saga.facts import SagaApplications
 from commands.saga.process import OrderSaga
 from domain.identity import Role
 from infra.audit.chain import EventsTable
@@ -364,11 +365,8 @@ def order_saga(settings: Settings, observer: SagaObserver = NO_SAGA_OBSERVER) ->
     assert isinstance(inventory, InventoryApplication)
     assert isinstance(payments, PaymentsApplication)
     return OrderSaga(
-        orders,
-        inventory,
-        payments,
+        SagaApplications(orders, inventory, payments, catalog(settings)),
         saga_deadlines(settings),
-        catalog=catalog(settings),
         payment_timeout=timedelta(seconds=settings.saga_payment_timeout_seconds),
         gateway_attempts=settings.saga_gateway_attempts,
         retry_seconds=settings.saga_retry_seconds,

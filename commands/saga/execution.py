@@ -16,23 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
 from commands.base import VersionConflict
-from commands.inventory.application import InventoryApplication
 from commands.inventory.models import OrderSkus
 from commands.inventory.models import ReserveStock as ReserveStockCommand
 from commands.models import PositiveAmount
 from commands.observers import SagaObserver
-from commands.orders.application import OrdersApplication
-from commands.payments.application import (
-    GatewayTimedOut,
-    GatewayUnavailable,
-    PaymentDeclined,
-    PaymentsApplication,
-)
+from commands.payments.application import GatewayTimedOut, GatewayUnavailable, PaymentDeclined
 from commands.payments.models import Authorize, Capture, Refund
 from commands.saga import steps
 from commands.saga.facts import (
@@ -69,24 +61,21 @@ class Stalled(Exception):
 class StepExecutor:
     def __init__(
         self,
-        orders: OrdersApplication,
-        inventory: InventoryApplication,
-        payments: PaymentsApplication,
         reader: FactsReader,
         *,
         gateway_attempts: int,
         retry_seconds: float,
-        clock: Callable[[], datetime],
         sleep: Callable[[float], None],
         observer: SagaObserver,
     ) -> None:
-        self.orders = orders
-        self.inventory = inventory
-        self.payments = payments
         self.reader = reader
+        self.orders, self.inventory, self.payments = (
+            reader.apps.orders,
+            reader.apps.inventory,
+            reader.apps.payments,
+        )
         self.gateway_attempts = gateway_attempts
         self.retry_seconds = retry_seconds
-        self.clock = clock
         self.sleep = sleep
         self.observer = observer
 
@@ -145,7 +134,7 @@ class StepExecutor:
             {"order_id": order_id, "lines": lines}, strict=False
         )
         try:
-            self.inventory.reserve(command, at=self.clock())
+            self.inventory.reserve(command, at=self.reader.clock())
         except InsufficientStock as e:
             raise Refused(Failure("out_of_stock", skus=tuple(e.skus))) from None
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
 from commands.orders.application import OrdersApplication
 from commands.payments.application import PaymentsApplication
@@ -74,25 +75,32 @@ def refund_pay_back(refund_id: UUID) -> str:
     return f"refund/{refund_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class SagaApplications:
+    """The applications the saga drives (it places orders at the catalog's prices)."""
+
+    orders: OrdersApplication
+    inventory: InventoryApplication
+    payments: PaymentsApplication
+    catalog: CatalogApplication
+
+    def close(self) -> None:
+        for application in (self.orders, self.inventory, self.payments, self.catalog):
+            application.close()
+
+
 class FactsReader:
     def __init__(
-        self,
-        orders: OrdersApplication,
-        inventory: InventoryApplication,
-        payments: PaymentsApplication,
-        deadlines: SagaDeadlines,
-        clock: Callable[[], datetime],
+        self, apps: SagaApplications, deadlines: SagaDeadlines, clock: Callable[[], datetime]
     ) -> None:
-        self.orders = orders
-        self.inventory = inventory
-        self.payments = payments
+        self.apps = apps
         self.deadlines = deadlines
         self.clock = clock
 
     def facts(self, order_id: UUID) -> Facts | None:
         """What is true of the order now; None if there is no such order."""
         try:
-            order = self.orders.get_order(order_id)
+            order = self.apps.orders.get_order(order_id)
         except NotFound:
             return None
         payment = self.payment(order_id)
@@ -129,20 +137,20 @@ class FactsReader:
 
     def payment_id(self, order_id: UUID) -> UUID:
         """The payment the saga's authorization for the order creates."""
-        return self.payments.payment_id(saga_key(order_id, "authorize"))
+        return self.apps.payments.payment_id(saga_key(order_id, "authorize"))
 
     def payment(self, order_id: UUID) -> Payment | None:
         payment_id = self.payment_id(order_id)
-        if payment_id not in self.payments.repository:
+        if payment_id not in self.apps.payments.repository:
             return None
-        return self.payments.get_payment(payment_id)
+        return self.apps.payments.get_payment(payment_id)
 
     def _stock(self, order: Order) -> tuple[Stock, dict[str, StockItem]]:
         items: dict[str, StockItem] = {}
         states = set()
         for line in order.lines:
             try:
-                item = self.inventory.get_stock_item(line.sku)
+                item = self.apps.inventory.get_stock_item(line.sku)
             except NotFound:
                 states.add(Stock.NONE)
                 continue
@@ -160,7 +168,7 @@ class FactsReader:
         if payment is None:
             return False
         key = saga_key(payment.order_id, refund_pay_back(refund_id))
-        return payment.already_did(self.payments.refund_id(payment.id, key))
+        return payment.already_did(self.apps.payments.refund_id(payment.id, key))
 
     def received(
         self, items: dict[str, StockItem], order_id: UUID, step: str, units: dict[str, int]
@@ -168,7 +176,7 @@ class FactsReader:
         """Whether every restock receipt of this step is on its stock item."""
         for sku in units:
             item = items.get(sku)
-            receipt = self.inventory.receipt_id(restock_key(order_id, step, sku))
+            receipt = self.apps.inventory.receipt_id(restock_key(order_id, step, sku))
             if item is None or receipt not in item.effects:
                 return False
         return True

@@ -18,16 +18,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from commands.base import VersionConflict
-from commands.catalog.application import CatalogApplication
-from commands.inventory.application import InventoryApplication
 from commands.metadata import caused_by
 from commands.observers import NO_SAGA_OBSERVER, SagaObserver
-from commands.orders.application import OrdersApplication
-from commands.payments.application import PaymentsApplication
 from commands.saga import plan, steps
 from commands.saga.deadlines import PAYMENT, RETRY, SagaDeadlines
 from commands.saga.execution import Refused, Stalled, StepExecutor
-from commands.saga.facts import Facts, FactsReader
+from commands.saga.facts import Facts, FactsReader, SagaApplications
 from commands.saga.plan import CheckedOutCart
 from commands.saga.steps import Step
 from domain.catalog import ProductStatus
@@ -47,12 +43,9 @@ MAX_STEPS = 40  # a whole checkout is about ten; more means something keeps raci
 class OrderSaga:
     def __init__(
         self,
-        orders: OrdersApplication,
-        inventory: InventoryApplication,
-        payments: PaymentsApplication,
+        apps: SagaApplications,
         deadlines: SagaDeadlines,
         *,
-        catalog: CatalogApplication,
         payment_timeout: timedelta,
         gateway_attempts: int = 3,
         retry_seconds: float = 0.5,
@@ -60,24 +53,17 @@ class OrderSaga:
         sleep: Callable[[float], None] = time.sleep,
         observer: SagaObserver = NO_SAGA_OBSERVER,
     ) -> None:
-        self.observer = observer
-        self.orders = orders
-        self.inventory = inventory
-        self.payments = payments
-        self.catalog = catalog
+        self.apps = apps
         self.deadlines = deadlines
         self.payment_timeout = payment_timeout
         self.retry_seconds = retry_seconds
         self.clock = clock
-        self.reader = FactsReader(orders, inventory, payments, deadlines, clock)
+        self.observer = observer
+        self.reader = FactsReader(apps, deadlines, clock)
         self.executor = StepExecutor(
-            orders,
-            inventory,
-            payments,
             self.reader,
             gateway_attempts=gateway_attempts,
             retry_seconds=retry_seconds,
-            clock=clock,
             sleep=sleep,
             observer=observer,
         )
@@ -99,11 +85,11 @@ class OrderSaga:
         checkout = CheckedOutCart(cart_id, customer_id, tuple(lines))
         order_id = order_id_for_cart(cart_id)
         with self._lock(order_id), caused_by(correlation_id or f"checkout-{cart_id}"):
-            placed = order_id in self.orders.repository
+            placed = order_id in self.apps.orders.repository
             prices = {} if placed else self._prices(checkout)
             placement = plan.place(checkout, prices, placed)
             if placement is not None:
-                self.orders.place_checkout(
+                self.apps.orders.place_checkout(
                     placement.order_id,
                     placement.customer_id,
                     placement.cart_id,
@@ -118,7 +104,7 @@ class OrderSaga:
         prices: dict[str, Money | None] = {}
         for sku, _ in checkout.lines:
             try:
-                product = self.catalog.get_product(sku_id(sku))
+                product = self.apps.catalog.get_product(sku_id(sku))
             except NotFound:
                 prices[sku] = None
                 continue
@@ -191,8 +177,7 @@ class OrderSaga:
         return self.deadlines.due(now)
 
     def close(self) -> None:
-        for application in (self.orders, self.inventory, self.payments, self.catalog):
-            application.close()
+        self.apps.close()
 
     def _lock(self, order_id: UUID) -> threading.Lock:
         return self._locks[order_id.int % LOCK_STRIPES]

@@ -1,112 +1,90 @@
-"""The steps of the order saga: one small value per kind, each carrying only what it needs.
+"""The steps of the order saga: one small frozen value per kind, each with only what it needs.
 
 ``plan.decide`` returns one; ``execution.StepExecutor`` matches on its type. ``kind`` is the
-step's name in logs and metrics (``shop_saga_steps_total{step=...}``).
+step's name in logs and metrics (``shop_saga_steps_total{step=...}``): its class's name in
+snake case (``ReserveStock`` is ``reserve_stock``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from commands.saga.facts import PendingRefund
 from domain.money import Money
 
 
 @dataclass(frozen=True, slots=True)
-class ReserveStock:
-    kind: ClassVar[str] = "reserve_stock"
+class _Step:
+    @property
+    def kind(self) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+
+
+# The steps that need nothing but the order.
+class ReserveStock(_Step): ...
+
+
+class MarkStockReserved(_Step): ...
+
+
+class AwaitPaymentMethod(_Step): ...  # sets the timer, then nothing happens until an event
+
+
+class AuthorizePayment(_Step): ...
+
+
+class MarkPaymentAuthorized(_Step): ...
+
+
+class CapturePayment(_Step): ...
+
+
+class CommitStock(_Step): ...
+
+
+class Confirm(_Step): ...
+
+
+class ReleaseStock(_Step): ...
+
+
+class VoidPayment(_Step): ...
+
+
+class RestockCancelled(_Step): ...  # committed units of a cancelled order put back
 
 
 @dataclass(frozen=True, slots=True)
-class MarkStockReserved:
-    kind: ClassVar[str] = "mark_stock_reserved"
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitPaymentMethod:
-    """Waiting is a step too: it sets the timer, and then nothing happens until an event."""
-
-    kind: ClassVar[str] = "await_payment_method"
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizePayment:
-    kind: ClassVar[str] = "authorize_payment"
-
-
-@dataclass(frozen=True, slots=True)
-class MarkPaymentAuthorized:
-    kind: ClassVar[str] = "mark_payment_authorized"
-
-
-@dataclass(frozen=True, slots=True)
-class CapturePayment:
-    kind: ClassVar[str] = "capture_payment"
-
-
-@dataclass(frozen=True, slots=True)
-class CommitStock:
-    kind: ClassVar[str] = "commit_stock"
-
-
-@dataclass(frozen=True, slots=True)
-class Confirm:
-    kind: ClassVar[str] = "confirm"
-
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
-    kind: ClassVar[str] = "cancel"
+class Cancel(_Step):
     reason: str
     expected_version: int  # the order's as the decision saw it: it races the customer
 
 
 @dataclass(frozen=True, slots=True)
-class ReleaseStock:
-    kind: ClassVar[str] = "release_stock"
-
-
-@dataclass(frozen=True, slots=True)
-class VoidPayment:
-    kind: ClassVar[str] = "void_payment"
-
-
-@dataclass(frozen=True, slots=True)
-class RefundPayment:
+class RefundPayment(_Step):
     """What a cancelled order had captured and not yet refunded."""
 
-    kind: ClassVar[str] = "refund_payment"
     amount: Money
 
 
 @dataclass(frozen=True, slots=True)
-class RestockCancelled:
-    kind: ClassVar[str] = "restock_cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class PayBackRefund:
-    kind: ClassVar[str] = "pay_back_refund"
+class _RefundStep(_Step):
     refund: PendingRefund
 
 
-@dataclass(frozen=True, slots=True)
-class RestockRefund:
-    kind: ClassVar[str] = "restock_refund"
-    refund: PendingRefund
+# A requested refund: money back, then units back, then the order records it (or rejects it).
+class PayBackRefund(_RefundStep): ...
+
+
+class RestockRefund(_RefundStep): ...
+
+
+class RecordRefund(_RefundStep): ...
 
 
 @dataclass(frozen=True, slots=True)
-class RecordRefund:
-    kind: ClassVar[str] = "record_refund"
-    refund: PendingRefund
-
-
-@dataclass(frozen=True, slots=True)
-class RejectRefund:
-    kind: ClassVar[str] = "reject_refund"
-    refund: PendingRefund
+class RejectRefund(_RefundStep):
     reason: str
 
 

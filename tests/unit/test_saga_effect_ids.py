@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
 from commands.models import PositiveAmount
 from commands.observers import NO_SAGA_OBSERVER
@@ -17,7 +18,13 @@ from commands.payments.models import Authorize, Capture, Refund
 from commands.saga import steps
 from commands.saga.deadlines import SagaDeadlines
 from commands.saga.execution import StepExecutor
-from commands.saga.facts import FactsReader, PendingRefund, refund_restock, saga_key
+from commands.saga.facts import (
+    FactsReader,
+    PendingRefund,
+    SagaApplications,
+    refund_restock,
+    saga_key,
+)
 from domain.money import Money
 from infra.payments.sandbox import SandboxGateway
 
@@ -38,21 +45,18 @@ def inventory() -> InventoryApplication:
 
 @pytest.fixture
 def reader(payments: PaymentsApplication, inventory: InventoryApplication) -> FactsReader:
-    orders = OrdersApplication(env=IN_MEMORY)
+    orders, catalog = OrdersApplication(env=IN_MEMORY), CatalogApplication(env=IN_MEMORY)
+    apps = SagaApplications(orders, inventory, payments, catalog)
     unused = SagaDeadlines("", "unused")  # no timer is read here
-    return FactsReader(orders, inventory, payments, unused, lambda: datetime.now(UTC))
+    return FactsReader(apps, unused, lambda: datetime.now(UTC))
 
 
 @pytest.fixture
 def executor(reader: FactsReader) -> StepExecutor:
     return StepExecutor(
-        reader.orders,
-        reader.inventory,
-        reader.payments,
         reader,
         gateway_attempts=1,
         retry_seconds=0.0,
-        clock=reader.clock,
         sleep=lambda _: None,
         observer=NO_SAGA_OBSERVER,
     )
@@ -105,7 +109,7 @@ def test_the_saga_recognises_the_refund_and_restock_it_made(
         card_brand="visa",
         last_four="4242",
     )
-    reader.payments.authorize(authorize, saga_key(ORDER, "authorize"))
+    reader.apps.payments.authorize(authorize, saga_key(ORDER, "authorize"))
     executor.execute(steps.CapturePayment(), ORDER)
     pending = PendingRefund(REFUND, Money(2000, "EUR"), {"MUG-1": 1})
     payment = reader.payment(ORDER)
@@ -116,6 +120,6 @@ def test_the_saga_recognises_the_refund_and_restock_it_made(
     executor.execute(steps.RestockRefund(pending), ORDER)
 
     assert reader.paid_back(reader.payment(ORDER), REFUND)
-    items = {"MUG-1": reader.inventory.get_stock_item("MUG-1")}
+    items = {"MUG-1": reader.apps.inventory.get_stock_item("MUG-1")}
     assert reader.received(items, ORDER, refund_restock(REFUND), pending.restock)
     assert not reader.received(items, ORDER, refund_restock(uuid4()), pending.restock)
