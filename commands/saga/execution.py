@@ -69,11 +69,7 @@ class StepExecutor:
         observer: SagaObserver,
     ) -> None:
         self.reader = reader
-        self.orders, self.inventory, self.payments = (
-            reader.apps.orders,
-            reader.apps.inventory,
-            reader.apps.payments,
-        )
+        self.apps = reader.apps
         self.gateway_attempts = gateway_attempts
         self.retry_seconds = retry_seconds
         self.sleep = sleep
@@ -84,69 +80,71 @@ class StepExecutor:
             case steps.ReserveStock():
                 self._reserve(order_id)
             case steps.MarkStockReserved():
-                self.orders.mark_stock_reserved(order_id)
+                self.apps.orders.mark_stock_reserved(order_id)
             case steps.AuthorizePayment():
                 self._authorize(order_id)
             case steps.MarkPaymentAuthorized():
-                self.orders.mark_payment_authorized(order_id, self.reader.payment_id(order_id))
+                self.apps.orders.mark_payment_authorized(order_id, self.reader.payment_id(order_id))
             case steps.CapturePayment():
                 key = saga_key(order_id, "capture")
                 payment_id = self.reader.payment_id(order_id)
-                self._gateway("capture", lambda: self.payments.capture(payment_id, Capture(), key))
+                self._gateway(
+                    "capture", lambda: self.apps.payments.capture(payment_id, Capture(), key)
+                )
             case steps.CommitStock():
                 try:
-                    self.inventory.commit(order_id, self._skus(order_id))
+                    self.apps.inventory.commit(order_id, self._skus(order_id))
                 except NoReservation:
                     raise Refused(Failure("no_reservation")) from None
             case steps.Confirm():
-                self.orders.confirm(order_id)
+                self.apps.orders.confirm(order_id)
             case steps.Cancel(reason=reason, expected_version=version):
-                self.orders.cancel(order_id, reason, version)
+                self.apps.orders.cancel(order_id, reason, version)
             case steps.ReleaseStock():
-                self.inventory.release(order_id, self._skus(order_id))
+                self.apps.inventory.release(order_id, self._skus(order_id))
             case steps.VoidPayment():
                 key = saga_key(order_id, "void")
                 payment_id = self.reader.payment_id(order_id)
-                self._must(lambda: self.payments.void(payment_id, key))
+                self._must(lambda: self.apps.payments.void(payment_id, key))
             case steps.RefundPayment(amount=amount):
                 refund = Refund(amount=_amount(amount))
                 key = saga_key(order_id, "cancel-refund")
                 payment_id = self.reader.payment_id(order_id)
-                self._must(lambda: self.payments.refund(payment_id, refund, key))
+                self._must(lambda: self.apps.payments.refund(payment_id, refund, key))
             case steps.RestockCancelled():
-                order = self.orders.get_order(order_id)
+                order = self.apps.orders.get_order(order_id)
                 self._restock(order_id, CANCEL_RESTOCK, lines_of(order))
             case steps.PayBackRefund(refund=pending):
                 self._pay_back(order_id, pending)
             case steps.RestockRefund(refund=pending):
                 self._restock(order_id, refund_restock(pending.refund_id), pending.restock)
             case steps.RecordRefund(refund=pending):
-                self.orders.record_refund(order_id, pending.refund_id, pending.amount)
+                self.apps.orders.record_refund(order_id, pending.refund_id, pending.amount)
             case steps.RejectRefund(refund=pending, reason=reason):
-                self.orders.reject_refund(order_id, pending.refund_id, reason)
+                self.apps.orders.reject_refund(order_id, pending.refund_id, reason)
             case steps.AwaitPaymentMethod():
                 raise ValueError("waiting is not carried out: the saga sets a timer")
 
     def _reserve(self, order_id: UUID) -> None:
-        order = self.orders.get_order(order_id)
+        order = self.apps.orders.get_order(order_id)
         lines = [{"sku": line.sku, "quantity": line.quantity} for line in order.lines]
         command = ReserveStockCommand.model_validate(
             {"order_id": order_id, "lines": lines}, strict=False
         )
         try:
-            self.inventory.reserve(command, at=self.reader.clock())
+            self.apps.inventory.reserve(command, at=self.reader.clock())
         except InsufficientStock as e:
             raise Refused(Failure("out_of_stock", skus=tuple(e.skus))) from None
 
     def _authorize(self, order_id: UUID) -> None:
-        order = self.orders.get_order(order_id)
+        order = self.apps.orders.get_order(order_id)
         method = order.payment_method
         assert method is not None
         command = Authorize.model_validate(
             {"order_id": order_id, "amount": _amount(order.total), **method}, strict=False
         )
         key = saga_key(order_id, "authorize")
-        self._gateway("authorize", lambda: self.payments.authorize(command, key))
+        self._gateway("authorize", lambda: self.apps.payments.authorize(command, key))
 
     def _pay_back(self, order_id: UUID, pending: PendingRefund) -> None:
         if self.reader.payment(order_id) is None:
@@ -155,7 +153,7 @@ class StepExecutor:
         key = saga_key(order_id, refund_pay_back(pending.refund_id))
         payment_id = self.reader.payment_id(order_id)
         try:
-            self._gateway("refund", lambda: self.payments.refund(payment_id, refund, key))
+            self._gateway("refund", lambda: self.apps.payments.refund(payment_id, refund, key))
         except Refused as refused:
             if refused.failure.kind == "unavailable":  # the customer is owed it: keep trying
                 raise Stalled(refused.failure.detail) from None
@@ -198,10 +196,10 @@ class StepExecutor:
 
     def _restock(self, order_id: UUID, step: str, units: dict[str, int]) -> None:
         for sku, quantity in sorted(units.items()):
-            self.inventory.receive(sku, quantity, restock_key(order_id, step, sku))
+            self.apps.inventory.receive(sku, quantity, restock_key(order_id, step, sku))
 
     def _skus(self, order_id: UUID) -> OrderSkus:
-        order = self.orders.get_order(order_id)
+        order = self.apps.orders.get_order(order_id)
         return OrderSkus(skus=sorted(line.sku for line in order.lines))
 
 

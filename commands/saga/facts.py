@@ -63,7 +63,8 @@ def saga_key(order_id: UUID, step: str) -> str:
     return f"saga/{order_id}/{step}"
 
 
-# The steps whose restock receipts the saga looks for (one receipt per SKU under each).
+# The steps, in the saga's keys, whose effects it looks for: the restock of a cancelled order
+# and, per requested refund, its restock and its pay-back (a restock: one receipt per SKU).
 CANCEL_RESTOCK = "cancel-restock"
 
 
