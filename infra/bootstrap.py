@@ -36,14 +36,18 @@ from commands.orders import http as orders_http
 from commands.orders.application import OrdersApplication
 from commands.payments import http as payments_http
 from commands.payments.application import PaymentsApplication
+from commands.payments.resilience import ResilientGateway
 from commands.privacy.cipher import CIPHER_KEY, CIPHER_PREVIOUS_KEYS, RotatingAESGCMCipher
 from commands.privacy.personal_data import PostgresPersonalDataKeys
 from commands.saga.deadlines import SagaDeadlines
+from commands.saga.facts import SagaApplications
 from commands.saga.process import OrderSaga
 from domain.identity import Role
 from infra.audit.chain import EventsTable
 from infra.keys import load_keys
 from infra.observability.metrics import CommandMetrics
+from infra.payments.sandbox import SandboxGateway
+from infra.payments.sandbox_postgres import PostgresSandboxLedger
 from infra.settings import Settings
 from projections.checkpoints import ProjectionCheckpoints
 from security.audit import AuditLog
@@ -150,13 +154,31 @@ _COMMAND_METRICS = CommandMetrics()
 def application(
     settings: Settings, context: str, *, create_tables: bool = False
 ) -> ShopApplication:
-    app = REGISTRY[context].application(
-        env=event_store_env(settings, context, create_tables=create_tables),
-        idempotency=idempotency_store(settings, context),
-        personal_keys=personal_data_keys(settings),
-    )
+    env = event_store_env(settings, context, create_tables=create_tables)
+    idempotency, keys = idempotency_store(settings, context), personal_data_keys(settings)
+    app: ShopApplication
+    if context == "payments":  # the one context given an adapter of its own
+        gateway = payment_gateway(settings, create_tables=create_tables)
+        app = PaymentsApplication(env, idempotency, keys, gateway=gateway)
+    else:
+        app = REGISTRY[context].application(env, idempotency, keys)
     app.observer = _COMMAND_METRICS  # appends and repeats counted (ADR 0029)
     return app
+
+
+def payment_gateway(settings: Settings, *, create_tables: bool = False) -> ResilientGateway:
+    """The sandbox processor behind deadlines and a circuit breaker (ADR 0011). Its ledger is
+    kept in tables of its own in the payments schema, so keys outlive this process."""
+    schema = settings.schema_for("payments")
+    ledger = PostgresSandboxLedger(settings.database_url, schema, schema)
+    if create_tables:
+        ledger.create_tables()  # like the events table: only when provisioning
+    return ResilientGateway(
+        SandboxGateway.configured(settings, schema, ledger),
+        timeout_seconds=settings.payments_gateway_timeout_seconds,
+        failures=settings.payments_gateway_breaker_failures,
+        reset_seconds=settings.payments_gateway_breaker_reset_seconds,
+    )
 
 
 def personal_data_keys(settings: Settings) -> PostgresPersonalDataKeys:
@@ -319,11 +341,8 @@ def order_saga(settings: Settings, observer: SagaObserver = NO_SAGA_OBSERVER) ->
     assert isinstance(inventory, InventoryApplication)
     assert isinstance(payments, PaymentsApplication)
     return OrderSaga(
-        orders,
-        inventory,
-        payments,
+        SagaApplications(orders, inventory, payments, catalog(settings)),
         saga_deadlines(settings),
-        catalog=catalog(settings),
         payment_timeout=timedelta(seconds=settings.saga_payment_timeout_seconds),
         gateway_attempts=settings.saga_gateway_attempts,
         retry_seconds=settings.saga_retry_seconds,

@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     saga_retry_seconds: float = Field(default=0.5, gt=0)
     saga_timer_seconds: float = Field(default=1.0, gt=0)
 
+    # The payment processor (ADR 0007, 0011): each call's deadline, and the circuit breaker
+    # that stops calling after that many calls in a row without an answer, for that long.
+    payments_gateway_timeout_seconds: float = Field(default=5.0, gt=0)
+    payments_gateway_breaker_failures: int = Field(default=5, ge=1)
+    payments_gateway_breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    # The sandbox processor: its account (empty: named after the payments schema, so one per
+    # namespace), the latency of every call, and how long ``tok_timeout`` keeps it silent.
+    payments_sandbox_account: str = ""
+    payments_sandbox_latency_seconds: float = Field(default=0.0, ge=0)
+    payments_sandbox_timeout_seconds: float = Field(default=1.0, ge=0)
+
     # Notifications (ADR 0013).
     mail_from: str = "Shop <no-reply@shop.example>"
     # Delivery attempts per batch before the worker backs off and tries the batch again.

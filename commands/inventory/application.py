@@ -58,8 +58,13 @@ class InventoryApplication(ShopApplication):
 
     def receive(self, sku: str, quantity: int, key: str | None) -> CommandResult:
         """Add received units; the stock item is started on its SKU's first receipt."""
-        receipt_id = str(self.idempotent_id(key))
+        receipt_id = self.receipt_id(key)
         return self._change(sku, lambda item: item.receive(quantity, receipt_id))
+
+    def receipt_id(self, key: str | None) -> str:
+        """The receipt a receive with this key records on its stock item (no key: a new
+        one), for whoever must recognise it later (the saga, ADR 0037)."""
+        return str(self.idempotent_id(key))
 
     def adjust(
         self,

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 from uuid import UUID
-
-from psycopg.conninfo import make_conninfo
 
 from commands.base import CommandResult, ShopApplication, VersionConflict
 from commands.idempotency import IdempotencyKeyReused, IdempotencyStore
@@ -30,8 +27,6 @@ from commands.payments.gateway import (
 )
 from commands.payments.models import Authorize, Capture, Refund
 from commands.payments.resilience import CircuitOpen, ResilientGateway
-from commands.payments.sandbox import SandboxGateway
-from commands.payments.sandbox_postgres import PostgresSandboxLedger
 from commands.privacy.personal_data import PersonalDataKeys
 from domain.errors import DomainError
 from domain.payments import Payment, PaymentStatus
@@ -69,30 +64,12 @@ class PaymentsApplication(ShopApplication):
         self,
         env: Mapping[str, str] | None = None,
         idempotency: IdempotencyStore | None = None,
-        gateway: PaymentGateway | None = None,
         personal_keys: PersonalDataKeys | None = None,
+        *,
+        gateway: PaymentGateway,
     ) -> None:
         super().__init__(env, idempotency, personal_keys)
-        self.gateway: PaymentGateway = gateway or self._sandbox()
-
-    def _sandbox(self) -> PaymentGateway:
-        """The sandbox processor behind timeouts and a circuit breaker. Its account is named
-        after the event-store schema (one per namespace); on Postgres its ledger is kept
-        in tables of its own there, so keys outlive this process (ADR 0011)."""
-        schema = self.env.get("POSTGRES_SCHEMA")
-        account = schema or self.name
-        ledger = None
-        if schema and self.env.get("POSTGRES_HOST"):
-            ledger = PostgresSandboxLedger(_dsn(self.env), schema, account)
-            if self.env.get("CREATE_TABLE", "y").lower() in ("y", "yes", "true", "1"):
-                ledger.create_tables()  # like the events table: only when provisioning
-        sandbox = SandboxGateway.from_env(self.env, account, ledger)
-        return ResilientGateway(
-            sandbox,
-            timeout_seconds=float(self.env.get("GATEWAY_TIMEOUT_SECONDS") or 5.0),
-            failures=int(self.env.get("GATEWAY_BREAKER_FAILURES") or 5),
-            reset_seconds=float(self.env.get("GATEWAY_BREAKER_RESET_SECONDS") or 10.0),
-        )
+        self.gateway = gateway  # the composition root's: the sandbox, or a processor's adapter
 
     def close(self) -> None:
         if isinstance(self.gateway, ResilientGateway):
@@ -101,7 +78,7 @@ class PaymentsApplication(ShopApplication):
 
     def authorize(self, command: Authorize, key: str) -> CommandResult:
         """Authorize once per key: the payment's id derives from it."""
-        payment_id = self.idempotent_id(key)
+        payment_id = self.payment_id(key)
         if payment_id in self.repository:
             return self._first_answer(self.get_payment(payment_id))
         amount = command.amount.to_money()
@@ -123,7 +100,7 @@ class PaymentsApplication(ShopApplication):
     def capture(
         self, payment_id: UUID, command: Capture, key: str, expected_version: int | None = None
     ) -> CommandResult:
-        capture_id = self.idempotent_id(f"{payment_id}/capture/{key}")
+        capture_id = self._effect_id(payment_id, "capture", key)
         payment = self._current(payment_id, expected_version)
         if payment.already_did(capture_id):
             return self.save_and_report(payment)
@@ -141,7 +118,7 @@ class PaymentsApplication(ShopApplication):
     def void(
         self, payment_id: UUID, key: str, expected_version: int | None = None
     ) -> CommandResult:
-        void_id = self.idempotent_id(f"{payment_id}/void/{key}")
+        void_id = self._effect_id(payment_id, "void", key)
         payment = self._current(payment_id, expected_version)
         if payment.already_did(void_id):
             return self.save_and_report(payment)
@@ -157,7 +134,7 @@ class PaymentsApplication(ShopApplication):
     def refund(
         self, payment_id: UUID, command: Refund, key: str, expected_version: int | None = None
     ) -> CommandResult:
-        refund_id = self.idempotent_id(f"{payment_id}/refund/{key}")
+        refund_id = self.refund_id(payment_id, key)
         amount = command.amount.to_money()
         payment = self._current(payment_id, expected_version)
         if payment.already_did(refund_id):
@@ -173,6 +150,20 @@ class PaymentsApplication(ShopApplication):
         return self.update(
             Payment, payment_id, "payment", lambda p: p.refund(refund_id, amount, reference)
         )
+
+    # The ids of what a keyed command creates, for whoever must recognise its effect later
+    # (the saga, ADR 0037): ask for them here, never recompute them.
+
+    def payment_id(self, key: str) -> UUID:
+        """The payment an authorization with this key creates."""
+        return self.idempotent_id(key)
+
+    def refund_id(self, payment_id: UUID, key: str) -> UUID:
+        """The refund a refund of the payment with this key records."""
+        return self._effect_id(payment_id, "refund", key)
+
+    def _effect_id(self, payment_id: UUID, kind: str, key: str) -> UUID:
+        return self.idempotent_id(f"{payment_id}/{kind}/{key}")
 
     def get_payment(self, payment_id: UUID) -> Payment:
         return self.load(Payment, payment_id, "payment")
@@ -225,14 +216,3 @@ class PaymentsApplication(ShopApplication):
             "retry with the same Idempotency-Key",
             wait,
         )
-
-
-def _dsn(env: Any) -> str:
-    """The event store's Postgres, from the eventsourcing settings it was given."""
-    return make_conninfo(
-        host=env.get("POSTGRES_HOST"),
-        port=env.get("POSTGRES_PORT"),
-        dbname=env.get("POSTGRES_DBNAME"),
-        user=env.get("POSTGRES_USER"),
-        password=env.get("POSTGRES_PASSWORD") or None,
-    )

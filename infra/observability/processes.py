@@ -90,7 +90,7 @@ class SagaHolder:
         return self.saga
 
     def breaker_state(self) -> str | None:
-        gateway: Any = self.saga.payments.gateway if self.saga is not None else None
+        gateway: Any = self.saga.apps.payments.gateway if self.saga is not None else None
         breaker = getattr(gateway, "breaker", None)
         return str(breaker.state) if breaker is not None else None
 

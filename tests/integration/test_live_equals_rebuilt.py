@@ -212,7 +212,7 @@ class Shop:
             line.unit_price.minor * line.quantity for line in self.orders.get_order(order_id).lines
         )
         key = str(uuid4())
-        self.payment_ids.append(self.payments.idempotent_id(key))
+        self.payment_ids.append(self.payments.payment_id(key))
         command = Authorize(
             order_id=order_id,
             amount=PositiveAmount(amount=Decimal(total) / 100, currency="EUR"),

@@ -16,11 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands.payments.application import PaymentsApplication
-from commands.payments.sandbox import Ledger
-from commands.payments.sandbox_postgres import PostgresSandboxLedger
 from domain.money import Money
 from domain.payments import Payment, PaymentStatus
 from infra import apps, bootstrap
+from infra.payments.sandbox import Ledger
+from infra.payments.sandbox_postgres import PostgresSandboxLedger
 from infra.settings import Settings
 from tests.support.auth import as_admin
 
@@ -38,9 +38,9 @@ CARD = "4242 4242 4242 4242"  # a test card number that passes the Luhn check
 
 
 @pytest.fixture
-def client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("PAYMENTS_SANDBOX_TIMEOUT_SECONDS", "0.1")
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
+def client(settings: Settings) -> Iterator[TestClient]:
+    quick = settings.model_copy(update={"payments_sandbox_timeout_seconds": 0.1})
+    with TestClient(apps.command_api(quick), headers=as_admin(settings)) as test_client:
         yield test_client
 
 

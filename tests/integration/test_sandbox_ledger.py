@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from commands.payments.gateway import Approved, Declined, GatewayTimeout, IdempotencyKeyMismatch
-from commands.payments.sandbox import SandboxGateway
-from commands.payments.sandbox_postgres import PostgresSandboxLedger
 from domain.money import Money
+from infra.payments.sandbox import SandboxGateway
+from infra.payments.sandbox_postgres import PostgresSandboxLedger
 from infra.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,8 @@ from uuid import UUID, uuid4
 
 import httpx
 
+from commands.payments.application import PaymentsApplication
+from commands.saga.facts import saga_key
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.provision import provision
@@ -149,8 +151,9 @@ def stock_item(settings: Settings, sku: str) -> Any:
 def saga_payment(settings: Settings, order_id: UUID) -> Any:
     """The payment the saga made for the order, or None."""
     payments = bootstrap.application(settings, "payments")
+    assert isinstance(payments, PaymentsApplication)
     try:
-        payment_id = payments.idempotent_id(f"saga/{order_id}/authorize")
+        payment_id = payments.payment_id(saga_key(order_id, "authorize"))
         if payment_id not in payments.repository:
             return None
         return payments.repository.get(payment_id)
@@ -159,7 +162,7 @@ def saga_payment(settings: Settings, order_id: UUID) -> Any:
 
 
 def sandbox_movements(settings: Settings) -> list[Any]:
-    from commands.payments.sandbox_postgres import PostgresSandboxLedger
+    from infra.payments.sandbox_postgres import PostgresSandboxLedger
 
     schema = settings.schema_for("payments")
     return list(PostgresSandboxLedger(settings.database_url, schema, schema).movements)

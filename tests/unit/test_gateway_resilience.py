@@ -8,8 +8,8 @@ import pytest
 
 from commands.payments.gateway import Approved, Declined, GatewayTimeout
 from commands.payments.resilience import CircuitBreaker, CircuitOpen, ResilientGateway
-from commands.payments.sandbox import SandboxGateway
 from domain.money import Money
+from infra.payments.sandbox import SandboxGateway
 
 EUR = Money(1000, "EUR")
 

@@ -16,7 +16,6 @@ from commands.payments.application import (
 )
 from commands.payments.gateway import GatewayResult, RetryLater
 from commands.payments.models import Amount, Authorize, Capture, Refund
-from commands.payments.sandbox import SandboxGateway
 from domain.money import Money
 from domain.payments import IllegalTransition, Payment, PaymentStatus
 from domain.payments.payment import (
@@ -25,6 +24,7 @@ from domain.payments.payment import (
     RefundExceedsCaptured,
     RefundIdReused,
 )
+from infra.payments.sandbox import SandboxGateway
 
 ORDER = UUID("00000000-0000-4000-8000-0000000000a1")
 EUR_100 = Money(10000, "EUR")

@@ -20,9 +20,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from commands.payments.application import PaymentsApplication
 from commands.payments.models import Amount, Authorize, Capture, Refund
-from commands.payments.sandbox import SandboxGateway
 from domain.errors import DomainError
 from domain.payments import Payment
+from infra.payments.sandbox import SandboxGateway
 
 cents = st.integers(1, 20_000)
 

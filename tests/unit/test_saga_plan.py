@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from uuid import UUID
 
 import pytest
 
-from commands.saga import plan
-from commands.saga.plan import (
-    CheckedOutCart,
-    Facts,
-    Failure,
-    PendingRefund,
-    Placement,
-    Step,
-    Stock,
-    compensate,
-    decide,
-    place,
-)
+from commands.saga import plan, steps
+from commands.saga.facts import Facts, PendingRefund, Stock
+from commands.saga.plan import CheckedOutCart, Placement, compensate, decide, place
+from commands.saga.steps import Failure, Step
 from domain.money import Money
 from domain.orders import OrderLine, OrderStatus, order_id_for_cart, order_total
 from domain.payments import PaymentStatus
@@ -36,21 +28,21 @@ def facts(status: OrderStatus, **changes: object) -> Facts:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def kind(step: Step | None) -> str | None:
-    return None if step is None else step.kind
+def kind(step: Step | None) -> type[Step] | None:
+    return None if step is None else type(step)
 
 
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (facts(OrderStatus.PLACED), plan.RESERVE_STOCK),
-        (facts(OrderStatus.PLACED, stock=Stock.RESERVED), plan.MARK_STOCK_RESERVED),
-        (facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED), plan.AUTHORIZE_PAYMENT),
+        (facts(OrderStatus.PLACED), steps.ReserveStock),
+        (facts(OrderStatus.PLACED, stock=Stock.RESERVED), steps.MarkStockReserved),
+        (facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED), steps.AuthorizePayment),
         (
             facts(
                 OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED, payment=PaymentStatus.AUTHORIZED
             ),
-            plan.MARK_PAYMENT_AUTHORIZED,
+            steps.MarkPaymentAuthorized,
         ),
         (
             facts(
@@ -58,13 +50,13 @@ def kind(step: Step | None) -> str | None:
                 stock=Stock.RESERVED,
                 payment=PaymentStatus.AUTHORIZED,
             ),
-            plan.CAPTURE_PAYMENT,
+            steps.CapturePayment,
         ),
         (
             facts(
                 OrderStatus.PAYMENT_AUTHORIZED, stock=Stock.RESERVED, payment=PaymentStatus.CAPTURED
             ),
-            plan.COMMIT_STOCK,
+            steps.CommitStock,
         ),
         (
             facts(
@@ -72,31 +64,31 @@ def kind(step: Step | None) -> str | None:
                 stock=Stock.COMMITTED,
                 payment=PaymentStatus.CAPTURED,
             ),
-            plan.CONFIRM,
+            steps.Confirm,
         ),
         (facts(OrderStatus.CONFIRMED, stock=Stock.COMMITTED, payment=PaymentStatus.CAPTURED), None),
     ],
 )
-def test_the_happy_path_is_one_step_at_a_time(given: Facts, expected: str | None) -> None:
+def test_the_happy_path_is_one_step_at_a_time(given: Facts, expected: type[Step] | None) -> None:
     assert kind(decide(given)) == expected
 
 
 def test_an_order_without_a_payment_method_waits_until_its_deadline_then_is_cancelled() -> None:
     waiting = facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED, has_payment_method=False)
 
-    assert kind(decide(waiting)) == plan.AWAIT_PAYMENT_METHOD
+    assert kind(decide(waiting)) == steps.AwaitPaymentMethod
     expired = decide(replace(waiting, payment_deadline_passed=True))
-    assert expired == Step(plan.CANCEL, reason=plan.RESERVATION_EXPIRED, expected_version=3)
+    assert expired == steps.Cancel(reason=plan.RESERVATION_EXPIRED, expected_version=3)
 
 
 def test_a_payment_method_given_after_the_deadline_but_before_the_timer_still_pays() -> None:
     given = facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED, payment_deadline_passed=True)
-    assert kind(decide(given)) == plan.AUTHORIZE_PAYMENT
+    assert kind(decide(given)) == steps.AuthorizePayment
 
 
 def test_stock_lost_behind_the_sagas_back_cancels_the_order() -> None:
     lost = decide(facts(OrderStatus.STOCK_RESERVED, stock=Stock.NONE))
-    assert lost == Step(plan.CANCEL, reason=plan.RESERVATION_EXPIRED, expected_version=3)
+    assert lost == steps.Cancel(reason=plan.RESERVATION_EXPIRED, expected_version=3)
 
 
 def test_a_declined_payment_found_after_a_crash_cancels_with_its_reason() -> None:
@@ -108,14 +100,15 @@ def test_a_declined_payment_found_after_a_crash_cancels_with_its_reason() -> Non
     )
     step = decide(given)
     assert step is not None
-    assert (step.kind, step.reason) == (plan.CANCEL, "payment declined: card_expired")
+    assert isinstance(step, steps.Cancel)
+    assert step.reason == "payment declined: card_expired"
 
 
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (facts(OrderStatus.CANCELLED, stock=Stock.RESERVED), plan.RELEASE_STOCK),
-        (facts(OrderStatus.CANCELLED, payment=PaymentStatus.AUTHORIZED), plan.VOID_PAYMENT),
+        (facts(OrderStatus.CANCELLED, stock=Stock.RESERVED), steps.ReleaseStock),
+        (facts(OrderStatus.CANCELLED, payment=PaymentStatus.AUTHORIZED), steps.VoidPayment),
         (
             facts(
                 OrderStatus.CANCELLED,
@@ -124,11 +117,11 @@ def test_a_declined_payment_found_after_a_crash_cancels_with_its_reason() -> Non
                 captured=EUR_50,
                 refunded=Money(1000, "EUR"),
             ),
-            plan.REFUND_PAYMENT,
+            steps.RefundPayment,
         ),
         (
             facts(OrderStatus.CANCELLED, stock=Stock.COMMITTED, cancel_restocked=False),
-            plan.RESTOCK_CANCELLED,
+            steps.RestockCancelled,
         ),
         (facts(OrderStatus.CANCELLED, payment=PaymentStatus.VOIDED), None),
         (facts(OrderStatus.CANCELLED, payment=PaymentStatus.DECLINED), None),
@@ -136,7 +129,7 @@ def test_a_declined_payment_found_after_a_crash_cancels_with_its_reason() -> Non
     ],
 )
 def test_a_cancelled_order_gives_back_everything_it_held(
-    given: Facts, expected: str | None
+    given: Facts, expected: type[Step] | None
 ) -> None:
     assert kind(decide(given)) == expected
 
@@ -149,7 +142,7 @@ def test_what_a_cancelled_order_had_captured_is_refunded_in_full() -> None:
         refunded=Money(1000, "EUR"),
     )
     step = decide(given)
-    assert step is not None
+    assert isinstance(step, steps.RefundPayment)
     assert step.amount == Money(4000, "EUR")
 
 
@@ -157,52 +150,50 @@ def test_a_refund_is_paid_back_then_restocked_then_recorded() -> None:
     pending = PendingRefund(REFUND, Money(2000, "EUR"), {"SKU-1": 1})
     confirmed = facts(OrderStatus.CONFIRMED, pending_refunds=(pending,))
 
-    assert kind(decide(confirmed)) == plan.PAY_BACK_REFUND
+    assert kind(decide(confirmed)) == steps.PayBackRefund
     paid = replace(pending, paid_back=True)
-    assert kind(decide(replace(confirmed, pending_refunds=(paid,)))) == plan.RESTOCK_REFUND
+    assert kind(decide(replace(confirmed, pending_refunds=(paid,)))) == steps.RestockRefund
     done = replace(paid, restocked=True)
-    assert kind(decide(replace(confirmed, pending_refunds=(done,)))) == plan.RECORD_REFUND
+    assert kind(decide(replace(confirmed, pending_refunds=(done,)))) == steps.RecordRefund
 
 
 @pytest.mark.parametrize(
     ("step", "failure", "reason"),
     [
         (
-            plan.RESERVE_STOCK,
+            steps.ReserveStock,
             Failure("out_of_stock", skus=("A-1", "B-2")),
             "out of stock: A-1, B-2",
         ),
         (
-            plan.AUTHORIZE_PAYMENT,
+            steps.AuthorizePayment,
             Failure("declined", "insufficient_funds"),
             "payment declined: insufficient_funds",
         ),
-        (plan.AUTHORIZE_PAYMENT, Failure("unavailable"), "payment gateway did not answer"),
-        (plan.COMMIT_STOCK, Failure("no_reservation"), "reservation expired"),
+        (steps.AuthorizePayment, Failure("unavailable"), "payment gateway did not answer"),
+        (steps.CommitStock, Failure("no_reservation"), "reservation expired"),
         (
-            plan.CAPTURE_PAYMENT,
+            steps.CapturePayment,
             Failure("unavailable", "no answer"),
             "payment capture failed: no answer",
         ),
     ],
 )
 def test_a_refusal_cancels_the_order_pinned_to_the_version_it_saw(
-    step: str, failure: Failure, reason: str
+    step: Callable[[], Step], failure: Failure, reason: str
 ) -> None:
     given = facts(OrderStatus.STOCK_RESERVED)
-    assert compensate(Step(step), failure, given) == Step(
-        plan.CANCEL, reason=reason, expected_version=3
-    )
+    assert compensate(step(), failure, given) == steps.Cancel(reason=reason, expected_version=3)
 
 
 def test_a_refund_the_processor_refuses_is_rejected_not_the_order() -> None:
     pending = PendingRefund(REFUND, EUR_50, {})
     step = compensate(
-        Step(plan.PAY_BACK_REFUND, refund=pending),
+        steps.PayBackRefund(pending),
         Failure("declined", "amount_exceeds_capture"),
         facts(OrderStatus.CONFIRMED),
     )
-    assert step == Step(plan.REJECT_REFUND, reason="amount_exceeds_capture", refund=pending)
+    assert step == steps.RejectRefund(pending, reason="amount_exceeds_capture")
 
 
 # -- a checked-out cart becomes one order (ADR 0025) --------------------------------------

@@ -15,8 +15,9 @@ from commands.payments.gateway import (
     IdempotencyKeyMismatch,
     RetryLater,
 )
-from commands.payments.sandbox import SandboxGateway, sandbox_ledger
 from domain.money import Money
+from infra.payments.sandbox import SandboxGateway, sandbox_ledger
+from infra.settings import Settings
 
 EUR_50 = Money(5000, "EUR")
 
@@ -204,10 +205,11 @@ def test_a_ledger_belongs_to_one_sandbox_account(sandbox: SandboxGateway) -> Non
     assert sandbox_ledger(f"other-{uuid4()}").authorizations == {}
 
 
-def test_the_sandbox_is_configured_from_the_environment() -> None:
-    env = {"SANDBOX_LATENCY_SECONDS": "0.2", "SANDBOX_TIMEOUT_SECONDS": "3"}
+def test_the_sandbox_is_configured_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_PAYMENTS_SANDBOX_LATENCY_SECONDS", "0.2")
+    monkeypatch.setenv("SHOP_PAYMENTS_SANDBOX_TIMEOUT_SECONDS", "3")
 
-    sandbox = SandboxGateway.from_env(env, "acct")
+    sandbox = SandboxGateway.configured(Settings(), "acct")
 
     assert (sandbox.account, sandbox.latency_seconds, sandbox.timeout_seconds) == (
         "acct",

@@ -21,8 +21,8 @@ import psycopg
 from psycopg import sql
 
 from commands.payments.gateway import Approved, Declined, GatewayResult
-from commands.payments.sandbox import LedgerSession, Movement, SandboxAuthorization
 from domain.money import Money
+from infra.payments.sandbox import LedgerSession, Movement, SandboxAuthorization
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS {answers} ("

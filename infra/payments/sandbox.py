@@ -19,7 +19,7 @@ configured latency first.
 
 Where the ledger lives is the processor's business (``Ledger``): in memory per process for
 unit tests (``SandboxLedger``), or in Postgres tables of its own
-(``commands.payments.sandbox_postgres``), which is what the platform uses, so that keys are
+(``infra.payments.sandbox_postgres``), which is what the platform uses, so that keys are
 remembered across processes and restarts like at a real processor (ADR 0011).
 """
 
@@ -42,6 +42,7 @@ from commands.payments.gateway import (
     RetryLater,
 )
 from domain.money import Money
+from infra.settings import Settings
 
 APPROVE = "tok_approve"
 TIMEOUT = "tok_timeout"
@@ -188,14 +189,14 @@ class SandboxGateway:
         self._sleep = sleep
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], default_account: str, ledger: Ledger | None = None
+    def configured(
+        cls, settings: Settings, default_account: str, ledger: Ledger | None = None
     ) -> SandboxGateway:
-        """``SANDBOX_ACCOUNT``, ``SANDBOX_LATENCY_SECONDS``, ``SANDBOX_TIMEOUT_SECONDS``."""
+        """The sandbox as ``SHOP_PAYMENTS_SANDBOX_*`` says (account, latency, timeout)."""
         return cls(
-            env.get("SANDBOX_ACCOUNT") or default_account,
-            latency_seconds=float(env.get("SANDBOX_LATENCY_SECONDS") or 0.0),
-            timeout_seconds=float(env.get("SANDBOX_TIMEOUT_SECONDS") or 1.0),
+            settings.payments_sandbox_account or default_account,
+            latency_seconds=settings.payments_sandbox_latency_seconds,
+            timeout_seconds=settings.payments_sandbox_timeout_seconds,
             ledger=ledger,
         )
 
