@@ -40,13 +40,13 @@ def provision(settings: Settings) -> None:
             bootstrap.idempotency_store(settings, context).create_table(conn)
         for store in (
             bootstrap.relay_checkpoints(settings),
+            bootstrap.saga_deadlines(settings),
             bootstrap.projection_checkpoints(settings),
             bootstrap.refresh_tokens(settings),
             bootstrap.not_before_records(settings),
             bootstrap.audit_log(settings),
         ):
             store.create_table(conn)
-    bootstrap.saga_deadlines(settings).create_table()
     # A recreated or emptied topic is noticed by the relay, which publishes the log again.
     bootstrap.create_topics(
         settings, [settings.topic(c) for c in contexts] + [settings.dead_letter_topic]

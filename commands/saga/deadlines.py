@@ -30,25 +30,20 @@ class SagaDeadlines:
     def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
         # A pooled connection per call from the composition root; by default a new one.
         self._connect: Connect = connect or partial(psycopg.connect, dsn)
-        self.dsn = dsn
-        self.schema = sql.Identifier(schema)
         self.table = sql.Identifier(schema, "deadlines")
 
-    def create_table(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " order_id uuid NOT NULL, kind text NOT NULL, due_at timestamptz NOT NULL,"
-                    " PRIMARY KEY (order_id, kind))"
-                ).format(self.table)
-            )
-            conn.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS deadlines_due ON {} (due_at)").format(
-                    self.table
-                )
-            )
+    def create_table(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the table in its (existing) schema, on the caller's connection."""
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " order_id uuid NOT NULL, kind text NOT NULL, due_at timestamptz NOT NULL,"
+                " PRIMARY KEY (order_id, kind))"
+            ).format(self.table)
+        )
+        conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS deadlines_due ON {} (due_at)").format(self.table)
+        )
 
     def set(self, order_id: UUID, kind: str, due_at: datetime, *, keep_first: bool) -> None:
         """Set the timer; with ``keep_first`` an existing one stays as it was."""
