@@ -3,9 +3,9 @@ check, and an idempotent batch apply. Sinks stay free of Kafka and Faust."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from streams.envelope import Envelope
 
@@ -34,3 +34,33 @@ class ProjectorSpec:
     name: str
     contexts: tuple[str, ...]
     make: Callable[[], Projector]
+
+
+class Store(Protocol):
+    async def ensure(self) -> None:
+        """Check the store answers and prepare it (an index, a script); idempotent."""
+
+    async def apply(self, envelopes: Sequence[Envelope]) -> Any: ...
+
+
+class StoreProjector:
+    """A read model whose store applies a batch itself (Redis, the search index): the
+    projector adds its name, its poison check and the client to close."""
+
+    name: str
+
+    def __init__(self, store: Store, close: Callable[[], Awaitable[None]]) -> None:
+        self.store = store
+        self._close = close
+
+    def check(self, envelope: Envelope) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        await self.store.ensure()
+
+    async def apply(self, envelopes: Sequence[Envelope]) -> None:
+        await self.store.apply(envelopes)
+
+    async def close(self) -> None:
+        await self._close()

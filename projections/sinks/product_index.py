@@ -17,6 +17,7 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 
 from projections import product_search
+from projections.projector import StoreProjector
 from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -103,23 +104,13 @@ class ProductIndex:
         return written, conflicted
 
 
-class ProductSearchProjector:
+class ProductSearchProjector(StoreProjector):
     """The product search read model as the worker runs it."""
 
     name = PRODUCT_SEARCH
 
     def __init__(self, es: AsyncElasticsearch, alias: str) -> None:
-        self.es = es
-        self.index = ProductIndex(es, alias)
+        super().__init__(ProductIndex(es, alias), es.close)
 
     def check(self, envelope: Envelope) -> None:
         product_search.apply(None, envelope)
-
-    async def start(self) -> None:
-        await self.index.ensure()
-
-    async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        await self.index.apply(envelopes)
-
-    async def close(self) -> None:
-        await self.es.close()

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from projections import carts
 from projections.carts import CartView
+from projections.projector import StoreProjector
 from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -214,23 +215,13 @@ def _recency(cart: CartView) -> tuple[datetime, str]:
     return (datetime.fromisoformat(updated) if updated else _NEVER, cart["id"])
 
 
-class CartsProjector:
+class CartsProjector(StoreProjector):
     """The carts read model as the worker runs it."""
 
     name = CARTS
 
     def __init__(self, redis: Redis, namespace: str) -> None:
-        self.redis = redis
-        self.store = CartStore(redis, namespace)
+        super().__init__(CartStore(redis, namespace), redis.aclose)
 
     def check(self, envelope: Envelope) -> None:
         carts.apply(None, envelope)
-
-    async def start(self) -> None:
-        await self.store.ensure()
-
-    async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        await self.store.apply(envelopes)
-
-    async def close(self) -> None:
-        await self.redis.aclose()

@@ -23,6 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from projections import recommendations
+from projections.projector import StoreProjector
 from projections.recommendations import Step
 from streams.envelope import Envelope
 
@@ -176,23 +177,13 @@ class RecommendationStore:
         return [(_text(member), float(score)) for member, score in pairs]
 
 
-class RecommendationsProjector:
+class RecommendationsProjector(StoreProjector):
     """The recommendations read model as the worker runs it."""
 
     name = RECOMMENDATIONS
 
     def __init__(self, redis: Redis, namespace: str) -> None:
-        self.redis = redis
-        self.store = RecommendationStore(redis, namespace)
+        super().__init__(RecommendationStore(redis, namespace), redis.aclose)
 
     def check(self, envelope: Envelope) -> None:
         recommendations.step_of(envelope)
-
-    async def start(self) -> None:
-        await self.store.ensure()
-
-    async def apply(self, envelopes: Sequence[Envelope]) -> None:
-        await self.store.apply(envelopes)
-
-    async def close(self) -> None:
-        await self.redis.aclose()
