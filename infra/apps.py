@@ -23,8 +23,8 @@ from infra.http import (
     CardDataRefusal,
     RequestTimeout,
     install_problem_handlers,
-    redact_access_log,
 )
+from infra.log_safety import redact_access_log
 from infra.observability.http_metrics import HttpMetrics, metrics_endpoint
 from infra.observability.logs import configure_logging
 from infra.observability.readiness import Missing, first_missing

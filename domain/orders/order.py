@@ -10,8 +10,21 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Conflict, RuleViolated
+from domain.errors import Conflict
 from domain.money import Money
+from domain.orders.errors import (
+    DuplicateSku,
+    EmptyOrder,
+    InvalidQuantity,
+    InvalidRefundAmount,
+    InvalidRestock,
+    MixedCurrencies,
+    NegativePrice,
+    PaymentMethodAlreadyGiven,
+    RefundExceedsTotal,
+    RefundIdReused,
+    UnknownRefund,
+)
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 99
@@ -70,50 +83,6 @@ class IllegalTransition(Conflict):
         super().__init__(f"order {order_id} cannot go from {current} to {target}")
         self.from_status = current
         self.to_status = target
-
-
-class EmptyOrder(RuleViolated):
-    code = "empty_order"
-
-
-class InvalidQuantity(RuleViolated):
-    code = "invalid_quantity"
-
-
-class DuplicateSku(RuleViolated):
-    code = "duplicate_sku"
-
-
-class MixedCurrencies(RuleViolated):
-    code = "mixed_currencies"
-
-
-class NegativePrice(RuleViolated):
-    code = "negative_price"
-
-
-class InvalidRefundAmount(RuleViolated):
-    code = "invalid_refund_amount"
-
-
-class RefundExceedsTotal(RuleViolated):
-    code = "refund_exceeds_total"
-
-
-class RefundIdReused(RuleViolated):
-    code = "refund_id_reused"
-
-
-class InvalidRestock(RuleViolated):
-    code = "invalid_restock"
-
-
-class PaymentMethodAlreadyGiven(Conflict):
-    code = "payment_method_already_given"
-
-
-class UnknownRefund(Conflict):
-    code = "unknown_refund"
 
 
 @dataclass(frozen=True, slots=True)

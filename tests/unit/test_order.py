@@ -13,7 +13,7 @@ from eventsourcing.utils import get_topic
 from commands.orders.application import OrdersApplication
 from domain.money import Money
 from domain.orders import IllegalTransition, Order, OrderLine, OrderStatus
-from domain.orders.order import (
+from domain.orders.errors import (
     DuplicateSku,
     EmptyOrder,
     InvalidQuantity,

@@ -8,7 +8,7 @@ import pytest
 
 from domain.money import Money
 from domain.orders import IllegalTransition, Order, OrderLine, OrderStatus
-from domain.orders.order import (
+from domain.orders.errors import (
     InvalidRestock,
     PaymentMethodAlreadyGiven,
     RefundExceedsTotal,
