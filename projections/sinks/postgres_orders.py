@@ -16,10 +16,10 @@ from uuid import UUID
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from contract.envelope import Envelope
 from projections import order_history
 from projections.order_history import OrderRow, TimelineRow
 from projections.sinks.postgres import PostgresProjector, row_values
-from streams.envelope import Envelope
 
 ORDER_HISTORY = "order-history"
 ORDERS = "orders"

@@ -15,10 +15,10 @@ from uuid import UUID
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from contract.envelope import Envelope
 from projections import payment_history
 from projections.payment_history import OrderCustomer, PaymentEntry, PaymentRow
 from projections.sinks.postgres import PostgresProjector, row_values
-from streams.envelope import Envelope
 
 PAYMENT_HISTORY = "payment-history"
 PAYMENTS = "payments"

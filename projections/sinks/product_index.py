@@ -16,8 +16,8 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
+from contract.envelope import Envelope
 from projections import product_search
-from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
 PRODUCT_SEARCH = "product-search"
