@@ -75,7 +75,11 @@ class Envelope:
 
 def event_type(context: str, domain_event: object) -> str:
     """``Product.PriceChanged`` in the catalog → ``catalog.ProductPriceChanged``."""
-    owner, _, name = type(domain_event).__qualname__.rpartition(".")
+    return type_of_class(context, type(domain_event))
+
+
+def type_of_class(context: str, event_class: type) -> str:
+    owner, _, name = event_class.__qualname__.rpartition(".")
     return f"{context}.{owner}{name}"
 
 
