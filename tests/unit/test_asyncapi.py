@@ -64,14 +64,7 @@ def test_every_event_type_and_version_has_one_message(document: dict[str, Any]) 
 
 
 def test_an_envelope_matches_the_schema_of_its_message(document: dict[str, Any]) -> None:
-    product = Product(
-        sku="KB-1",
-        name="Keyboard",
-        description="",
-        brand="Keyforge",
-        category="computers",
-        price=Money(9900, "EUR"),
-    )
+    product = a_keyboard()
     product.change_price(Money(8900, "EUR"))
     metadata = EventMetadata("corr-1", "cause-1")
     for position, event in enumerate(product.collect_events(), start=1):
@@ -80,10 +73,7 @@ def test_an_envelope_matches_the_schema_of_its_message(document: dict[str, Any])
 
 
 def test_a_payload_that_breaks_its_schema_is_refused(document: dict[str, Any]) -> None:
-    product = Product(
-        sku="KB-1", name="Keyboard", description="", brand="B", category="c", price=Money(1, "EUR")
-    )
-    (added,) = product.collect_events()
+    (added,) = a_keyboard().collect_events()
     envelope = json.loads(envelope_for("catalog", added, 1, None).to_json())
     envelope["payload"]["price"] = "9.99"
     with pytest.raises(jsonschema.ValidationError):
@@ -93,6 +83,10 @@ def test_a_payload_that_breaks_its_schema_is_refused(document: dict[str, Any]) -
 def test_private_fields_are_not_part_of_the_contract() -> None:
     registered = {p.type: p for p in published_events()}["identity.UserRegistered"]
     assert set(User.Registered.private_fields).isdisjoint(registered.schema["properties"])
+
+
+def a_keyboard() -> Product:
+    return Product("KB-1", "Keyboard", "", "Keyforge", "computers", Money(9900, "EUR"))
 
 
 def schema_for(document: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
