@@ -104,17 +104,17 @@ class IdempotencyStore:
         """Borrow connections from ``connect`` (an autocommit pool) from now on."""
         self._connect = connect
 
-    def create_table(self) -> None:
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " key text PRIMARY KEY,"
-                    " fingerprint text NOT NULL,"
-                    " response jsonb NOT NULL,"
-                    " created_at timestamptz NOT NULL DEFAULT now())"
-                ).format(self._table)
-            )
+    def create_table(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the table in its (existing) schema, on the caller's connection."""
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " key text PRIMARY KEY,"
+                " fingerprint text NOT NULL,"
+                " response jsonb NOT NULL,"
+                " created_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self._table)
+        )
 
     def run_once(
         self,

@@ -182,16 +182,17 @@ def catalog(settings: Settings) -> CatalogApplication:
     return app
 
 
+def _pooled_store(settings: Settings, schema: str) -> tuple[str, str, Callable[[], Any]]:
+    """What a store of ours takes: the database, its schema, this process's pool."""
+    return settings.database_url, settings.schema_for(schema), postgres(settings)
+
+
 def relay_checkpoints(settings: Settings) -> RelayCheckpoints:
-    return RelayCheckpoints(
-        settings.database_url, settings.schema_for("streams"), postgres(settings)
-    )
+    return RelayCheckpoints(*_pooled_store(settings, "streams"))
 
 
 def projection_checkpoints(settings: Settings) -> ProjectionCheckpoints:
-    return ProjectionCheckpoints(
-        settings.database_url, settings.schema_for("projections"), postgres(settings)
-    )
+    return ProjectionCheckpoints(*_pooled_store(settings, "projections"))
 
 
 def token_service(settings: Settings) -> TokenService:
@@ -221,19 +222,15 @@ def operator_token(settings: Settings, *roles: Role) -> str:
 
 
 def refresh_tokens(settings: Settings) -> RefreshTokenStore:
-    return RefreshTokenStore(
-        settings.database_url, settings.schema_for("security"), postgres(settings)
-    )
+    return RefreshTokenStore(*_pooled_store(settings, "security"))
 
 
 def not_before_records(settings: Settings) -> NotBeforeRecords:
-    return NotBeforeRecords(
-        settings.database_url, settings.schema_for("security"), postgres(settings)
-    )
+    return NotBeforeRecords(*_pooled_store(settings, "security"))
 
 
 def audit_log(settings: Settings) -> AuditLog:
-    return AuditLog(settings.database_url, settings.schema_for("security"), postgres(settings))
+    return AuditLog(*_pooled_store(settings, "security"))
 
 
 def kafka_producer(settings: Settings) -> KafkaProducer:

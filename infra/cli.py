@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-import uvicorn
 
 from domain.identity import Role
 from infra import bootstrap
@@ -109,42 +108,36 @@ def _multiprocess_metrics(settings: Settings, api: str) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
-@cli.command("command-api")
-def command_api() -> None:
-    """Serve the command API."""
+def _serve(api: str, port: int) -> None:
+    """Serve one of the two APIs (``infra.apps``) with the configured workers."""
+    import uvicorn
+
     settings = Settings()
-    _multiprocess_metrics(settings, "command-api")
-    _logging("command-api")
+    _multiprocess_metrics(settings, api)
+    _logging(api)
     uvicorn.run(
-        "infra.apps:command_api",
+        f"infra.apps:{api.replace('-', '_')}",
         factory=True,
         # JSON lines: our root handler formats uvicorn's records too (its config would not).
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         host=settings.api_host,
-        port=settings.command_api_port,
+        port=port,
         workers=settings.api_workers,
         log_level="info",
         **proxy_options(settings),
     )
+
+
+@cli.command("command-api")
+def command_api() -> None:
+    """Serve the command API."""
+    _serve("command-api", Settings().command_api_port)
 
 
 @cli.command("read-api")
 def read_api() -> None:
     """Serve the read API."""
-    settings = Settings()
-    _multiprocess_metrics(settings, "read-api")
-    _logging("read-api")
-    uvicorn.run(
-        "infra.apps:read_api",
-        factory=True,
-        # JSON lines: our root handler formats uvicorn's records too (its config would not).
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-        host=settings.api_host,
-        port=settings.read_api_port,
-        workers=settings.api_workers,
-        log_level="info",
-        **proxy_options(settings),
-    )
+    _serve("read-api", Settings().read_api_port)
 
 
 @cli.command()

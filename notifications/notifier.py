@@ -28,21 +28,11 @@ from notifications.directory import Directory
 from notifications.history import FAILED, SENT, SKIPPED, NotificationHistory
 from notifications.mailer import DeliveryFailed, Mailer, Rejected
 from notifications.messages import OrderFacts
+from notifications.observers import NO_NOTIFICATION_OBSERVER, NotificationObserver
 from streams.tracing import envelope_context
 
 log = logging.getLogger(__name__)
 NOTIFICATIONS = "notifications"
-
-
-class NotificationObserver:
-    """Told of each notification's outcome (metrics live in ``infra.observability``):
-    ``sent``, ``failed`` (refused for good), ``skipped`` (with why) or ``retried`` (an
-    attempt failed; it is tried again)."""
-
-    def notified(self, outcome: str, reason: str = "") -> None: ...
-
-
-NO_NOTIFICATION_OBSERVER = NotificationObserver()
 
 
 @dataclass(frozen=True)

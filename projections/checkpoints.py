@@ -37,10 +37,8 @@ class ProjectionCheckpoints:
     def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
         # A pooled connection per call from the composition root; by default a new one.
         self._connect: Connect = connect or partial(psycopg.connect, dsn)
-        self._dsn = dsn
         self._connections = AsyncConnections(dsn)
         self.channel = f"{schema}_checkpoints"
-        self._schema = sql.Identifier(schema)
         self._table = sql.Identifier(schema, "checkpoints")
         self._dead = sql.Identifier(schema, "dead_letters")
 
@@ -51,30 +49,29 @@ class ProjectionCheckpoints:
     async def close(self) -> None:
         await self._connections.close()
 
-    def create_table(self) -> None:
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._schema))
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " projection text NOT NULL,"
-                    " context text NOT NULL,"
-                    " partition int NOT NULL,"
-                    " position bigint NOT NULL,"
-                    " updated_at timestamptz NOT NULL DEFAULT now(),"
-                    " PRIMARY KEY (projection, context, partition))"
-                ).format(self._table)
-            )
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " id bigserial PRIMARY KEY,"
-                    " projection text NOT NULL,"
-                    " source text NOT NULL,"
-                    " reason text NOT NULL,"
-                    " recorded_at timestamptz NOT NULL DEFAULT now())"
-                ).format(self._dead)
-            )
+    def create_table(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the table in its (existing) schema, on the caller's connection."""
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " projection text NOT NULL,"
+                " context text NOT NULL,"
+                " partition int NOT NULL,"
+                " position bigint NOT NULL,"
+                " updated_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (projection, context, partition))"
+            ).format(self._table)
+        )
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " id bigserial PRIMARY KEY,"
+                " projection text NOT NULL,"
+                " source text NOT NULL,"
+                " reason text NOT NULL,"
+                " recorded_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self._dead)
+        )
 
     async def advance(self, projection: str, context: str, positions: dict[int, int]) -> None:
         """Record the highest applied position per partition (never moving backwards)."""

@@ -27,47 +27,40 @@ class AuditLog:
     def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
         # A pooled connection per call from the composition root; by default a new one.
         self._connect: Connect = connect or partial(psycopg.connect, dsn)
-        self.dsn = dsn
         self.schema_name = schema
         self.table = sql.Identifier(schema, TABLE)
 
-    def create_table(self) -> None:
-        schema = sql.Identifier(self.schema_name)
+    def create_table(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the table in its (existing) schema, on the caller's connection."""
         guard = sql.Identifier(self.schema_name, "audit_log_append_only")
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                " at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+                " actor text NOT NULL,"
+                " action text NOT NULL,"
+                " target text NOT NULL,"
+                " correlation_id text,"
+                " detail jsonb NOT NULL DEFAULT '{{}}')"
+            ).format(self.table)
+        )
+        conn.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$"
+            ).format(guard)
+        )
+        for event, level in (("UPDATE OR DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
+            name = "audit_log_no_" + event.split()[0].lower()
             conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-                    " at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-                    " actor text NOT NULL,"
-                    " action text NOT NULL,"
-                    " target text NOT NULL,"
-                    " correlation_id text,"
-                    " detail jsonb NOT NULL DEFAULT '{{}}')"
-                ).format(self.table)
+                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name), self.table)
             )
             conn.execute(
                 sql.SQL(
-                    "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$"
-                    " BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$"
-                ).format(guard)
+                    "CREATE TRIGGER {} BEFORE {} ON {} FOR EACH {} EXECUTE FUNCTION {}()"
+                ).format(sql.Identifier(name), sql.SQL(event), self.table, sql.SQL(level), guard)
             )
-            for event, level in (("UPDATE OR DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
-                name = "audit_log_no_" + event.split()[0].lower()
-                conn.execute(
-                    sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-                        sql.Identifier(name), self.table
-                    )
-                )
-                conn.execute(
-                    sql.SQL(
-                        "CREATE TRIGGER {} BEFORE {} ON {} FOR EACH {} EXECUTE FUNCTION {}()"
-                    ).format(
-                        sql.Identifier(name), sql.SQL(event), self.table, sql.SQL(level), guard
-                    )
-                )
 
     def record(
         self,

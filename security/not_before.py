@@ -60,23 +60,20 @@ class NotBeforeRecords:
     """``not_before (user_id, not_before_ms, reason, stamped_at)``: one row per user."""
 
     def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
-        self.dsn = dsn
         self._connect: Connect = connect or partial(psycopg.connect, dsn)
-        self.schema = sql.Identifier(schema)
         self.table = sql.Identifier(schema, TABLE)
 
-    def create_table(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " user_id uuid PRIMARY KEY,"
-                    " not_before_ms bigint NOT NULL,"
-                    " reason text NOT NULL,"
-                    " stamped_at timestamptz NOT NULL DEFAULT now())"
-                ).format(self.table)
-            )
+    def create_table(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the table in its (existing) schema, on the caller's connection."""
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " user_id uuid PRIMARY KEY,"
+                " not_before_ms bigint NOT NULL,"
+                " reason text NOT NULL,"
+                " stamped_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self.table)
+        )
 
     def stamp(self, user_id: UUID, at_ms: int, reason: str) -> int:
         """Raise the user's not-before to ``at_ms`` (never lowers it); the value it holds."""

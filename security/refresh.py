@@ -51,30 +51,27 @@ class RefreshTokenStore:
     def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
         # A pooled connection per call from the composition root; by default a new one.
         self._connect: Connect = connect or partial(psycopg.connect, dsn)
-        self.dsn = dsn
         self.table = sql.Identifier(schema, TABLE)
-        self.schema = sql.Identifier(schema)
 
-    def create_table(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " jti_hash text PRIMARY KEY,"
-                    " family_id uuid NOT NULL,"
-                    " user_id uuid NOT NULL,"
-                    " issued_at timestamptz NOT NULL DEFAULT now(),"
-                    " expires_at timestamptz NOT NULL,"
-                    " replaced_at timestamptz,"
-                    " revoked_at timestamptz)"
-                ).format(self.table)
+    def create_table(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the table in its (existing) schema, on the caller's connection."""
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " jti_hash text PRIMARY KEY,"
+                " family_id uuid NOT NULL,"
+                " user_id uuid NOT NULL,"
+                " issued_at timestamptz NOT NULL DEFAULT now(),"
+                " expires_at timestamptz NOT NULL,"
+                " replaced_at timestamptz,"
+                " revoked_at timestamptz)"
+            ).format(self.table)
+        )
+        conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (family_id)").format(
+                sql.Identifier(f"{TABLE}_family"), self.table
             )
-            conn.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (family_id)").format(
-                    sql.Identifier(f"{TABLE}_family"), self.table
-                )
-            )
+        )
 
     def record(self, user_id: UUID, family_id: UUID, token: IssuedToken) -> None:
         """Keep a newly issued token of a new family (a login)."""

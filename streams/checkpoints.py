@@ -17,26 +17,23 @@ class RelayCheckpoints:
     def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
         # A pooled connection per call from the composition root; by default a new one.
         self._connect: Connect = connect or partial(psycopg.connect, dsn)
-        self._dsn = dsn
         self._table = sql.Identifier(schema, "relay_checkpoints")
-        self._schema = sql.Identifier(schema)
 
-    def create_table(self) -> None:
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._schema))
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " context text PRIMARY KEY,"
-                    " position bigint NOT NULL,"
-                    " updated_at timestamptz NOT NULL DEFAULT now())"
-                ).format(self._table)
-            )
-            conn.execute(
-                sql.SQL(
-                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS messages bigint NOT NULL DEFAULT 0"
-                ).format(self._table)
-            )
+    def create_table(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the table in its (existing) schema, on the caller's connection."""
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " context text PRIMARY KEY,"
+                " position bigint NOT NULL,"
+                " updated_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self._table)
+        )
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS messages bigint NOT NULL DEFAULT 0"
+            ).format(self._table)
+        )
 
     def get(self, context: str) -> int:
         with self._connect() as conn:

@@ -6,7 +6,7 @@ the one default registry; a family a process never touches is still exported (wi
 samples), so a dashboard never depends on which process started first.
 
 The inner layers call small observer hooks (``commands.observers``, ``streams.observers``,
-``notifications.notifier.NotificationObserver``); the classes here implement them with label
+``notifications.observers.NotificationObserver``); the classes here implement them with label
 children bound once per label set, so the hot path is a dictionary lookup and an increment.
 
 API processes with ``api_workers > 1`` run in prometheus-client's multiprocess mode (see
@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from commands.observers import CommandObserver, SagaObserver
-from notifications.notifier import NotificationObserver
+from notifications.observers import NotificationObserver
 from streams.observers import ProjectionObserver, RelayObserver
 
 # Seconds: from a millisecond (an in-process command) to a minute (a stalled gateway).

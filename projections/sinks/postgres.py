@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from contract.envelope import Envelope
 from projections.connections import AsyncConnections
@@ -51,3 +51,84 @@ class PostgresProjector:
 def row_values(row: Any) -> tuple[Any, ...]:
     """A read-model row dataclass as the tuple of its columns, in declaration order."""
     return tuple(getattr(row, column) for column in row.__dataclass_fields__)
+
+
+Row = TypeVar("Row")
+Extra = TypeVar("Extra")
+
+
+def fold_changed(
+    pending: dict[Any, list[Envelope]],
+    current: dict[Any, Row],
+    step: Callable[[Row | None, Envelope], tuple[Row | None, Extra | None]],
+) -> tuple[list[Row], list[Extra]]:
+    """Fold each aggregate's envelopes onto its stored row with ``step`` (the pure fold:
+    the new row, and a row of its own the event adds, such as a timeline entry); return
+    the rows that changed and every added row."""
+    rows: list[Row] = []
+    extras: list[Extra] = []
+    for key, batch in pending.items():
+        before = row = current.get(key)
+        for envelope in batch:
+            row, extra = step(row, envelope)
+            if extra is not None:
+                extras.append(extra)
+        if row is not None and row is not before:
+            rows.append(row)
+    return rows, extras
+
+
+def columns(names: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+def placeholders(names: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Placeholder() * len(names))
+
+
+async def lock_tables(
+    conn: AsyncConnection[Any], tables: Sequence[sql.Identifier], mode: str
+) -> None:
+    """Lock a read model's tables, always in the same order (no deadlocks). Projectors take
+    ROW EXCLUSIVE and run side by side; a rebuild's SHARE ROW EXCLUSIVE waits for them and
+    they for it, so neither folds onto rows the other is replacing."""
+    for table in tables:
+        await conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(table, sql.SQL(mode)))
+
+
+async def rows_for_update(
+    conn: AsyncConnection[Any],
+    table: sql.Identifier,
+    names: Sequence[str],
+    ids: Sequence[Hashable],
+) -> list[tuple[Any, ...]]:
+    """The rows of ``ids`` (keyed by the first column), locked in key order."""
+    if not ids:
+        return []
+    key = sql.Identifier(names[0])
+    cursor = await conn.execute(
+        sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s) ORDER BY {} FOR UPDATE").format(
+            columns(names), table, key, key
+        ),
+        (list(ids),),
+    )
+    return await cursor.fetchall()
+
+
+def upsert_newer(table: sql.Identifier, names: Sequence[str]) -> sql.Composed:
+    """Insert a row, or replace the stored one only by a higher version (keyed by the
+    first column): redelivery, replay and a rebuild beside the projector change nothing
+    twice."""
+    key = names[0]
+    updates = [sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in names if c != key]
+    return sql.SQL(
+        "INSERT INTO {t} AS stored ({columns}) VALUES ({values})"
+        " ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        " WHERE stored.version < EXCLUDED.version"
+    ).format(
+        t=table,
+        columns=columns(names),
+        values=placeholders(names),
+        key=sql.Identifier(key),
+        updates=sql.SQL(", ").join(updates),
+    )

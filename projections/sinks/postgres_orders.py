@@ -19,7 +19,16 @@ from psycopg.types.json import Jsonb
 from contract.envelope import Envelope
 from projections import order_history
 from projections.order_history import OrderRow, TimelineRow
-from projections.sinks.postgres import PostgresProjector, row_values
+from projections.sinks.postgres import (
+    PostgresProjector,
+    columns,
+    fold_changed,
+    lock_tables,
+    placeholders,
+    row_values,
+    rows_for_update,
+    upsert_newer,
+)
 
 ORDER_HISTORY = "order-history"
 ORDERS = "orders"
@@ -92,23 +101,11 @@ class OrderHistoryTables:
                 pending[UUID(envelope.aggregate_id)].append(envelope)
         if not pending:
             return 0
-        # Row exclusive: projectors run side by side; a rebuild (share row exclusive) waits
-        # for them and they for it, so neither folds onto rows the other is replacing.
         await self._lock(conn, "ROW EXCLUSIVE")
-        current = await self._lock_rows(conn, sorted(pending))
-        orders: list[OrderRow] = []
-        timeline: list[TimelineRow] = []
-        for order_id, batch in pending.items():
-            before = row = current.get(order_id)
-            for envelope in batch:
-                change = order_history.apply(row, envelope)
-                if change is None:
-                    continue
-                row = change.order or row
-                if change.timeline is not None:
-                    timeline.append(change.timeline)
-            if row is not None and row is not before:
-                orders.append(row)
+        rows = await rows_for_update(conn, self.orders, _ORDER_COLUMNS, sorted(pending))
+        orders, timeline = fold_changed(
+            pending, {row[0]: OrderRow(*row) for row in rows}, _order_step
+        )
         return await self._write(conn, orders, timeline)
 
     async def clear(self, conn: AsyncConnection) -> None:
@@ -119,19 +116,7 @@ class OrderHistoryTables:
         await conn.execute(sql.SQL("DELETE FROM {}").format(self.timeline))
 
     async def _lock(self, conn: AsyncConnection, mode: str) -> None:
-        for table in (self.orders, self.timeline):  # always in this order: no deadlocks
-            await conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(table, sql.SQL(mode)))
-
-    async def _lock_rows(self, conn: AsyncConnection, ids: list[UUID]) -> dict[UUID, OrderRow]:
-        cursor = await conn.execute(
-            sql.SQL(
-                "SELECT {columns} FROM {t} WHERE order_id = ANY(%s) ORDER BY order_id FOR UPDATE"
-            ).format(
-                columns=sql.SQL(", ").join(map(sql.Identifier, _ORDER_COLUMNS)), t=self.orders
-            ),
-            (ids,),
-        )
-        return {row[0]: OrderRow(*row) for row in await cursor.fetchall()}
+        await lock_tables(conn, (self.orders, self.timeline), mode)
 
     async def _write(
         self, conn: AsyncConnection, orders: list[OrderRow], timeline: list[TimelineRow]
@@ -139,7 +124,9 @@ class OrderHistoryTables:
         written = 0
         async with conn.cursor() as cursor:
             if orders:
-                await cursor.executemany(self._upsert_order(), [row_values(o) for o in orders])
+                await cursor.executemany(
+                    upsert_newer(self.orders, _ORDER_COLUMNS), [row_values(o) for o in orders]
+                )
                 written += len(orders)
             if timeline:
                 await cursor.executemany(
@@ -149,32 +136,24 @@ class OrderHistoryTables:
                 written += len(timeline)
         return written
 
-    def _upsert_order(self) -> sql.Composed:
-        updates = [
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-            for c in _ORDER_COLUMNS
-            if c != "order_id"
-        ]
-        return sql.SQL(
-            "INSERT INTO {t} AS o ({columns}) VALUES ({values})"
-            " ON CONFLICT (order_id) DO UPDATE SET {updates}"
-            " WHERE o.version < EXCLUDED.version"
-        ).format(
-            t=self.orders,
-            columns=sql.SQL(", ").join(map(sql.Identifier, _ORDER_COLUMNS)),
-            values=sql.SQL(", ").join(sql.Placeholder() * len(_ORDER_COLUMNS)),
-            updates=sql.SQL(", ").join(updates),
-        )
-
     def _insert_timeline(self) -> sql.Composed:
         return sql.SQL(
             "INSERT INTO {t} ({columns}) VALUES ({values})"
             " ON CONFLICT (order_id, version) DO NOTHING"
         ).format(
             t=self.timeline,
-            columns=sql.SQL(", ").join(map(sql.Identifier, _TIMELINE_COLUMNS)),
-            values=sql.SQL(", ").join(sql.Placeholder() * len(_TIMELINE_COLUMNS)),
+            columns=columns(_TIMELINE_COLUMNS),
+            values=placeholders(_TIMELINE_COLUMNS),
         )
+
+
+def _order_step(
+    row: OrderRow | None, envelope: Envelope
+) -> tuple[OrderRow | None, TimelineRow | None]:
+    change = order_history.apply(row, envelope)
+    if change is None:
+        return row, None
+    return change.order or row, change.timeline
 
 
 class OrderHistoryProjector(PostgresProjector):

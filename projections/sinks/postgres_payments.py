@@ -18,7 +18,16 @@ from psycopg.types.json import Jsonb
 from contract.envelope import Envelope
 from projections import payment_history
 from projections.payment_history import OrderCustomer, PaymentEntry, PaymentRow
-from projections.sinks.postgres import PostgresProjector, row_values
+from projections.sinks.postgres import (
+    PostgresProjector,
+    columns,
+    fold_changed,
+    lock_tables,
+    placeholders,
+    row_values,
+    rows_for_update,
+    upsert_newer,
+)
 
 PAYMENT_HISTORY = "payment-history"
 PAYMENTS = "payments"
@@ -26,10 +35,6 @@ ENTRIES = "payment_entries"
 CUSTOMERS = "payment_customers"
 _PAYMENT_COLUMNS = tuple(PaymentRow.__dataclass_fields__)
 _ENTRY_COLUMNS = tuple(PaymentEntry.__dataclass_fields__)
-
-
-def _columns(names: Sequence[str]) -> sql.Composable:
-    return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
 class PaymentHistoryTables:
@@ -90,29 +95,21 @@ class PaymentHistoryTables:
                 change = payment_history.apply(None, envelope)
                 if change is not None and change.customer is not None:
                     customers.append(change.customer)
-        current = await self._lock_rows(conn, sorted(pending))
-        rows: list[PaymentRow] = []
-        entries: list[PaymentEntry] = []
-        for payment_id, batch in pending.items():
-            before = row = current.get(payment_id)
-            for envelope in batch:
-                change = payment_history.apply(row, envelope)
-                if change is None:
-                    continue
-                row = change.payment or row
-                if change.entry is not None:
-                    entries.append(change.entry)
-            if row is not None and row is not before:
-                rows.append(row)
+        stored = await rows_for_update(conn, self.payments, _PAYMENT_COLUMNS, sorted(pending))
+        rows, entries = fold_changed(
+            pending, {row[0]: PaymentRow(*row) for row in stored}, _payment_step
+        )
         async with conn.cursor() as cursor:
             if rows:
-                await cursor.executemany(self._upsert(), [row_values(r) for r in rows])
+                await cursor.executemany(
+                    upsert_newer(self.payments, _PAYMENT_COLUMNS), [row_values(r) for r in rows]
+                )
             if entries:
                 await cursor.executemany(
                     sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
                         self.entries,
-                        _columns(_ENTRY_COLUMNS),
-                        sql.SQL(", ").join(sql.Placeholder() * len(_ENTRY_COLUMNS)),
+                        columns(_ENTRY_COLUMNS),
+                        placeholders(_ENTRY_COLUMNS),
                     ),
                     [(*row_values(e)[:-1], Jsonb(e.detail)) for e in entries],
                 )
@@ -131,36 +128,16 @@ class PaymentHistoryTables:
             await conn.execute(sql.SQL("DELETE FROM {}").format(table))
 
     async def _lock(self, conn: AsyncConnection, mode: str) -> None:
-        for table in (self.payments, self.entries, self.customers):  # always in this order
-            await conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(table, sql.SQL(mode)))
+        await lock_tables(conn, (self.payments, self.entries, self.customers), mode)
 
-    async def _lock_rows(self, conn: AsyncConnection, ids: list[UUID]) -> dict[UUID, PaymentRow]:
-        if not ids:
-            return {}
-        cursor = await conn.execute(
-            sql.SQL(
-                "SELECT {} FROM {} WHERE payment_id = ANY(%s) ORDER BY payment_id FOR UPDATE"
-            ).format(_columns(_PAYMENT_COLUMNS), self.payments),
-            (ids,),
-        )
-        return {row[0]: PaymentRow(*row) for row in await cursor.fetchall()}
 
-    def _upsert(self) -> sql.Composed:
-        updates = [
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-            for c in _PAYMENT_COLUMNS
-            if c != "payment_id"
-        ]
-        return sql.SQL(
-            "INSERT INTO {t} AS p ({columns}) VALUES ({values})"
-            " ON CONFLICT (payment_id) DO UPDATE SET {updates}"
-            " WHERE p.version < EXCLUDED.version"
-        ).format(
-            t=self.payments,
-            columns=_columns(_PAYMENT_COLUMNS),
-            values=sql.SQL(", ").join(sql.Placeholder() * len(_PAYMENT_COLUMNS)),
-            updates=sql.SQL(", ").join(updates),
-        )
+def _payment_step(
+    row: PaymentRow | None, envelope: Envelope
+) -> tuple[PaymentRow | None, PaymentEntry | None]:
+    change = payment_history.apply(row, envelope)
+    if change is None:
+        return row, None
+    return change.payment or row, change.entry
 
 
 class PaymentHistoryProjector(PostgresProjector):

@@ -1,0 +1,126 @@
+"""The tree shows the flow: no import cycle between our modules, the composition root
+imports nothing of the read side, and the README's read-model example is the real one."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from infra import bootstrap
+from infra.read_models import BY_NAME, READ_MODELS, REBUILDABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = (
+    "commands",
+    "domain",
+    "infra",
+    "notifications",
+    "projections",
+    "read_api",
+    "security",
+    "streams",
+    "contract",
+)
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_on_load(path: Path, modules: set[str]) -> set[str]:
+    """Our modules that ``path`` imports when it is loaded: module-level statements only
+    (an import inside a function runs later; one under TYPE_CHECKING never)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in modules)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+    modules = {_module(p) for p in paths}
+    return {_module(p): _imports_on_load(p, modules) - {_module(p)} for p in paths}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_two_modules_import_each_other_even_through_others() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_composition_root_does_not_load_the_read_side() -> None:
+    graph = import_graph()
+    loaded, todo = set(), ["infra.bootstrap"]
+    while todo:
+        module = todo.pop()
+        if module not in loaded:
+            loaded.add(module)
+            todo.extend(graph[module])
+    read_side = (
+        "infra.read_models",
+        "infra.rebuild",
+        "notifications.notifier",
+        "projections.sinks",
+        "read_api",
+    )
+    assert sorted(m for m in loaded if m.startswith(read_side)) == []
+
+
+def test_every_read_model_follows_known_contexts_under_a_name_of_its_own() -> None:
+    assert len(BY_NAME) == len(READ_MODELS)
+    assert len(REBUILDABLE) == sum(1 for m in READ_MODELS if m.rebuild is not None)
+    for model in READ_MODELS:
+        assert set(model.contexts) <= set(bootstrap.CONTEXTS), model.name
+
+
+def test_the_readme_shows_a_real_registry_entry() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Adding a read model") :]
+    example = re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)[0]
+    (entry,) = re.findall(r"^    ReadModel\(\n.*?^    \),\n", example, re.S | re.M)
+    assert entry in (ROOT / "infra" / "read_models.py").read_text()
