@@ -16,6 +16,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && /opt/shop/bin/pip install -r requirements.txt
 COPY README.md ./
 COPY domain/ domain/
+COPY contract/ contract/
 COPY commands/ commands/
 COPY projections/ projections/
 COPY streams/ streams/

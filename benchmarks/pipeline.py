@@ -23,10 +23,10 @@ from redis.asyncio import Redis
 from benchmarks import dataset
 from benchmarks.harness import Bench, Row, ratio, say
 from commands.base import ShopApplication
+from contract.envelope import Envelope
 from infra import bootstrap, read_models
 from infra.settings import Settings
 from projections.projector import ProjectorSpec
-from streams.envelope import Envelope
 from streams.relay import envelopes
 
 _BATCH = 500

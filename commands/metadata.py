@@ -11,24 +11,16 @@ import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from commands.tracing import TRACEPARENT, TRACESTATE, current_trace_headers
+from commands.tracing import current_trace_headers
+from contract.metadata import TRACEPARENT, TRACESTATE, EventMetadata
 
 _META_KEY = "_meta"
-
-
-@dataclass(frozen=True, slots=True)
-class EventMetadata:
-    correlation_id: str
-    causation_id: str
-    traceparent: str | None = None
-    tracestate: str | None = None
 
 
 _current: ContextVar[EventMetadata | None] = ContextVar("shop_event_metadata", default=None)

@@ -15,7 +15,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-TRACEPARENT, TRACESTATE = "traceparent", "tracestate"
+from contract.metadata import TRACEPARENT, TRACESTATE
+
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 tracer = trace.get_tracer("shop")

@@ -16,6 +16,7 @@ from commands.catalog.application import CatalogApplication
 from commands.http.app import create_command_api
 from commands.identity import sessions
 from commands.identity.application import IdentityApplication
+from contract.asyncapi import asyncapi_document
 from infra import bootstrap
 from infra.docs import install_docs
 from infra.http import (
@@ -174,6 +175,7 @@ def read_api(settings: Settings | None = None) -> FastAPI:
         products_answers=RecentAnswers(
             lambda: positions.generation(PRODUCT_SEARCH), settings.read_cache_seconds
         ),
+        bus_document=asyncapi_document(settings.topic),
     )
     api.state.access = access
     api.state.positions = positions

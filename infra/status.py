@@ -6,11 +6,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.watermark import complete_up_to
 from infra import bootstrap
 from infra.read_models import READ_MODELS
 from infra.settings import Settings
 from projections.checkpoints import Checkpoint
-from streams.watermark import complete_up_to
 
 
 def projection_status(settings: Settings) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from uuid import UUID
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from contract.envelope import Envelope
 from projections.connections import AsyncConnections
-from streams.envelope import Envelope
 
 TABLE = "notifications"
 PENDING, SENT, SKIPPED, FAILED = "pending", "sent", "skipped", "failed"

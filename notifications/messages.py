@@ -15,8 +15,8 @@ from uuid import UUID
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from contract.envelope import Envelope
 from domain.money import Money
-from streams.envelope import Envelope
 
 # Event type → the kind of e-mail it gets (and the template's name).
 KINDS: dict[str, str] = {

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from contract.envelope import Envelope
 from domain.sku import sku_id
 from projections.sql_values import integer, money, text, timestamp
-from streams.envelope import Envelope
 
 CONTEXTS = ("catalog", "inventory", "carts", "orders", "payments")
 

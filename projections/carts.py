@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from streams.envelope import Envelope
+from contract.envelope import Envelope
 
 CartView = dict[str, Any]
 OPEN = "open"

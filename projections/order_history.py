@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from contract.envelope import Envelope
 from projections.sql_values import integer, money, text, timestamp
-from streams.envelope import Envelope
 
 CONTEXT = "orders"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.envelope import Envelope
+from contract.envelope import Envelope
 
 Document = dict[str, Any]
 SOURCES = ("catalog", "inventory")

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streams.envelope import Envelope
+from contract.envelope import Envelope
 
 
 class Projector(Protocol):

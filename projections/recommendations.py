@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from contract.envelope import Envelope
 from domain.sku import sku_id
-from streams.envelope import Envelope
 
 CONTEXT = "orders"
 PLACED, CONFIRM, CANCEL, ADVANCE = "placed", "confirm", "cancel", "advance"

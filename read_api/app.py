@@ -10,6 +10,8 @@ from uuid import UUID
 
 from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Response, status
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
 
 from domain.catalog.product import product_id_for
 from domain.identity import Role
@@ -29,9 +31,11 @@ def create_read_api(
     wait_seconds: float = 2.0,
     more_routers: Iterable[APIRouter] = (),
     products_answers: RecentAnswers | None = None,
+    bus_document: dict[str, Any] | None = None,
 ) -> FastAPI:
     """The query API; ``more_routers`` are the other read models' endpoints;
-    ``products_answers`` keeps recent searches and product pages (none by default)."""
+    ``products_answers`` keeps recent searches and product pages (none by default);
+    ``bus_document``, the AsyncAPI document of the topics, is served as ``/asyncapi.json``."""
     api = FastAPI(
         # Server spans come from infra's TraceRequests, which makes them current for the
         # handlers (FastAPI's own do not, so events would miss them); no log records, which
@@ -56,7 +60,18 @@ def create_read_api(
     )
     for router in more_routers:
         api.include_router(router)
+    if bus_document is not None:
+        _serve_bus_document(api, bus_document)
     return api
+
+
+def _serve_bus_document(api: FastAPI, document: dict[str, Any]) -> None:
+    """Beside ``/openapi.json`` and like it: a plain route, public, not in the OpenAPI."""
+
+    async def asyncapi(_: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    api.add_route("/asyncapi.json", asyncapi, include_in_schema=False)
 
 
 def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:

@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from contract.watermark import complete_up_to
 from projections.checkpoints import ProjectionCheckpoints
 from read_api.consistency import AppliedPosition
-from streams.watermark import complete_up_to
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from uuid import UUID
 from kafka.partitioner.default import murmur2
 
 from commands.base import ShopApplication
-from streams.envelope import Envelope
+from contract.envelope import Envelope
 from streams.relay import envelopes
 
 

@@ -20,12 +20,12 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from commands.base import ShopApplication
+from contract.envelope import Envelope, envelope_for
+from contract.watermark import watermark_header
 from streams.checkpoints import RelayCheckpoints
-from streams.envelope import Envelope, envelope_for
 from streams.observers import NO_RELAY_OBSERVER, RelayObserver
 from streams.topics import TopicWatch
 from streams.tracing import publish_span
-from streams.watermark import watermark_header
 
 log = logging.getLogger(__name__)
 

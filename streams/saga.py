@@ -26,10 +26,10 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
 from commands.tracing import context_of
-from streams.envelope import Envelope, MalformedEnvelope
+from contract.envelope import Envelope, MalformedEnvelope
+from contract.watermark import watermark_of
 from streams.faust_app import faust_app
 from streams.tracing import envelope_context, process_span
-from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,6 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
 
 from commands.tracing import (
-    TRACEPARENT,
-    TRACESTATE,
     context_of,
     current_trace_headers,
     drivers_traced_if_recorded,
@@ -22,7 +20,8 @@ from commands.tracing import (
     span_context_of,
     tracer,
 )
-from streams.envelope import Envelope
+from contract.envelope import Envelope
+from contract.metadata import TRACEPARENT, TRACESTATE
 
 
 def envelope_context(envelope: Envelope, headers: Any = None) -> Context | None:

@@ -18,15 +18,15 @@ from typing import Any
 
 import faust
 
+from contract.envelope import Envelope, MalformedEnvelope
+from contract.watermark import watermark_of
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import Projector, ProjectorSpec
 from projections.sinks.postgres import PostgresProjector
 from streams.catchup import StoreCatchUp
-from streams.envelope import Envelope, MalformedEnvelope
 from streams.faust_app import faust_app
 from streams.observers import NO_PROJECTION_OBSERVER, ProjectionObserver
 from streams.tracing import envelope_context, process_span
-from streams.watermark import watermark_of
 
 log = logging.getLogger(__name__)
 

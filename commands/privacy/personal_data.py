@@ -21,8 +21,9 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor, sql
 from psycopg_pool import ConnectionPool
 
-from commands.metadata import EventMetadata, MetadataMapper
+from commands.metadata import MetadataMapper
 from commands.privacy.keyring import KeyRing, UnknownKey, new_key
+from contract.metadata import EventMetadata
 from domain.personal_data import ERASED
 
 KEYS_TABLE = "personal_data_keys"

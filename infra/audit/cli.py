@@ -20,11 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from contract.envelope import Envelope
 from infra import bootstrap
 from infra.audit import replay as replays
 from infra.audit.log import follow, head, read_log
 from infra.runtime import operator_settings
-from streams.envelope import Envelope
 
 OK, BROKEN, USAGE = 0, 1, 2
 

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from commands.base import ShopApplication
-from streams.envelope import Envelope
+from contract.envelope import Envelope
 from streams.relay import envelopes
 
 PAGE = 1000

@@ -15,6 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from commands.base import ShopApplication
+from contract.envelope import event_type, jsonable, public_payload
 from domain.carts.cart import Cart
 from domain.catalog.product import Product
 from domain.identity.user import User
@@ -22,7 +23,6 @@ from domain.inventory.stock_item import StockItem
 from domain.orders.order import Order
 from domain.payments.payment import Payment
 from domain.sku import sku_id
-from streams.envelope import event_type, jsonable, public_payload
 
 # Aggregate type on the command line → (context, class).
 AGGREGATES: dict[str, tuple[str, type[Aggregate]]] = {

@@ -21,9 +21,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from commands.base import ShopApplication
+from contract.watermark import complete_up_to
 from projections.checkpoints import ProjectionCheckpoints
 from streams.checkpoints import RelayCheckpoints
-from streams.watermark import complete_up_to
 
 log = logging.getLogger(__name__)
 COLLECTOR_ERRORS = Counter(

@@ -26,9 +26,9 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
+from contract.watermark import complete_up_to
 from infra.observability.http_metrics import exposition
 from infra.observability.metrics import PROJECTION_STUCK, RelayMetrics, SagaMetrics, child
-from streams.watermark import complete_up_to
 
 log = logging.getLogger(__name__)
 Check = Callable[[], tuple[bool, dict[str, Any]]]

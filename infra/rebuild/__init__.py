@@ -20,8 +20,8 @@ from typing import Protocol
 from uuid import UUID
 
 from commands.base import ShopApplication
+from contract.envelope import Envelope
 from infra.settings import Settings
-from streams.envelope import Envelope
 from streams.relay import envelopes
 
 BATCH = 1000

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 import psycopg
 
+from contract.envelope import Envelope
 from infra.rebuild import Logs, Rebuilt
 from infra.settings import Settings
-from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
 

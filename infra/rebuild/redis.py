@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from contract.envelope import Envelope
 from infra.rebuild import BATCH, Logs, Rebuilt
 from infra.settings import Settings
-from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
 _MAX_PASSES = 10

@@ -8,8 +8,8 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from contract.envelope import Envelope
 from projections.connections import AsyncConnections
-from streams.envelope import Envelope
 
 
 class Tables(Protocol):

@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from contract.envelope import Envelope
 from projections import analytics
 from projections.analytics import KEYS, Insert, Op, Update
 from projections.sinks.postgres import PostgresProjector
-from streams.envelope import Envelope
 
 ANALYTICS = "analytics"
 

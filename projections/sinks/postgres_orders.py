@@ -16,6 +16,7 @@ from uuid import UUID
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from contract.envelope import Envelope
 from projections import order_history
 from projections.order_history import OrderRow, TimelineRow
 from projections.sinks.postgres import (
@@ -28,7 +29,6 @@ from projections.sinks.postgres import (
     rows_for_update,
     upsert_newer,
 )
-from streams.envelope import Envelope
 
 ORDER_HISTORY = "order-history"
 ORDERS = "orders"

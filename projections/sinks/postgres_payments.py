@@ -15,6 +15,7 @@ from uuid import UUID
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from contract.envelope import Envelope
 from projections import payment_history
 from projections.payment_history import OrderCustomer, PaymentEntry, PaymentRow
 from projections.sinks.postgres import (
@@ -27,7 +28,6 @@ from projections.sinks.postgres import (
     rows_for_update,
     upsert_newer,
 )
-from streams.envelope import Envelope
 
 PAYMENT_HISTORY = "payment-history"
 PAYMENTS = "payments"

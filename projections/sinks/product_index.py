@@ -16,9 +16,9 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
+from contract.envelope import Envelope
 from projections import product_search
 from projections.projector import StoreProjector
-from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
 PRODUCT_SEARCH = "product-search"

@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from contract.envelope import Envelope
 from projections import carts
 from projections.carts import CartView
 from projections.projector import StoreProjector
-from streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
 CARTS = "carts"

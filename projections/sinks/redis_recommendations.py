@@ -22,10 +22,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from contract.envelope import Envelope
 from projections import recommendations
 from projections.projector import StoreProjector
 from projections.recommendations import Step
-from streams.envelope import Envelope
 
 RECOMMENDATIONS = "recommendations"
 # Candidates read per product when summing a customer's history; enough for a page.

@@ -25,6 +25,8 @@ from commands.models import PositiveAmount
 from commands.orders.models import PlaceOrder
 from commands.payments.application import PaymentDeclined
 from commands.payments.models import Authorize, Capture, Refund
+from contract.envelope import Envelope
+from contract.watermark import complete_up_to
 from domain.identity import Role
 from domain.money import Money
 from infra import bootstrap
@@ -35,9 +37,7 @@ from infra.settings import Settings
 from projections.analytics import CONTEXTS, KEYS
 from projections.sinks.postgres_analytics import ANALYTICS, AnalyticsProjector
 from read_api.analytics import router
-from streams.envelope import Envelope
 from streams.relay import envelopes
-from streams.watermark import complete_up_to
 from tests.support.auth import bearer, with_access
 from tests.support.catalog import a_product, add_products
 from tests.support.orders import deliver, place

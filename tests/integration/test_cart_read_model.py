@@ -21,6 +21,8 @@ from redis.asyncio import Redis
 
 from commands.carts.application import CartsApplication
 from commands.carts.models import AddItem, CreateCart
+from contract.envelope import Envelope, envelope_for
+from contract.watermark import complete_up_to
 from domain.carts import Cart
 from domain.errors import DomainError
 from infra import bootstrap
@@ -32,8 +34,6 @@ from projections.carts import fold
 from projections.sinks.redis_carts import CARTS, CartStore, encode
 from read_api import carts as carts_read_api
 from read_api.consistency import AppliedPosition
-from streams.envelope import Envelope, envelope_for
-from streams.watermark import complete_up_to
 from tests.support.auth import as_admin, with_access
 from tests.support.platform import eventually, start
 

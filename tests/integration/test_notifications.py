@@ -26,6 +26,7 @@ from commands.identity.application import IdentityApplication
 from commands.identity.models import RegisterUser
 from commands.orders.application import OrdersApplication
 from commands.orders.models import PlaceOrder
+from contract.envelope import Envelope
 from domain.money import Money
 from infra import apps, bootstrap, read_models
 from infra.embedded.supervisor import Supervisor
@@ -33,7 +34,6 @@ from infra.settings import Settings
 from notifications.history import NotificationHistory
 from notifications.mailer import DeliveryFailed, SmtpMailer
 from notifications.notifier import Notifier
-from streams.envelope import Envelope
 from streams.relay import envelopes
 from tests.support.auth import as_customer
 from tests.support.mail import body, received

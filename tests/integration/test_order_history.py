@@ -23,6 +23,8 @@ from psycopg_pool import AsyncConnectionPool
 from commands.base import CommandResult
 from commands.orders.application import OrdersApplication
 from commands.orders.models import PlaceOrder
+from contract.envelope import Envelope
+from contract.watermark import complete_up_to
 from domain.money import Money
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
@@ -36,9 +38,7 @@ from projections.sinks.postgres_orders import (
     OrderHistoryTables,
 )
 from read_api.orders import router
-from streams.envelope import Envelope
 from streams.relay import envelopes
-from streams.watermark import complete_up_to
 from tests.support.auth import as_admin, with_access
 from tests.support.platform import eventually, start
 

@@ -15,12 +15,12 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka.partitioner.default import DefaultPartitioner
 
+from contract.watermark import watermark_header
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
 from streams.catchup import partition_of
 from streams.relay import envelopes
-from streams.watermark import watermark_header
 from tests.support.catalog import a_product, add_products
 from tests.support.platform import eventually, indexed_products, start
 

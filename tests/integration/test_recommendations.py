@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from commands.inventory.application import InventoryApplication
 from commands.orders.application import OrdersApplication
 from commands.orders.models import PlaceOrder
+from contract.envelope import Envelope
 from domain.sku import sku_id
 from infra import apps, bootstrap
 from infra.platform import service_env
@@ -31,7 +32,6 @@ from projections.sinks.redis_recommendations import (
     RecommendationsProjector,
     RecommendationStore,
 )
-from streams.envelope import Envelope
 from streams.relay import envelopes
 from tests.support.auth import as_admin, as_customer
 from tests.support.catalog import a_product, add_products

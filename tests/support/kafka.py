@@ -6,8 +6,8 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
-from streams.envelope import Envelope
-from streams.watermark import watermark_of
+from contract.envelope import Envelope
+from contract.watermark import watermark_of
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[Envelope]:

@@ -7,9 +7,9 @@ from uuid import uuid4
 
 import pytest
 
+from contract.envelope import Envelope
 from domain.sku import sku_id
 from projections.analytics import Insert, Update, operations
-from streams.envelope import Envelope
 
 
 def an_envelope(kind: str, payload: dict[str, Any], version: int = 1) -> Envelope:

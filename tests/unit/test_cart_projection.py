@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract.envelope import Envelope, envelope_for
 from domain.carts import Cart
 from domain.errors import DomainError
 from projections import carts
 from projections.carts import CartView, apply, fold
-from streams.envelope import Envelope, envelope_for
 
 CUSTOMER = UUID("6f1c2a4e-8a55-4c1f-9d1e-2b7c4a9e0f11")
 

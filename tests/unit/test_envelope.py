@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 import pytest
 from eventsourcing.domain import Aggregate, event
 
-from commands.metadata import EventMetadata
+from contract.envelope import SCHEMA_VERSION, Envelope, MalformedEnvelope, envelope_for
+from contract.metadata import EventMetadata
 from domain.catalog import Product
 from domain.money import Money
-from streams.envelope import SCHEMA_VERSION, Envelope, MalformedEnvelope, envelope_for
 
 
 def product_events() -> list[Any]:

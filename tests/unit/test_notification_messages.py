@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 
+from contract.envelope import Envelope
 from domain.money import Money
 from notifications.mailer import _text
 from notifications.messages import (
@@ -19,7 +20,6 @@ from notifications.messages import (
     message_id,
     render,
 )
-from streams.envelope import Envelope
 
 ORDER = "0a1b2c3d-0000-4000-8000-000000000000"
 ADA = Recipient("ada@example.com", "Ada")

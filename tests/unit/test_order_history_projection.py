@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.orders.application import OrdersApplication
+from contract.envelope import Envelope, envelope_for, event_type
 from domain.errors import DomainError
 from domain.money import Money
 from domain.orders import Order, OrderLine, OrderStatus
 from projections.order_history import SHOWN, OrderRow, TimelineRow, apply
-from streams.envelope import Envelope, envelope_for, event_type
 from streams.relay import envelopes as relay_envelopes
 
 CUSTOMER = UUID("00000000-0000-4000-8000-00000000c001")

@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from contract.envelope import envelope_for
 from domain.money import Money
 from domain.orders import IllegalTransition, Order, OrderLine, OrderStatus
 from domain.orders.errors import (
@@ -15,7 +16,6 @@ from domain.orders.errors import (
     RefundIdReused,
     UnknownRefund,
 )
-from streams.envelope import envelope_for
 
 LINES = [OrderLine("HP-1000", 2, Money(1999, "EUR")), OrderLine("LMP-0001", 1, Money(3490, "EUR"))]
 VISA = ("visa", "4242", "tok_approve")

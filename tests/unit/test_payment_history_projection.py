@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
+from contract.envelope import Envelope, envelope_for
 from domain.money import Money
 from domain.orders import Order, OrderLine
 from domain.payments import Payment
 from projections.payment_history import PaymentEntry, PaymentRow, apply
-from streams.envelope import Envelope, envelope_for
 from streams.saga import order_ids
 
 ORDER = UUID("00000000-0000-4000-8000-0000000000a1")

@@ -8,11 +8,11 @@ from uuid import UUID, uuid4
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract.envelope import Envelope, envelope_for
 from domain.catalog import Product, product_id_for
 from domain.inventory import StockItem
 from domain.money import Money
 from projections.product_search import Document, apply
-from streams.envelope import Envelope, envelope_for
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

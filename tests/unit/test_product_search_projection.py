@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract.envelope import Envelope, envelope_for
 from domain.catalog import Product
 from domain.money import Money
 from projections.product_search import Document, apply
-from streams.envelope import Envelope, envelope_for
 
 
 def envelopes_for_prices(prices: list[int]) -> list[Envelope]:

@@ -7,9 +7,9 @@ from uuid import uuid4
 
 import pytest
 
+from contract.envelope import Envelope
 from domain.sku import sku_id
 from projections.recommendations import ADVANCE, CANCEL, CONFIRM, PLACED, step_of
-from streams.envelope import Envelope
 
 ORDER = str(uuid4())
 CUSTOMER = str(uuid4())

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from streams.envelope import Envelope
+from contract.envelope import Envelope
 from streams.saga import Checkout, checkout_of, order_ids
 
 CART = UUID("00000000-0000-4000-8000-0000000000c1")

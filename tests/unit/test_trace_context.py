@@ -24,9 +24,9 @@ from commands.tracing import (
     drivers_traced_if_recorded,
     headers_of,
 )
+from contract.envelope import Envelope
 from infra.observability.logs import JsonLines, _utc_time
 from infra.observability.tracing import configure_tracing
-from streams.envelope import Envelope
 from streams.tracing import envelope_context, process_span
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"

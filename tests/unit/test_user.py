@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from commands.identity.application import EmailTaken, IdentityApplication
 from commands.identity.models import RegisterUser
+from contract.envelope import envelope_for
 from domain.identity import (
     Address,
     Currency,
@@ -20,7 +21,6 @@ from domain.identity import (
     Role,
     User,
 )
-from streams.envelope import envelope_for
 
 HOME = Address("Hauptstr. 1", "10115", "Berlin", "DE", line2="Hinterhaus")
 ADA_ID = UUID("0b9e6f0e-3c4c-4d0b-9a57-1b0cf1b7c0de")

@@ -16,12 +16,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import DomainEvent, DomainEventProtocol
 
-from commands.metadata import EventMetadata
+from contract.metadata import EventMetadata
 from domain.money import Money
 
 SCHEMA_VERSION = 1
 _EVENT_ID_NAMESPACE = uuid5(NAMESPACE_URL, "urn:shop:event")
-_NOT_PAYLOAD = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+NOT_PAYLOAD = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
 class MalformedEnvelope(ValueError):
@@ -75,7 +75,11 @@ class Envelope:
 
 def event_type(context: str, domain_event: object) -> str:
     """``Product.PriceChanged`` in the catalog → ``catalog.ProductPriceChanged``."""
-    owner, _, name = type(domain_event).__qualname__.rpartition(".")
+    return type_of_class(context, type(domain_event))
+
+
+def type_of_class(context: str, event_class: type) -> str:
+    owner, _, name = event_class.__qualname__.rpartition(".")
     return f"{context}.{owner}{name}"
 
 
@@ -114,7 +118,7 @@ def public_payload(domain_event: object) -> dict[str, Any]:
     return {
         name: jsonable(value)
         for name, value in vars(domain_event).items()
-        if name not in _NOT_PAYLOAD and name not in private and not name.startswith("_")
+        if name not in NOT_PAYLOAD and name not in private and not name.startswith("_")
     }
 
 
