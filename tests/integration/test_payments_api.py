@@ -20,8 +20,9 @@ from commands.payments.sandbox import Ledger
 from commands.payments.sandbox_postgres import PostgresSandboxLedger
 from domain.money import Money
 from domain.payments import Payment, PaymentStatus
-from infra import apps, bootstrap
+from infra import apps
 from infra.settings import Settings
+from tests.support.applications import head
 from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
@@ -45,24 +46,10 @@ def client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Test
 
 
 @pytest.fixture
-def payments(settings: Settings) -> Iterator[PaymentsApplication]:
-    app = bootstrap.application(settings, "payments")
-    assert isinstance(app, PaymentsApplication)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-@pytest.fixture
 def ledger(settings: Settings) -> Ledger:
     """The sandbox account of this test's payments application (kept in Postgres)."""
     schema = settings.schema_for("payments")
     return PostgresSandboxLedger(settings.database_url, schema, schema)
-
-
-def head(payments: PaymentsApplication) -> int:
-    return payments.recorder.max_notification_id() or 0
 
 
 def events(payments: PaymentsApplication) -> list[str]:
