@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: run test lint typecheck unit integration e2e deploy-check bench install clean prometheus chromium
+.PHONY: run test test-fast lint typecheck unit integration e2e deploy-check bench install clean prometheus chromium
 
 run: $(STAMP) prometheus  ## the platform on the embedded stack, in the foreground
 	$(BIN)/shop run
@@ -18,6 +18,10 @@ TEST_WORKERS ?= 4
 
 test: $(STAMP) $(TOOLS_STAMP) lint typecheck prometheus chromium  ## lint, type checks and the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The same checks without the tests marked slow (the longest files, tests/conftest.py).
+test-fast: $(STAMP) lint typecheck  ## lint, type checks and every test not marked slow
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # Prometheus and promtool (Debian's package): `make run` starts one scraping every process,
 # the tests check the rules with promtool. Installed here when we are root; without it

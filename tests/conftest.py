@@ -124,7 +124,8 @@ LONGEST_FIRST = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest files first, then the rest in their usual order, the unit tests last."""
+    """Longest files first, then the rest in their usual order, the unit tests last; the
+    longest files' tests are marked ``slow`` (``make test-fast`` leaves them out)."""
     root = Path(__file__).parent.parent
     if stale := [path for path in LONGEST_FIRST if not (root / path).is_file()]:
         raise pytest.UsageError(f"LONGEST_FIRST names files that do not exist: {stale}")
@@ -136,4 +137,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             return (0, rank[path])
         return (2, 0) if path.startswith("tests/unit/") else (1, 0)
 
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in rank:
+            item.add_marker(pytest.mark.slow)
     items.sort(key=order)  # stable: tests keep their order within a file

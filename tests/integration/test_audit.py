@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -32,16 +31,6 @@ from tests.support.orders import deliver, place
 pytestmark = pytest.mark.integration
 
 ALICE = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9a01")
-
-
-@pytest.fixture
-def orders(settings: Settings) -> Iterator[OrdersApplication]:
-    app = bootstrap.application(settings, "orders")
-    assert isinstance(app, OrdersApplication)
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 def shop(settings: Settings, *args: str) -> Any:

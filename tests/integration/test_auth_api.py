@@ -43,12 +43,6 @@ def command(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.fixture
-def read(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.read_api(settings)) as client:
-        yield client
-
-
 def register(client: TestClient, email: str, password: str = PASSWORD) -> str:
     response = client.post(
         "/users", json={"email": email, "password": password, "display_name": "Someone"}

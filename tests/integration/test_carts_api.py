@@ -13,8 +13,9 @@ from commands.carts.application import CartsApplication
 from domain.carts import Cart
 from domain.orders import order_id_for_cart
 from domain.sku import sku_id
-from infra import apps, bootstrap
+from infra import apps
 from infra.settings import Settings
+from tests.support.applications import head
 from tests.support.auth import as_admin
 from tests.support.catalog import a_product, add_products
 
@@ -31,20 +32,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
     add_products(settings, [a_product(sku) for sku in SKUS_ON_SALE])
     with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def carts(settings: Settings) -> Iterator[CartsApplication]:
-    app = bootstrap.application(settings, "carts")
-    assert isinstance(app, CartsApplication)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def head(carts: CartsApplication) -> int:
-    return carts.recorder.max_notification_id() or 0
 
 
 def a_cart(client: TestClient, **lines: int) -> str:

@@ -4,7 +4,6 @@ discontinue, reinstate; keyed adds; snapshots and old event shapes in Postgres."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +17,7 @@ from domain.catalog import product_id_for
 from domain.money import Money
 from infra import apps, bootstrap
 from infra.settings import Settings
+from tests.support.applications import head
 from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
@@ -40,25 +40,6 @@ COMMANDS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "reinstate", None),
 ]
 COMMAND_IDS = [path for _, path, _ in COMMANDS]
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def catalog(settings: Settings) -> Iterator[CatalogApplication]:
-    app = bootstrap.catalog(settings)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def head(catalog: CatalogApplication) -> int:
-    return catalog.recorder.max_notification_id() or 0
 
 
 def a_kettle(client: TestClient) -> str:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from infra import apps, bootstrap
+from infra import bootstrap
 from infra.settings import Settings
-from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +21,6 @@ LAMP: dict[str, Any] = {
     "category": "home",
     "price": {"amount": "34.90", "currency": "EUR"},
 }
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
-        yield test_client
 
 
 def head_position(settings: Settings) -> int:

@@ -8,7 +8,7 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -33,25 +33,6 @@ pytestmark = pytest.mark.integration
 WRITERS = 24
 REQUESTS_PER_WRITER = 25
 TOPIC = "tests.group_commit:Happened"
-
-
-@pytest.fixture
-def orders(settings: Settings) -> Iterator[ShopApplication]:
-    app = bootstrap.application(settings, "orders")
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-@pytest.fixture
-def identity(settings: Settings) -> Iterator[IdentityApplication]:
-    app = bootstrap.application(settings, "identity")
-    assert isinstance(app, IdentityApplication)
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 def recorder_of(app: ShopApplication) -> GroupCommitRecorder:

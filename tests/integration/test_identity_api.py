@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID, uuid4
@@ -15,10 +14,9 @@ from pydantic import SecretStr
 from commands.identity.application import EmailTaken, IdentityApplication
 from commands.identity.models import RegisterUser
 from domain.errors import DomainError
-from infra import apps, bootstrap
 from infra.settings import Settings
 from streams.relay import envelopes
-from tests.support.auth import as_admin
+from tests.support.applications import head
 
 pytestmark = pytest.mark.integration
 
@@ -36,26 +34,6 @@ ADA: dict[str, Any] = {
     },
     "phone": "+442079460000",
 }
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def identity(settings: Settings) -> Iterator[IdentityApplication]:
-    app = bootstrap.application(settings, "identity")
-    assert isinstance(app, IdentityApplication)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def head(identity: IdentityApplication) -> int:
-    return identity.recorder.max_notification_id() or 0
 
 
 def register(client: TestClient, body: dict[str, Any] | None = None, key: str | None = None) -> Any:

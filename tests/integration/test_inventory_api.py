@@ -6,7 +6,6 @@ real uvicorn process and hit it from many threads at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from commands.inventory.application import InventoryApplication
 from domain.inventory import StockItem, stock_item_id_for
-from infra import apps, bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
+from tests.support.applications import head
 from tests.support.auth import as_admin
 from tests.support.platform import start
 
@@ -28,22 +27,6 @@ pytestmark = pytest.mark.integration
 
 # Fixed, not random: parameter ids must be the same in every xdist worker.
 SOME_ORDER = UUID("6d1f0c52-3c1e-4b8e-9a57-0f4c2b9e7a11")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def inventory(settings: Settings) -> Iterator[InventoryApplication]:
-    app = bootstrap.application(settings, "inventory")
-    assert isinstance(app, InventoryApplication)
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 @pytest.fixture
@@ -61,10 +44,6 @@ def server(settings: Settings, processes: Supervisor) -> str:
 
 def stock(inventory: InventoryApplication, sku: str) -> StockItem:
     return inventory.get_stock_item(sku)
-
-
-def head(inventory: InventoryApplication) -> int:
-    return inventory.recorder.max_notification_id() or 0
 
 
 def reservation(order_id: UUID | None = None, **lines: int) -> dict[str, Any]:

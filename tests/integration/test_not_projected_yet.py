@@ -5,36 +5,22 @@ No projector runs here, so nothing the commands write is ever projected."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 
-from infra import apps
 from infra.settings import Settings
-from tests.support.auth import as_admin, as_customer
+from tests.support.auth import as_customer
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def command(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def read(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.read_api(settings)) as client:
-        yield client
-
-
 def test_a_cart_just_opened_is_a_404_that_suggests_after_then_says_how_far_it_is(
-    command: TestClient, read: TestClient, settings: Settings
+    client: TestClient, read: TestClient, settings: Settings
 ) -> None:
     customer = uuid4()
-    opened = command.post("/carts", json={"customer_id": str(customer)})
+    opened = client.post("/carts", json={"customer_id": str(customer)})
     assert opened.status_code == 201, opened.json()
     cart_id, position = opened.json()["id"], opened.json()["position"]
     headers = as_customer(settings, customer)
@@ -51,13 +37,13 @@ def test_a_cart_just_opened_is_a_404_that_suggests_after_then_says_how_far_it_is
     assert waited.json()["detail"].endswith(f"not yet {position}; retry with after={position}")
     assert "is not in the read model yet" in waited.json()["detail"]
 
-    on_command_api = command.post(f"/carts/{uuid4()}/clear")
+    on_command_api = client.post(f"/carts/{uuid4()}/clear")
     assert on_command_api.status_code == 404
     assert on_command_api.json()["code"] == plain.json()["code"]
 
 
 def test_a_product_just_added_is_a_404_that_says_the_index_has_not_applied_it(
-    command: TestClient, read: TestClient
+    client: TestClient, read: TestClient
 ) -> None:
     product = {
         "sku": "NEW-1",
@@ -66,7 +52,7 @@ def test_a_product_just_added_is_a_404_that_says_the_index_has_not_applied_it(
         "category": "misc",
         "price": {"amount": "1.00", "currency": "EUR"},
     }
-    added = command.post("/products", json=product)
+    added = client.post("/products", json=product)
     assert added.status_code == 201, added.json()
     position = added.json()["position"]
 
@@ -80,15 +66,15 @@ def test_a_product_just_added_is_a_404_that_says_the_index_has_not_applied_it(
 
 
 def test_an_order_just_placed_is_a_404_that_says_the_history_is_behind(
-    command: TestClient, read: TestClient
+    client: TestClient, read: TestClient
 ) -> None:
     line = {"sku": "ANY-1", "quantity": 1, "unit_price": {"amount": "1.00", "currency": "EUR"}}
     order = {"customer_id": str(uuid4()), "cart_id": str(uuid4()), "lines": [line]}
-    placed = command.post("/orders", json=order)
+    placed = client.post("/orders", json=order)
     assert placed.status_code == 201, placed.json()
     order_id, position = placed.json()["id"], placed.json()["position"]
 
-    waited = read.get(f"/orders/{order_id}", params={"after": position}, headers=command.headers)
+    waited = read.get(f"/orders/{order_id}", params={"after": position}, headers=client.headers)
     assert (waited.status_code, waited.json()["code"]) == (404, "not_found")
     assert "is not in the order history yet" in waited.json()["detail"]
     assert f"retry with after={position}" in waited.json()["detail"]

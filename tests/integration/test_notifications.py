@@ -28,7 +28,7 @@ from commands.orders.application import OrdersApplication
 from commands.orders.models import PlaceOrder
 from contract.envelope import Envelope
 from domain.money import Money
-from infra import apps, bootstrap, read_models
+from infra import apps, read_models
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
 from notifications.history import NotificationHistory
@@ -40,22 +40,6 @@ from tests.support.mail import body, received
 from tests.support.platform import eventually, start
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def identity(settings: Settings) -> Iterator[IdentityApplication]:
-    app = bootstrap.application(settings, "identity")
-    assert isinstance(app, IdentityApplication)
-    yield app
-    app.close()
-
-
-@pytest.fixture
-def orders(settings: Settings) -> Iterator[OrdersApplication]:
-    app = bootstrap.application(settings, "orders")
-    assert isinstance(app, OrdersApplication)
-    yield app
-    app.close()
 
 
 def register(identity: IdentityApplication, name: str = "Ada") -> tuple[UUID, str]:

@@ -49,16 +49,6 @@ BOB = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9b02")
 Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
-@pytest.fixture
-def orders(settings: Settings) -> Iterator[OrdersApplication]:
-    app = bootstrap.application(settings, "orders")
-    assert isinstance(app, OrdersApplication)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 def place(orders: OrdersApplication, customer: UUID, amount: str = "19.99") -> CommandResult:
     command = {
         "customer_id": str(customer),

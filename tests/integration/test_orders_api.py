@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -12,9 +11,7 @@ from fastapi.testclient import TestClient
 from commands.orders.application import OrdersApplication
 from domain.money import Money
 from domain.orders import Order, OrderStatus
-from infra import apps, bootstrap
-from infra.settings import Settings
-from tests.support.auth import as_admin
+from tests.support.applications import head
 
 pytestmark = pytest.mark.integration
 
@@ -27,26 +24,6 @@ ORDER: dict[str, Any] = {
     ],
 }  # total 74.88 EUR
 UNKNOWN = "7d9f1c9e-59a4-4cbb-9d8e-0f7b0c6a3a11"
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def orders(settings: Settings) -> Iterator[OrdersApplication]:
-    app = bootstrap.application(settings, "orders")
-    assert isinstance(app, OrdersApplication)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def head(orders: OrdersApplication) -> int:
-    return orders.recorder.max_notification_id() or 0
 
 
 def with_(**changes: Any) -> dict[str, Any]:

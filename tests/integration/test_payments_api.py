@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from commands.payments.application import PaymentsApplication
 from domain.money import Money
 from domain.payments import Payment, PaymentStatus
-from infra import apps, bootstrap
+from infra import apps
 from infra.payments.sandbox import Ledger
 from infra.payments.sandbox_postgres import PostgresSandboxLedger
 from infra.settings import Settings
+from tests.support.applications import head
 from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
@@ -45,24 +46,10 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def payments(settings: Settings) -> Iterator[PaymentsApplication]:
-    app = bootstrap.application(settings, "payments")
-    assert isinstance(app, PaymentsApplication)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-@pytest.fixture
 def ledger(settings: Settings) -> Ledger:
     """The sandbox account of this test's payments application (kept in Postgres)."""
     schema = settings.schema_for("payments")
     return PostgresSandboxLedger(settings.database_url, schema, schema)
-
-
-def head(payments: PaymentsApplication) -> int:
-    return payments.recorder.max_notification_id() or 0
 
 
 def events(payments: PaymentsApplication) -> list[str]:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -43,14 +42,6 @@ LAMP, BULB, SHADE, CABLE = "LAMP-1", "BULB-1", "SHADE-1", "CABLE-1"  # CABLE: ou
 
 def pid(sku: str) -> str:
     return str(sku_id(sku))
-
-
-@pytest.fixture
-def orders(settings: Settings) -> Iterator[OrdersApplication]:
-    app = bootstrap.application(settings, "orders")
-    assert isinstance(app, OrdersApplication)
-    yield app
-    app.close()
 
 
 @pytest.fixture

@@ -10,23 +10,11 @@ import pytest
 from contract.envelope import Envelope
 from domain.sku import sku_id
 from projections.analytics import Insert, Update, operations
+from tests.support.envelopes import an_envelope as envelope
 
 
 def an_envelope(kind: str, payload: dict[str, Any], version: int = 1) -> Envelope:
-    context = kind.split(".")[0]
-    return Envelope(
-        event_id=str(uuid4()),
-        type=kind,
-        schema_version=1,
-        context=context,
-        aggregate_id=str(uuid4()),
-        aggregate_version=version,
-        position=7,
-        occurred_at="2026-03-01T10:00:00+00:00",
-        correlation_id=None,
-        causation_id=None,
-        payload=payload,
-    )
+    return envelope(kind, payload, aggregate_version=version, position=7)
 
 
 def test_an_order_placed_writes_the_order_and_one_fact_per_line() -> None:

@@ -9,20 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract.envelope import Envelope, envelope_for
+from contract.envelope import Envelope
 from domain.carts import Cart
 from domain.errors import DomainError
 from projections import carts
 from projections.carts import CartView, apply, fold
+from tests.support.envelopes import envelopes_of
 
 CUSTOMER = UUID("6f1c2a4e-8a55-4c1f-9d1e-2b7c4a9e0f11")
-
-
-def envelopes_of(cart: Cart, first_position: int = 1) -> list[Envelope]:
-    return [
-        envelope_for("carts", e, position, None)
-        for position, e in enumerate(cart.collect_events(), start=first_position)
-    ]
 
 
 def a_cart() -> Cart:
@@ -39,7 +33,7 @@ def lifecycle() -> tuple[Cart, list[Envelope]]:
     cart.clear()
     cart.add_item("PAN-3", 5)
     cart.check_out()
-    return cart, envelopes_of(cart)
+    return cart, envelopes_of("carts", cart)
 
 
 def folded(envelopes: list[Envelope]) -> CartView:
@@ -50,7 +44,7 @@ def folded(envelopes: list[Envelope]) -> CartView:
 
 def test_an_opened_cart_is_an_empty_open_cart_of_its_customer() -> None:
     cart = a_cart()
-    (opened,) = envelopes_of(cart)
+    (opened,) = envelopes_of("carts", cart)
     view = apply(None, opened)
     assert view == {
         "id": str(cart.id),
@@ -67,7 +61,7 @@ def test_adding_an_item_twice_adds_up_its_quantity_and_keeps_the_order_of_lines(
     cart.add_item("MUG-1", 2)
     cart.add_item("TEA-7", 1)
     cart.add_item("MUG-1", 3)
-    view = folded(envelopes_of(cart))
+    view = folded(envelopes_of("carts", cart))
     assert view["lines"] == [{"sku": "MUG-1", "quantity": 5}, {"sku": "TEA-7", "quantity": 1}]
     assert view["version"] == 4
 
@@ -77,16 +71,16 @@ def test_changing_removing_and_clearing_lines_show_in_the_cart() -> None:
     cart.add_item("MUG-1", 2)
     cart.add_item("TEA-7", 1)
     cart.change_quantity("MUG-1", 9)
-    envelopes = envelopes_of(cart)
+    envelopes = envelopes_of("carts", cart)
     assert folded(envelopes)["lines"] == [
         {"sku": "MUG-1", "quantity": 9},
         {"sku": "TEA-7", "quantity": 1},
     ]
     cart.remove_item("MUG-1")
-    envelopes += envelopes_of(cart, len(envelopes) + 1)
+    envelopes += envelopes_of("carts", cart, len(envelopes) + 1)
     assert folded(envelopes)["lines"] == [{"sku": "TEA-7", "quantity": 1}]
     cart.clear()
-    envelopes += envelopes_of(cart, len(envelopes) + 1)
+    envelopes += envelopes_of("carts", cart, len(envelopes) + 1)
     assert folded(envelopes)["lines"] == []
 
 
@@ -188,7 +182,7 @@ def run(ops: list[tuple[str, str, int]]) -> tuple[Cart, list[Envelope]]:
                     cart.check_out()
         except DomainError:
             pass  # refused commands emit nothing
-    return cart, envelopes_of(cart)
+    return cart, envelopes_of("carts", cart)
 
 
 @given(ops=operations, data=st.data())

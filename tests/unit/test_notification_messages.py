@@ -20,6 +20,7 @@ from notifications.messages import (
     message_id,
     render,
 )
+from tests.support.envelopes import an_envelope
 
 ORDER = "0a1b2c3d-0000-4000-8000-000000000000"
 ADA = Recipient("ada@example.com", "Ada")
@@ -32,18 +33,8 @@ FACTS = OrderFacts(
 
 
 def envelope(kind: str, context: str = "orders", **payload: Any) -> Envelope:
-    return Envelope(
-        event_id=str(uuid4()),
-        type=f"{context}.{kind}",
-        schema_version=1,
-        context=context,
-        aggregate_id=ORDER,
-        aggregate_version=3,
-        position=9,
-        occurred_at="2026-01-01T00:00:00+00:00",
-        correlation_id=None,
-        causation_id=None,
-        payload=payload,
+    return an_envelope(
+        f"{context}.{kind}", payload, aggregate_id=ORDER, aggregate_version=3, position=9
     )
 
 

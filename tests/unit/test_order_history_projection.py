@@ -16,12 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.orders.application import OrdersApplication
-from contract.envelope import Envelope, envelope_for, event_type
+from contract.envelope import Envelope, event_type
 from domain.errors import DomainError
 from domain.money import Money
 from domain.orders import Order, OrderLine, OrderStatus
 from projections.order_history import SHOWN, OrderRow, TimelineRow, apply
 from streams.relay import envelopes as relay_envelopes
+from tests.support.envelopes import envelopes_of
 
 CUSTOMER = UUID("00000000-0000-4000-8000-00000000c001")
 CART = UUID("00000000-0000-4000-8000-00000000ca01")
@@ -44,14 +45,11 @@ HAPPY_PATH: list[Step] = [
 Model = tuple[dict[UUID, OrderRow], dict[tuple[UUID, int], TimelineRow]]
 
 
-def envelopes_of(*steps: Step, order: Order | None = None) -> list[Envelope]:
+def envelopes_after(*steps: Step, order: Order | None = None) -> list[Envelope]:
     order = order or Order.place(uuid4(), CUSTOMER, CART, LINES)
     for step in steps:
         step(order)
-    return [
-        envelope_for("orders", e, position, None)
-        for position, e in enumerate(order.collect_events(), start=1)
-    ]
+    return envelopes_of("orders", order)
 
 
 def deliver(model: Model, envelopes: list[Envelope]) -> Model:
@@ -81,7 +79,7 @@ def only_order(model: Model) -> tuple[OrderRow, list[TimelineRow]]:
 
 
 def test_a_placed_order_joins_its_customers_history_with_total_and_lines() -> None:
-    (placed,) = envelopes_of()
+    (placed,) = envelopes_after()
     order, [entry] = only_order(fold([placed]))
     assert (order.customer_id, order.status, order.version) == (CUSTOMER, "placed", 1)
     assert (order.total_minor, order.currency, order.refunded_minor) == (TOTAL, "EUR", 0)
@@ -97,7 +95,7 @@ def test_a_placed_order_joins_its_customers_history_with_total_and_lines() -> No
 
 
 def test_every_step_of_the_lifecycle_is_on_the_timeline_with_its_time() -> None:
-    envelopes = envelopes_of(*HAPPY_PATH)
+    envelopes = envelopes_after(*HAPPY_PATH)
     order, timeline = only_order(fold(envelopes))
     assert [e.status for e in timeline] == [s.value for s in OrderStatus][:6]
     assert [e.occurred_at.isoformat() for e in timeline] == [e.occurred_at for e in envelopes]
@@ -108,7 +106,7 @@ def test_every_step_of_the_lifecycle_is_on_the_timeline_with_its_time() -> None:
 
 
 def test_a_cancelled_order_shows_the_reason() -> None:
-    order, timeline = only_order(fold(envelopes_of(lambda o: o.cancel("changed my mind"))))
+    order, timeline = only_order(fold(envelopes_after(lambda o: o.cancel("changed my mind"))))
     assert order.status == "cancelled"
     assert (timeline[-1].status, timeline[-1].detail) == (
         "cancelled",
@@ -118,7 +116,7 @@ def test_a_cancelled_order_shows_the_reason() -> None:
 
 def test_a_partial_refund_keeps_the_status_and_the_rest_makes_it_refunded() -> None:
     first, second = uuid4(), uuid4()
-    envelopes = envelopes_of(
+    envelopes = envelopes_after(
         *HAPPY_PATH,
         lambda o: o.refund(first, Money(1000, "EUR")),
         lambda o: o.refund(second, Money(TOTAL - 1000, "EUR")),
@@ -138,14 +136,14 @@ def test_a_partial_refund_keeps_the_status_and_the_rest_makes_it_refunded() -> N
 
 
 def test_an_event_already_applied_changes_nothing() -> None:
-    envelopes = envelopes_of(*HAPPY_PATH[:2])
+    envelopes = envelopes_after(*HAPPY_PATH[:2])
     order, _ = only_order(fold(envelopes))
     for envelope in envelopes:
         assert apply(order, envelope) is None
 
 
 def test_an_event_the_view_does_not_show_still_advances_the_version() -> None:
-    placed, reserved = envelopes_of(HAPPY_PATH[0])
+    placed, reserved = envelopes_after(HAPPY_PATH[0])
     unknown = replace(reserved, type="orders.OrderGiftWrapped", payload={"paper": "red"})
     order, timeline = only_order(fold([placed, unknown]))
     assert (order.version, order.status, order.updated_at) == (2, "placed", order.placed_at)
@@ -153,12 +151,12 @@ def test_an_event_the_view_does_not_show_still_advances_the_version() -> None:
 
 
 def test_events_of_other_contexts_are_ignored() -> None:
-    (placed,) = envelopes_of()
+    (placed,) = envelopes_after()
     assert apply(None, replace(placed, context="carts", type="carts.OrderPlaced")) is None
 
 
 def test_a_step_for_an_order_never_placed_here_only_lands_on_the_timeline() -> None:
-    _, reserved = envelopes_of(HAPPY_PATH[0])
+    _, reserved = envelopes_after(HAPPY_PATH[0])
     change = apply(None, reserved)
     assert change is not None
     assert change.order is None
@@ -191,7 +189,7 @@ def test_every_order_event_has_a_timeline_entry() -> None:
 def test_a_placed_event_this_view_can_never_store_is_poison(
     change: Callable[[dict[str, object]], object], error: type[Exception]
 ) -> None:
-    (placed,) = envelopes_of()
+    (placed,) = envelopes_after()
     payload = dict(placed.payload)
     change(payload)
     with pytest.raises(error):
@@ -199,7 +197,7 @@ def test_a_placed_event_this_view_can_never_store_is_poison(
 
 
 def test_a_timestamp_without_offset_or_a_bad_aggregate_id_is_poison() -> None:
-    (placed,) = envelopes_of()
+    (placed,) = envelopes_after()
     with pytest.raises(ValueError, match="UTC offset"):
         apply(None, replace(placed, occurred_at="2025-01-01T10:00:00"))
     with pytest.raises(ValueError, match="badly formed"):
@@ -207,7 +205,7 @@ def test_a_timestamp_without_offset_or_a_bad_aggregate_id_is_poison() -> None:
 
 
 def test_text_postgres_would_refuse_is_made_storable() -> None:
-    envelopes = envelopes_of(lambda o: o.cancel("oops\x00"))
+    envelopes = envelopes_after(lambda o: o.cancel("oops\x00"))
     _, timeline = only_order(fold(envelopes))
     assert timeline[-1].detail == {"reason": "oops\ufffd"}
 
@@ -263,7 +261,7 @@ def test_redelivering_any_prefix_in_order_gives_the_same_history(
     for choice in choices:
         with suppress(DomainError):  # an illegal step records no event
             ACTIONS[choice](order)
-    envelopes = envelopes_of(order=order)
+    envelopes = envelopes_after(order=order)
     delivered: list[Envelope] = []
     for i, envelope in enumerate(envelopes):
         delivered.append(envelope)

@@ -11,6 +11,7 @@ from domain.orders import Order, OrderLine
 from domain.payments import Payment
 from projections.payment_history import PaymentEntry, PaymentRow, apply
 from streams.saga import order_ids
+from tests.support.envelopes import an_envelope, envelopes_of
 
 ORDER = UUID("00000000-0000-4000-8000-0000000000a1")
 EUR_50 = Money(5000, "EUR")
@@ -21,10 +22,7 @@ def payment_envelopes() -> list[Envelope]:
     payment.capture(uuid4(), EUR_50, "cap_1")
     payment.refund(uuid4(), Money(2000, "EUR"), "ref_1")
     payment.refund(uuid4(), Money(3000, "EUR"), "ref_2")
-    return [
-        envelope_for("payments", event, position, None)
-        for position, event in enumerate(payment.collect_events(), start=1)
-    ]
+    return envelopes_of("payments", payment)
 
 
 def fold(envelopes: list[Envelope]) -> tuple[PaymentRow | None, list[PaymentEntry]]:
@@ -90,18 +88,11 @@ def test_the_saga_wakes_for_order_events_and_for_stock_lost_behind_its_back() ->
     (placed,) = order.collect_events()
     assert order_ids(envelope_for("orders", placed, 1, None)) == {ORDER}
 
-    expired = Envelope(
-        event_id="e",
-        type="inventory.StockItemReservationExpired",
-        schema_version=1,
-        context="inventory",
-        aggregate_id=str(uuid4()),
+    expired = an_envelope(
+        "inventory.StockItemReservationExpired",
+        {"order_id": str(ORDER), "quantity": 1},
         aggregate_version=3,
         position=9,
-        occurred_at="2026-01-01T00:00:00+00:00",
-        correlation_id=None,
-        causation_id=None,
-        payload={"order_id": str(ORDER), "quantity": 1},
     )
     assert order_ids(expired) == {ORDER}
     assert order_ids(payment_envelopes()[0]) == set()

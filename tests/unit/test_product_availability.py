@@ -8,18 +8,14 @@ from uuid import UUID, uuid4
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract.envelope import Envelope, envelope_for
+from contract.envelope import Envelope
 from domain.catalog import Product, product_id_for
 from domain.inventory import StockItem
 from domain.money import Money
 from projections.product_search import Document, apply
+from tests.support.envelopes import envelopes_of
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def envelopes(context: str, aggregate: object) -> list[Envelope]:
-    events = aggregate.collect_events()  # type: ignore[attr-defined]
-    return [envelope_for(context, e, i, None) for i, e in enumerate(events, start=1)]
 
 
 def fold(document: Document | None, batch: list[Envelope]) -> Document | None:
@@ -41,7 +37,7 @@ def test_a_product_and_its_stock_item_share_one_document() -> None:
     stock.receive(5, "receipt-1")
     stock.reserve(uuid4(), 5, T0)
 
-    document = fold(fold(None, envelopes("catalog", product)), envelopes("inventory", stock))
+    document = fold(fold(None, envelopes_of("catalog", product)), envelopes_of("inventory", stock))
 
     assert document is not None
     assert document["id"] == str(product_id_for("KT-1"))
@@ -54,7 +50,7 @@ def test_a_product_and_its_stock_item_share_one_document() -> None:
 def test_stock_that_arrives_before_the_product_waits_in_the_document() -> None:
     stock = StockItem(sku="KT-2")
     stock.receive(2, "receipt-1")
-    document = fold(None, envelopes("inventory", stock))
+    document = fold(None, envelopes_of("inventory", stock))
     assert document is not None
     assert document["in_stock"] is True
     assert "name" not in document  # searches show only active products: not yet visible
@@ -92,7 +88,7 @@ def test_the_document_always_shows_what_the_stock_item_holds(ops: list[tuple[str
                     stock.expire(T0 + timedelta(minutes=quantity))
         except Exception:  # a refused command records nothing; the view must agree anyway
             pass
-    document = fold(None, envelopes("inventory", stock))
+    document = fold(None, envelopes_of("inventory", stock))
     assert document is not None
     assert document["stock"] == {
         "on_hand": stock.on_hand,

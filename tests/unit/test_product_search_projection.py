@@ -5,10 +5,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract.envelope import Envelope, envelope_for
+from contract.envelope import Envelope
 from domain.catalog import Product
 from domain.money import Money
 from projections.product_search import Document, apply
+from tests.support.envelopes import envelopes_of
 
 
 def envelopes_for_prices(prices: list[int]) -> list[Envelope]:
@@ -22,10 +23,7 @@ def envelopes_for_prices(prices: list[int]) -> list[Envelope]:
     )
     for price in prices[1:]:
         product.change_price(Money(price, "EUR"))
-    return [
-        envelope_for("catalog", e, position, None)
-        for position, e in enumerate(product.collect_events(), start=1)
-    ]
+    return envelopes_of("catalog", product)
 
 
 def fold(envelopes: list[Envelope]) -> Document | None:
@@ -100,10 +98,7 @@ def envelopes_for_a_listing_lifecycle() -> list[Envelope]:
     product.revise(name="Burr Grinder", description="Conical steel burrs")
     product.recategorise("coffee", "Dawn")
     product.discontinue("supplier stopped making it")
-    return [
-        envelope_for("catalog", e, position, None)
-        for position, e in enumerate(product.collect_events(), start=1)
-    ]
+    return envelopes_of("catalog", product)
 
 
 def test_the_search_document_follows_renames_descriptions_and_categories() -> None:
@@ -131,7 +126,7 @@ def test_a_discontinued_product_leaves_search_and_a_reinstated_one_returns() -> 
     )
     product.discontinue("seasonal")
     product.reinstate()
-    reinstated = fold([envelope_for("catalog", e, 1, None) for e in product.collect_events()])
+    reinstated = fold(envelopes_of("catalog", product))
     assert reinstated is not None
     assert reinstated["status"] == "active"
     assert reinstated["versions"] == {"catalog": 3}

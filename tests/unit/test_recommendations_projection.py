@@ -10,24 +10,19 @@ import pytest
 from contract.envelope import Envelope
 from domain.sku import sku_id
 from projections.recommendations import ADVANCE, CANCEL, CONFIRM, PLACED, step_of
+from tests.support.envelopes import an_envelope
 
 ORDER = str(uuid4())
 CUSTOMER = str(uuid4())
 
 
 def envelope(kind: str, version: int, context: str = "orders", **payload: Any) -> Envelope:
-    return Envelope(
-        event_id=str(uuid4()),
-        type=f"{context}.{kind}",
-        schema_version=1,
-        context=context,
+    return an_envelope(
+        f"{context}.{kind}",
+        payload,
         aggregate_id=ORDER,
         aggregate_version=version,
         position=version,
-        occurred_at="2026-01-01T00:00:00+00:00",
-        correlation_id=None,
-        causation_id=None,
-        payload=payload,
     )
 
 

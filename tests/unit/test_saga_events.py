@@ -9,24 +9,21 @@ import pytest
 
 from contract.envelope import Envelope
 from streams.saga import Checkout, checkout_of, order_ids
+from tests.support.envelopes import an_envelope
 
 CART = UUID("00000000-0000-4000-8000-0000000000c1")
 CUSTOMER = UUID("00000000-0000-4000-8000-0000000000d1")
 
 
-def envelope(type_: str, payload: dict[str, Any], context: str = "carts") -> Envelope:
-    return Envelope(
+def envelope(type_: str, payload: dict[str, Any]) -> Envelope:
+    return an_envelope(
+        type_,
+        payload,
         event_id="e1",
-        type=type_,
-        schema_version=1,
-        context=context,
-        aggregate_id=str(CART),
+        aggregate_id=CART,
         aggregate_version=4,
         position=9,
-        occurred_at="2026-01-01T00:00:00+00:00",
         correlation_id="corr-1",
-        causation_id="corr-1",
-        payload=payload,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from uuid import uuid4
 
 import psycopg
 import pytest
@@ -28,6 +27,7 @@ from contract.envelope import Envelope
 from infra.observability.logs import JsonLines, _utc_time
 from infra.observability.tracing import configure_tracing
 from streams.tracing import envelope_context, process_span
+from tests.support.envelopes import an_envelope
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT = f"00-{TRACE}-b7ad6b7169203331-01"
@@ -56,25 +56,8 @@ def test_malformed_trace_headers_are_no_context() -> None:
     assert current_trace_headers() == {}
 
 
-def _envelope(traceparent: str | None) -> Envelope:
-    return Envelope(
-        event_id=str(uuid4()),
-        type="catalog.ProductAdded",
-        schema_version=1,
-        context="catalog",
-        aggregate_id=str(uuid4()),
-        aggregate_version=1,
-        position=1,
-        occurred_at="2026-12-02T00:00:00+00:00",
-        correlation_id="c",
-        causation_id="c",
-        payload={},
-        traceparent=traceparent,
-    )
-
-
 def test_the_envelope_round_trips_its_trace_context_and_headers_win() -> None:
-    envelope = Envelope.from_json(_envelope(PARENT).to_json())
+    envelope = Envelope.from_json(an_envelope("catalog.ProductAdded", traceparent=PARENT).to_json())
     assert envelope.traceparent == PARENT
     other = f"00-{'1' * 32}-{'2' * 16}-01"
     from_headers = envelope_context(envelope, [("traceparent", other.encode())])
