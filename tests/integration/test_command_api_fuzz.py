@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from commands.http.app import create_command_api
 from infra import apps
 from infra.bootstrap import REGISTRY
+from infra.payments.sandbox import SandboxGateway
 from infra.settings import Settings
 from tests.support.auth import as_admin
 
@@ -27,8 +28,12 @@ pytestmark = pytest.mark.integration
 
 
 def _routes_only() -> FastAPI:
-    in_memory = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-    routers = [c.router(c.application(env=in_memory), "") for c in REGISTRY.values()]
+    in_memory: dict[str, Any] = {"env": {"PERSISTENCE_MODULE": "eventsourcing.popo"}}
+    payments = {**in_memory, "gateway": SandboxGateway("fuzz-routes")}
+    routers = [
+        c.router(c.application(**(payments if name == "payments" else in_memory)), "")
+        for name, c in REGISTRY.items()
+    ]
     return create_command_api(routers, readiness=lambda: None)
 
 

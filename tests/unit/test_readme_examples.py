@@ -18,7 +18,7 @@ from infra.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 # Public routes (security/access.py): the rest needs an access token.
 PUBLIC_COMMANDS = {("POST", "/users"), ("POST", "/auth/login"), ("POST", "/auth/refresh")}
-PUBLIC_QUERIES = ("/products/search", "/healthz", "/readyz")
+PUBLIC_QUERIES = ("/products/search", "/healthz", "/readyz", "/asyncapi.json")
 
 
 def shell_blocks(text: str) -> list[str]:
