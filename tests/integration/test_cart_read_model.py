@@ -55,14 +55,20 @@ def with_store(settings: Settings, action: Callable[[CartStore], Awaitable[T]]) 
 
 
 def snapshot(settings: Settings) -> dict[str, Any]:
-    """Every key of this namespace: cart JSON decoded, customer sets as sorted lists."""
+    """The read model's keys in this namespace: cart JSON decoded, customer sets as sorted lists.
+
+    Other keys share the namespace (the rate limiter's buckets are hashes that expire a few
+    seconds after the last request), so a key may vanish between the scan and the read: its
+    type is then ``none``, and it is skipped rather than read as a missing cart.
+    """
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
         result: dict[str, Any] = {}
         for key in client.scan_iter(f"{settings.namespace}:*"):
-            if client.type(key) == "set":
+            kind = client.type(key)
+            if kind == "set":
                 result[key] = sorted(str(m) for m in client.smembers(key))
-            else:
+            elif kind == "string":
                 result[key] = json.loads(str(client.get(key)))
         return result
     finally:
