@@ -134,8 +134,11 @@ def event_store_env(
         "POSTGRES_USER": str(info.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(info.get("password", "")),
         "POSTGRES_SCHEMA": settings.schema_for(context),
-        "POSTGRES_POOL_SIZE": "2",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # One connection kept open per context, up to twelve under load: each opened
+        # backend costs Postgres a fork and a cold catalog cache, paid again by every
+        # process and (in the tests) every namespace.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "11",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y" if create_tables else "n",
     }
@@ -184,7 +187,10 @@ def payment_gateway(settings: Settings, *, create_tables: bool = False) -> Resil
 def personal_data_keys(settings: Settings) -> PostgresPersonalDataKeys:
     """Per-user keys in their own schema, apart from every events table (ADR 0022)."""
     return PostgresPersonalDataKeys(
-        settings.database_url, settings.schema_for("keys"), load_keys(settings).master_ring()
+        settings.database_url,
+        settings.schema_for("keys"),
+        load_keys(settings).master_ring(),
+        postgres(settings),  # this process's pool: no pool (and backends) per application
     )
 
 

@@ -59,10 +59,9 @@ def _tune_test_postgres(url: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
-@pytest.fixture
-def settings(stack: Settings) -> Settings:
-    """Settings for one test: its own namespace, provisioned, with free API ports."""
-    test_settings = stack.model_copy(
+def _provisioned_namespace(stack: Settings) -> Settings:
+    """Settings with a namespace of their own, provisioned, and free API ports."""
+    namespaced = stack.model_copy(
         update={
             "namespace": f"t{uuid.uuid4().hex[:12]}",
             "command_api_port": free_port(),
@@ -73,8 +72,31 @@ def settings(stack: Settings) -> Settings:
             "relay_poll_seconds": 0.2,
         }
     )
-    provision(test_settings)
-    return test_settings
+    provision(namespaced)
+    return namespaced
+
+
+# A module marked ``shared_namespace`` gets one namespace for all its tests: provisioning
+# (six contexts' tables, topics, the index) costs more than most API tests, and the suite is
+# CPU-bound on two cores. Only for tests that make their own ids and never look at the whole
+# namespace (a count of every event, a rate-limit bucket, a read model compared in full).
+SHARED_NAMESPACE = "shared_namespace"
+
+
+@pytest.fixture(scope="module")
+def module_settings(stack: Settings) -> Settings:
+    """One provisioned namespace for a whole module (see ``SHARED_NAMESPACE``)."""
+    return _provisioned_namespace(stack)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, stack: Settings) -> Settings:
+    """Settings for one test: its own namespace, provisioned, with free API ports; the
+    module's namespace in a module marked ``shared_namespace``."""
+    if request.node.get_closest_marker(SHARED_NAMESPACE):
+        shared: Settings = request.getfixturevalue("module_settings")
+        return shared
+    return _provisioned_namespace(stack)
 
 
 @pytest.fixture
@@ -82,6 +104,12 @@ def processes(settings: Settings, tmp_path: Path) -> Iterator[Supervisor]:
     """A supervisor for the platform processes a test starts; stops them all afterwards."""
     with Supervisor(tmp_path / "logs") as supervisor:
         yield supervisor
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{SHARED_NAMESPACE}: the module's tests share one provisioned namespace"
+    )
 
 
 def pytest_report_header() -> str:

@@ -13,12 +13,14 @@ import base64
 import copy
 import json
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
-from psycopg import Cursor, sql
+from psycopg import Connection, Cursor, sql
 from psycopg_pool import ConnectionPool
 
 from commands.metadata import MetadataMapper
@@ -51,12 +53,21 @@ class PostgresPersonalDataKeys:
     """``personal_data_keys (owner_id, wrapped_key, created_at, shredded_at)`` in its own
     schema. A shredded owner keeps a row without a key, so no new key is ever made for them."""
 
-    def __init__(self, dsn: str, schema: str, master: KeyRing) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        schema: str,
+        master: KeyRing,
+        connect: Callable[[], AbstractContextManager[Connection[Any]]] | None = None,
+    ) -> None:
+        """``connect`` lends connections from the process's pool (the composition root's);
+        without it, the keys open a small pool of their own on first use."""
         self._master = master
         self.table = sql.Identifier(schema, KEYS_TABLE)
         self._pool = ConnectionPool(dsn, min_size=0, max_size=4, open=False)
         self._opened = False
         self._lock = threading.Lock()
+        self._borrowed = connect
 
     def create_table(self) -> None:
         with self._connection() as conn:
@@ -128,6 +139,8 @@ class PostgresPersonalDataKeys:
         return self._master.decrypt(bytes(row[0]), owner.bytes)
 
     def _connection(self) -> Any:
+        if self._borrowed is not None:
+            return self._borrowed()
         with self._lock:
             if not self._opened:
                 self._pool.open()

@@ -13,7 +13,7 @@ from infra import apps
 from infra.settings import Settings
 from tests.support.auth import as_admin, bearer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_namespace]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from domain.money import Money
 from domain.orders import Order, OrderStatus
 from tests.support.applications import head
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_namespace]
 
 ORDER: dict[str, Any] = {
     "customer_id": "2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9a01",

@@ -22,7 +22,7 @@ from projections.sinks.product_index import PRODUCT_SEARCH, ProductIndex
 from tests.support.auth import as_admin
 from tests.support.platform import eventually
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_namespace]
 PRODUCT = "00000000-0000-0000-0000-000000000042"
 
 
