@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Query, Response
+from fastapi import Query, Response
 from psycopg import AsyncConnection, sql
 from psycopg.errors import UndefinedTable
 from psycopg.rows import dict_row
 
 from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from security.problems import Problem
 
 # A connection for one query, returned afterwards: ``AsyncConnectionPool.connection``.
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
@@ -55,7 +56,7 @@ class ReadYourWrites:
         return consistency
 
 
-class NotInReadModel(HTTPException):
+class NotInReadModel(Problem):
     """A 404 with a stable code, still carrying the consistency headers: a thing missing
     from a stale read model may only not be visible yet (``Consistency.missing``)."""
 
@@ -66,8 +67,7 @@ class NotInReadModel(HTTPException):
         where: str = "the read model",
         code: str = "not_found",
     ) -> None:
-        super().__init__(404, consistency.missing(what, where), consistency.headers())
-        self.code = code
+        super().__init__(404, consistency.missing(what, where), consistency.headers(), code)
 
 
 async def fetch_columns(

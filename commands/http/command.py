@@ -18,10 +18,11 @@ from fastapi import Depends, Header, Response, status
 from pydantic import BaseModel
 
 from commands.base import CommandResult, ShopApplication
-from commands.http.problems import IdempotencyKeyRequired, Problem
 from commands.metadata import caused_by, current_correlation_id
+from domain.errors import DomainError
 from security.access import Principal
 from security.audit import AuditLog
+from security.problems import Problem
 
 Result = TypeVar("Result", bound=CommandResult | dict[str, Any])
 T = TypeVar("T")
@@ -43,6 +44,12 @@ IdempotencyKey = Annotated[
         description="a repeat with the same key returns the first response and changes nothing",
     ),
 ]
+
+
+class IdempotencyKeyRequired(DomainError):
+    """The command needs an ``Idempotency-Key`` header (answered with 428)."""
+
+    code = "idempotency_key_required"
 
 
 def expected_version(if_match: str | None) -> int | None:

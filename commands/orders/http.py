@@ -4,7 +4,7 @@ An order only moves forward through its lifecycle; any other step is a 409
 ``illegal_transition`` (a ``Conflict``, mapped by ``infra.http``) naming where it is and
 where it was asked to go. Placing takes an optional ``Idempotency-Key`` (the order's id
 derives from it); a refund needs one (it is the refund's id: without it, 428
-``idempotency_key_required``, raised as ``commands.http.problems.Problem``).
+``idempotency_key_required``, raised as ``security.problems.Problem``).
 """
 
 from __future__ import annotations

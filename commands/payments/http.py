@@ -5,7 +5,7 @@ answer is 428 ``idempotency_key_required`` (nothing is derived, nothing happens)
 processor's answers map to: declined → 402 ``payment_declined`` (the declined authorization
 is still recorded), no answer in time → 504 ``gateway_timeout``, "retry later" after a few
 attempts → 503 ``gateway_unavailable`` with Retry-After (all raised as
-``commands.http.problems.Problem``). An illegal step is a ``Conflict``: ``infra.http``
+``security.problems.Problem``). An illegal step is a ``Conflict``: ``infra.http``
 answers it with 409 ``illegal_transition``.
 """
 
@@ -21,7 +21,6 @@ from fastapi import APIRouter, Body, status
 
 from commands.base import CommandResult
 from commands.http.command import AuditNote, Keyed, KeyedVersioned
-from commands.http.problems import Problem
 from commands.payments.application import (
     GatewayTimedOut,
     GatewayUnavailable,
@@ -31,6 +30,7 @@ from commands.payments.application import (
 from commands.payments.models import Authorize, Capture, Refund, Void
 from security.access import Admin, AdminOnly
 from security.audit import Audit
+from security.problems import Problem
 
 MOVES_MONEY = "payments move money: send an Idempotency-Key header"
 
