@@ -77,7 +77,7 @@ def domain_status(error: DomainError) -> int:
     """NotFound → 404; AlreadyExists, Conflict, VersionConflict → 409; other rules → 422.
 
     Statuses that only some endpoints use (402, 428, 503, 504) are not decided here: those
-    routers raise ``commands.http.problems.Problem``.
+    routers raise ``security.problems.Problem``.
     """
     match error:
         case NotFound():

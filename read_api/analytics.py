@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,14 +20,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from psycopg import AsyncConnection, sql
-from psycopg.errors import UndefinedTable
-from psycopg.rows import dict_row
+from psycopg import sql
 
 from domain.identity import Role
+from read_api.dependencies import Connect, Filter, fetch_columns
 from security.access import require
 
-Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
 MAX_ROWS = 10_000
 
 
@@ -98,8 +95,6 @@ class Format(StrEnum):
 
 
 Day = Annotated[date | None, Query(description="UTC day, YYYY-MM-DD (inclusive)")]
-# No NUL: Postgres text cannot hold one (it would be a 500, not a "no match").
-Filter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
@@ -139,13 +134,8 @@ class AnalyticsQueries:
             where=sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
             order=sql.SQL(report.order),
         )
-        async with self.connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            try:
-                await cursor.execute(query, [*params, limit])
-            except UndefinedTable:
-                return [], []  # not provisioned yet: nothing to report
-            columns = [c.name for c in cursor.description or ()]
-            return columns, await cursor.fetchall()
+        # Not provisioned yet: nothing to report.
+        return await fetch_columns(self.connect, query, [*params, limit])
 
 
 def router(connect: Connect, schema: str) -> APIRouter:

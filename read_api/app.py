@@ -16,7 +16,8 @@ from starlette.requests import Request
 from domain.catalog.product import product_id_for
 from domain.identity import Role
 from read_api.answers import RecentAnswers
-from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from read_api.consistency import AppliedPosition
+from read_api.dependencies import After, NotInReadModel, ReadYourWrites
 from read_api.product_queries import InvalidCursor, ProductSearch, SortOrder, encode_cursor, present
 from security.access import Gate, Public, require
 
@@ -112,12 +113,6 @@ Term = Annotated[str | None, Query(min_length=1, max_length=200)]
 _MAX_LONG = 2**63 - 1  # Elasticsearch's long: a greater bound is a 422, not a 500
 
 
-After = Annotated[
-    int | None,
-    Query(ge=0, description="the position a command returned: wait until it is visible"),
-]
-
-
 def _products_router(
     es: AsyncElasticsearch,
     alias: str,
@@ -127,13 +122,8 @@ def _products_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/products", tags=["products"], dependencies=[Public])
 
-    async def consistent(after: int | None, response: Response) -> Consistency:
-        consistency = await wait_until_applied(applied, after, wait_seconds)
-        if after is not None and not consistency.stale:
-            # Applied is not yet searchable until a refresh; only these readers pay for it.
-            await es.indices.refresh(index=alias)
-        response.headers.update(consistency.headers())
-        return consistency
+    # Applied is not yet searchable until a refresh.
+    consistent = ReadYourWrites(applied, wait_seconds, lambda: es.indices.refresh(index=alias))
 
     @router.get("/search")
     async def search(
@@ -210,10 +200,8 @@ def _products_router(
             try:
                 hit = await es.get(index=alias, id=str(wanted))
             except NotFoundError:
-                raise HTTPException(  # code not_found, as on the command API
-                    404,
-                    consistency.missing(f"product {product_id}", "the search index"),
-                    headers=consistency.headers(),
+                raise NotInReadModel(  # code not_found, as on the command API
+                    consistency, f"product {product_id}", "the search index"
                 ) from None
             found = present(dict(hit))
             answers.put(key, found, generation)

@@ -6,22 +6,15 @@ auditor role may read it (separation of duties: admins act, auditors read what t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from psycopg import AsyncConnection, sql
-from psycopg.errors import UndefinedTable
-from psycopg.rows import dict_row
+from psycopg import sql
 
 from domain.identity import Role
+from read_api.dependencies import Connect, Filter, fetch_rows
 from security.access import require
 from security.audit import TABLE
-
-Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
-# No NUL: Postgres text cannot hold one (it would be a 500, not a "no match").
-Filter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
 def router(connect: Connect, schema: str) -> APIRouter:
@@ -53,12 +46,7 @@ def router(connect: Connect, schema: str) -> APIRouter:
             "SELECT id, at, actor, action, target, correlation_id, detail FROM {}{}"
             " ORDER BY id DESC LIMIT %s"
         ).format(table, where)
-        async with connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            try:
-                await cursor.execute(query, [*params, limit + 1])
-                rows = await cursor.fetchall()
-            except UndefinedTable:
-                rows = []
+        rows = await fetch_rows(connect, query, [*params, limit + 1])
         page = rows[:limit]
         return {
             "items": [{**row, "at": row["at"].isoformat()} for row in page],

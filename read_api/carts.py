@@ -6,22 +6,18 @@ until the carts projection has applied it, and says ``Shop-Stale: true`` when it
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from projections.carts import CartView
 from projections.sinks.redis_carts import CartStore
-from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from read_api.consistency import AppliedPosition
+from read_api.dependencies import After, NotInReadModel, ReadYourWrites
 from security.access import CurrentUser, owned
-
-After = Annotated[
-    int | None,
-    Query(ge=0, description="the position a command returned: wait until it is visible"),
-]
 
 
 class CartLineView(BaseModel):
@@ -37,15 +33,6 @@ class CartResponse(BaseModel):
     version: int
 
 
-class NotFound(HTTPException):
-    """A 404 with a stable code, still carrying the consistency headers: a cart missing
-    from a stale read model may only not be visible yet."""
-
-    def __init__(self, code: str, detail: str, consistency: Consistency) -> None:
-        super().__init__(404, detail, headers=consistency.headers())
-        self.code = code
-
-
 def present(cart: CartView) -> dict[str, Any]:
     return {field: cart[field] for field in ("id", "customer_id", "lines", "status", "version")}
 
@@ -56,10 +43,7 @@ def router(
     store = CartStore(redis, namespace)
     api = APIRouter(tags=["carts"])
 
-    async def consistent(after: int | None, response: Response) -> Consistency:
-        consistency = await wait_until_applied(applied, after, wait_seconds)
-        response.headers.update(consistency.headers())
-        return consistency
+    consistent = ReadYourWrites(applied, wait_seconds)
 
     @api.get("/carts/{cart_id}", response_model=CartResponse)
     async def get_cart(
@@ -69,7 +53,7 @@ def router(
         Its customer's (or an admin's) only: anyone else gets the 404 of a missing cart."""
         consistency = await consistent(after, response)
         cart = await store.get(str(cart_id))
-        missing = NotFound("not_found", consistency.missing(f"cart {cart_id}"), consistency)
+        missing = NotInReadModel(consistency, f"cart {cart_id}")
         if cart is None:
             raise missing
         owner = cart["customer_id"]
@@ -83,10 +67,8 @@ def router(
         """The customer's current open cart (the open one changed last); 404 if none,
         and for anyone but that customer or an admin."""
         consistency = await consistent(after, response)
-        missing = NotFound(
-            "open_cart_not_found",
-            consistency.missing(f"an open cart of customer {customer_id}"),
-            consistency,
+        missing = NotInReadModel(
+            consistency, f"an open cart of customer {customer_id}", code="open_cart_not_found"
         )
         owned(principal, customer_id, missing)
         cart = await store.open_cart_of(str(customer_id))

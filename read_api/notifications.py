@@ -6,21 +6,16 @@ address or body, only what was mailed about which event and how it went.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
-from psycopg import AsyncConnection, sql
-from psycopg.errors import UndefinedTable
-from psycopg.rows import dict_row
+from psycopg import sql
 
 from notifications.history import TABLE
+from read_api.dependencies import Connect, fetch_rows
 from security.access import CurrentUser, owned
-
-Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
 
 
 class Status(StrEnum):
@@ -53,12 +48,8 @@ def router(connect: Connect, schema: str) -> APIRouter:
             " message_id, attempts, occurred_at, sent_at, updated_at FROM {t} WHERE {where}"
             " ORDER BY occurred_at DESC, event_id DESC LIMIT %s"
         ).format(t=table, where=where)
-        async with connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            try:
-                await cursor.execute(query, [*params, limit])
-                rows = await cursor.fetchall()
-            except UndefinedTable:
-                rows = []  # the consumer has not started yet: nothing sent so far
+        # No table while the consumer has not started yet: nothing sent so far.
+        rows = await fetch_rows(connect, query, [*params, limit])
         return {"customer_id": str(customer_id), "items": [_item(row) for row in rows]}
 
     return api

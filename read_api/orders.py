@@ -10,36 +10,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
-from psycopg import AsyncConnection, sql
-from psycopg.errors import UndefinedTable
-from psycopg.rows import dict_row
+from psycopg import sql
 
 from projections.sinks.postgres_orders import ORDERS, TIMELINE
-from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from read_api.consistency import AppliedPosition
+from read_api.dependencies import After, Connect, NotInReadModel, ReadYourWrites, fetch_rows
 from read_api.money import money
 from security.access import CurrentUser, owned
 
-# A connection for one query, returned afterwards: ``AsyncConnectionPool.connection``.
-Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
 Keyset = tuple[datetime, UUID]
 
 _ORDER_COLUMNS = sql.SQL(
     "order_id, customer_id, status, total_minor, currency, refunded_minor,"
     " placed_at, updated_at, version, saga_step, saga_reason"
 )
-
-After = Annotated[
-    int | None,
-    Query(ge=0, description="the position a command returned: wait until it is visible"),
-]
 
 
 class InvalidCursor(ValueError):
@@ -105,12 +95,7 @@ class OrderHistoryQueries:
         return {**rows[0], "timeline": timeline}
 
     async def _fetch(self, query: sql.Composed, params: list[Any]) -> list[dict[str, Any]]:
-        async with self.connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            try:
-                await cursor.execute(query, params)
-            except UndefinedTable:
-                return []  # the projector has not started yet: no history so far
-            return await cursor.fetchall()
+        return await fetch_rows(self.connect, query, params)  # no table yet: no history
 
 
 def router(
@@ -124,10 +109,7 @@ def router(
     queries = OrderHistoryQueries(connect, schema)
     api = APIRouter(tags=["order history"])
 
-    async def consistent(after: int | None, response: Response) -> Consistency:
-        consistency = await wait_until_applied(applied, after, wait_seconds)
-        response.headers.update(consistency.headers())
-        return consistency
+    consistent = ReadYourWrites(applied, wait_seconds)
 
     @api.get("/customers/{customer_id}/orders")
     async def customer_orders(
@@ -169,11 +151,7 @@ def router(
         customer's (or an admin's) only, anyone else gets the 404 of a missing order."""
         consistency = await consistent(after, response)
         found = await queries.order(order_id)
-        missing = HTTPException(
-            404,
-            consistency.missing(f"order {order_id}", "the order history"),
-            consistency.headers(),
-        )
+        missing = NotInReadModel(consistency, f"order {order_id}", "the order history")
         if found is None:
             raise missing
         owned(principal, found["customer_id"], missing)

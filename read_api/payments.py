@@ -11,14 +11,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from psycopg import sql
-from psycopg.errors import UndefinedTable
-from psycopg.rows import dict_row
 
 from projections.sinks.postgres_orders import ORDERS
 from projections.sinks.postgres_payments import CUSTOMERS, ENTRIES, PAYMENTS
-from read_api.consistency import AppliedPosition, wait_until_applied
+from read_api.consistency import AppliedPosition
+from read_api.dependencies import After, Connect, ReadYourWrites, fetch_rows
 from read_api.money import money as money_in
-from read_api.orders import After, Connect
 from security.access import CurrentUser, owned
 
 _COLUMNS = sql.SQL(
@@ -36,14 +34,10 @@ def router(
     customers = sql.Identifier(schema, CUSTOMERS)
     orders = sql.Identifier(schema, ORDERS)  # the order history's: who owns an order
     api = APIRouter(tags=["payment history"])
+    consistent = ReadYourWrites(applied, wait_seconds)
 
     async def fetch(query: sql.Composed, params: list[Any]) -> list[dict[str, Any]]:
-        async with connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            try:
-                await cursor.execute(query, params)
-            except UndefinedTable:
-                return []  # the projector has not started yet
-            return await cursor.fetchall()
+        return await fetch_rows(connect, query, params)
 
     async def with_entries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = [row["payment_id"] for row in rows]
@@ -62,8 +56,7 @@ def router(
     async def answer(
         response: Response, after: int | None, key: str, value: UUID, query: sql.Composed
     ) -> dict[str, Any]:
-        consistency = await wait_until_applied(applied, after, wait_seconds)
-        response.headers.update(consistency.headers())
+        consistency = await consistent(after, response)
         rows = await fetch(query, [value])
         return {
             key: str(value),

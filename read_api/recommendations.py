@@ -15,7 +15,8 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from projections.sinks.redis_recommendations import RecommendationStore
-from read_api.consistency import AppliedPosition, Consistency, wait_until_applied
+from read_api.consistency import AppliedPosition
+from read_api.dependencies import ReadYourWrites
 from read_api.product_queries import present
 from security.access import CurrentUser, Public, owned
 
@@ -38,10 +39,7 @@ def router(
     """``applied`` is the orders position up to which the recommendations are complete."""
     api = APIRouter(tags=["recommendations"])
 
-    async def consistent(after: int | None, response: Response) -> Consistency:
-        consistency = await wait_until_applied(applied, after, wait_seconds)
-        response.headers.update(consistency.headers())
-        return consistency
+    consistent = ReadYourWrites(applied, wait_seconds)
 
     async def sellable(ranked: list[str], limit: int) -> list[dict[str, Any]]:
         """The ranked products that are active and in stock, in rank order."""

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.identity import Role
 from security.not_before import NotBefore, RevocationUnavailable
+from security.problems import Problem
 from security.ratelimit import Limit, RateLimiter
 from security.tokens import TokenExpired, TokenRejected, TokenService, TokenUse
 
@@ -62,7 +63,7 @@ class Access:
     not_before: NotBefore | None = None
 
 
-class Unauthorized(HTTPException):
+class Unauthorized(Problem):
     code = "unauthorized"
 
     def __init__(self, detail: str, reason: str = "invalid_token") -> None:
@@ -70,7 +71,7 @@ class Unauthorized(HTTPException):
         self.reason = reason  # a metric label: a fixed word, never the token
 
 
-class Forbidden(HTTPException):
+class Forbidden(Problem):
     code = "forbidden"
 
     def __init__(self, detail: str) -> None:
@@ -88,7 +89,7 @@ class TokenRevoked(Unauthorized):
         )
 
 
-class RevocationFailed(HTTPException):
+class RevocationFailed(Problem):
     code = "store_unavailable"
 
     def __init__(self) -> None:
@@ -99,7 +100,7 @@ class RevocationFailed(HTTPException):
         )
 
 
-class RateLimited(HTTPException):
+class RateLimited(Problem):
     code = "rate_limited"
 
     def __init__(self, retry_after_seconds: float, limit: str = "request") -> None:

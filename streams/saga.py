@@ -53,7 +53,7 @@ class SagaConfig:
 
 
 @dataclass(frozen=True)
-class Checkout:
+class CheckoutMessage:
     """A checked-out cart, as its event tells it: who buys what (no prices)."""
 
     cart_id: UUID
@@ -67,7 +67,7 @@ class Checkout:
 class Saga(Protocol):
     def advance(self, order_id: UUID) -> object: ...
 
-    def check_out(
+    def place_order_for_cart(
         self,
         cart_id: UUID,
         customer_id: UUID,
@@ -87,7 +87,7 @@ def order_ids(envelope: Envelope) -> set[UUID]:
     return set()
 
 
-def checkout_of(envelope: Envelope) -> Checkout | None:
+def checkout_of(envelope: Envelope) -> CheckoutMessage | None:
     """The checkout an integration event tells of, if it is one."""
     if envelope.type != CHECKED_OUT:
         return None
@@ -95,7 +95,7 @@ def checkout_of(envelope: Envelope) -> Checkout | None:
     lines = [(str(line["sku"]), int(line["quantity"])) for line in payload["lines"]]
     if not lines:
         raise ValueError("a checkout without lines")
-    return Checkout(
+    return CheckoutMessage(
         UUID(envelope.aggregate_id),
         UUID(str(payload["customer_id"])),
         lines,
@@ -151,11 +151,11 @@ def build_saga_app(
 
 def _read(
     events: Iterable[Any], context: str
-) -> tuple[set[UUID], list[Checkout], dict[UUID, list[Context | None]]]:
+) -> tuple[set[UUID], list[CheckoutMessage], dict[UUID, list[Context | None]]]:
     """The orders a batch concerns, the checkouts in it (each cart once), and the trace
     contexts of the events that concern each order."""
     found: set[UUID] = set()
-    checkouts: dict[UUID, Checkout] = {}
+    checkouts: dict[UUID, CheckoutMessage] = {}
     traces: dict[UUID, list[Context | None]] = {}
     for event in events:
         if watermark_of(event.message.headers) is not None:
@@ -205,7 +205,7 @@ class _Runner:
     async def in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
-    async def place_all(self, checkouts: Iterable[Checkout], topic: str = "") -> set[UUID]:
+    async def place_all(self, checkouts: Iterable[CheckoutMessage], topic: str = "") -> set[UUID]:
         """Place each checkout's order; the orders' ids."""
         saga = await self.saga()
         placed = await asyncio.gather(
@@ -216,7 +216,7 @@ class _Runner:
                         "place order",
                         topic,
                         [envelope_context_of(c)],
-                        saga.check_out,
+                        saga.place_order_for_cart,
                         {"shop.cart_id": str(c.cart_id)},
                     ),
                     c.cart_id,
@@ -290,5 +290,5 @@ class _Runner:
                     delay = min(delay * 2, 30.0)
 
 
-def envelope_context_of(checkout: Checkout) -> Context | None:
+def envelope_context_of(checkout: CheckoutMessage) -> Context | None:
     return context_of(checkout.traceparent, checkout.tracestate)

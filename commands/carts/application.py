@@ -8,7 +8,7 @@ from uuid import UUID
 
 from commands.base import CommandResult, ShopApplication
 from commands.carts.models import AddItem, CreateCart
-from domain.carts import Cart, Checkout, ProductNotOnSale, UnknownSku
+from domain.carts import Cart, CartPurchase, ProductNotOnSale, UnknownSku
 from domain.orders import order_id_for_cart
 
 
@@ -85,7 +85,7 @@ class CartsApplication(ShopApplication):
         return self.update(Cart, cart_id, "cart", lambda cart: cart.clear(), expected_version)
 
     def check_out(self, cart_id: UUID, expected_version: int | None = None) -> CheckoutResult:
-        checkouts: list[Checkout] = []
+        checkouts: list[CartPurchase] = []
         result = self.update(
             Cart, cart_id, "cart", lambda cart: checkouts.append(cart.check_out()), expected_version
         )

@@ -10,19 +10,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, status
 
 from commands.base import CommandResult
 from commands.carts.application import CartsApplication, CheckoutResult
 from commands.carts.models import AddItem, ChangeQuantity, CreateCart
-from commands.http.headers import (
-    CorrelationId,
-    IdempotencyKey,
-    IfMatch,
-    expected_version,
-    with_etag,
-)
-from commands.metadata import caused_by
+from commands.http.command import Keyed, Versioned
 from commands.models import SKU_PATTERN
 from domain.errors import NotFound
 from security.access import CurrentUser, Forbidden, Principal, owned
@@ -39,41 +32,24 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
         owned(principal, customer_id, NotFound(f"cart {cart_id} does not exist"))
 
     @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
-    def create_cart(
-        command: CreateCart,
-        response: Response,
-        principal: CurrentUser,
-        idempotency_key: IdempotencyKey = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def create_cart(command: CreateCart, principal: CurrentUser, call: Keyed) -> dict[str, Any]:
         """Open a cart for a customer (a customer: for themselves only, else 403).
         The same Idempotency-Key again is the same cart."""
         if not principal.is_admin and command.customer_id != principal.user_id:
             raise Forbidden("a customer opens carts for themselves only")
-        with caused_by(x_correlation_id):
-            result = carts.once(
-                idempotency_key,
-                "create",
-                command,
-                lambda: carts.create_cart(command, idempotency_key),
-            )
-        response.headers["Location"] = f"{read_api_url}/carts/{result['id']}"
-        return with_etag(response, result)
+        result = call.once(
+            carts, "create", command, lambda: carts.create_cart(command, call.idempotency_key)
+        )
+        call.locate(f"{read_api_url}/carts/{result['id']}")
+        return result
 
     @routes.post("/{cart_id}/items")
     def add_item(
-        cart_id: UUID,
-        principal: CurrentUser,
-        command: AddItem,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        cart_id: UUID, principal: CurrentUser, command: AddItem, call: Versioned
     ) -> CommandResult:
         """Add units of a SKU (to its line if there is one; at most 99 per line)."""
         mine(cart_id, principal)
-        with caused_by(x_correlation_id):
-            result = carts.add_item(cart_id, command, expected_version(if_match))
-        return with_etag(response, result)
+        return call.run(lambda: carts.add_item(cart_id, command, call.expected_version))
 
     @routes.put("/{cart_id}/items/{sku}")
     def change_quantity(
@@ -81,60 +57,33 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
         principal: CurrentUser,
         sku: SkuPath,
         command: ChangeQuantity,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        call: Versioned,
     ) -> CommandResult:
         """Set the quantity of a line the cart has (404 if it has none for the SKU)."""
         mine(cart_id, principal)
-        with caused_by(x_correlation_id):
-            result = carts.change_quantity(
-                cart_id, sku, command.quantity, expected_version(if_match)
-            )
-        return with_etag(response, result)
+        return call.run(
+            lambda: carts.change_quantity(cart_id, sku, command.quantity, call.expected_version)
+        )
 
     @routes.delete("/{cart_id}/items/{sku}")
     def remove_item(
-        cart_id: UUID,
-        principal: CurrentUser,
-        sku: SkuPath,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        cart_id: UUID, principal: CurrentUser, sku: SkuPath, call: Versioned
     ) -> CommandResult:
         mine(cart_id, principal)
-        with caused_by(x_correlation_id):
-            result = carts.remove_item(cart_id, sku, expected_version(if_match))
-        return with_etag(response, result)
+        return call.run(lambda: carts.remove_item(cart_id, sku, call.expected_version))
 
     @routes.post("/{cart_id}/clear")
-    def clear(
-        cart_id: UUID,
-        principal: CurrentUser,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    def clear(cart_id: UUID, principal: CurrentUser, call: Versioned) -> CommandResult:
         mine(cart_id, principal)
-        with caused_by(x_correlation_id):
-            result = carts.clear(cart_id, expected_version(if_match))
-        return with_etag(response, result)
+        return call.run(lambda: carts.clear(cart_id, call.expected_version))
 
     @routes.post("/{cart_id}/checkout")
-    def check_out(
-        cart_id: UUID,
-        principal: CurrentUser,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CheckoutResult:
+    def check_out(cart_id: UUID, principal: CurrentUser, call: Versioned) -> CheckoutResult:
         """Check the cart out. The saga then places its order at the catalog's prices and
         takes it through the checkout; the answer names that order (``order_id``: follow it
         on the read API, give it a payment method with ``POST /orders/{id}/payment-method``).
         An empty cart is 422 ``cart_empty``; a second checkout is 409 ``cart_checked_out``."""
         mine(cart_id, principal)
-        with caused_by(x_correlation_id):
-            result = carts.check_out(cart_id, expected_version(if_match))
-        return with_etag(response, result)
+        return call.run(lambda: carts.check_out(cart_id, call.expected_version))
 
     return routes

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, status
 
 from commands.base import CommandResult
 from commands.catalog.application import CatalogApplication
@@ -21,14 +21,7 @@ from commands.catalog.models import (
     Recategorise,
     Rename,
 )
-from commands.http.headers import (
-    CorrelationId,
-    IdempotencyKey,
-    IfMatch,
-    expected_version,
-    with_etag,
-)
-from commands.metadata import caused_by
+from commands.http.command import Keyed, Versioned
 from security.access import Admin
 
 
@@ -36,102 +29,54 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/products", tags=["catalog"], dependencies=[Admin])
 
     @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
-    def add_product(
-        command: AddProduct,
-        response: Response,
-        idempotency_key: IdempotencyKey = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def add_product(command: AddProduct, call: Keyed) -> dict[str, Any]:
         """Add a product. Its id derives from the SKU, so a SKU is added once (409 after).
 
         With an Idempotency-Key, a repeat of the same request returns the first response.
         """
-        with caused_by(x_correlation_id):
-            result = catalog.once(
-                idempotency_key,
-                "add_product",
-                command,
-                lambda: catalog.add_product(command, repeat_ok=idempotency_key is not None),
-            )
-        # The product is read where queries are served: the read API.
-        response.headers["Location"] = f"{read_api_url}/products/{result['id']}"
-        return with_etag(response, result)
+        repeat_ok = call.idempotency_key is not None
+        result = call.once(
+            catalog,
+            "add_product",
+            command,
+            lambda: catalog.add_product(command, repeat_ok=repeat_ok),
+        )
+        call.locate(f"{read_api_url}/products/{result['id']}")
+        return result
 
     @routes.post("/{product_id}/price")
-    def change_price(
-        product_id: UUID,
-        command: ChangePrice,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
-        with caused_by(x_correlation_id):
-            result = catalog.change_price(
-                product_id, command.price.to_money(), expected_version(if_match)
-            )
-        return with_etag(response, result)
+    def change_price(product_id: UUID, command: ChangePrice, call: Versioned) -> CommandResult:
+        price = command.price.to_money()
+        return call.run(lambda: catalog.change_price(product_id, price, call.expected_version))
 
     @routes.put("/{product_id}/name")
-    def rename(
-        product_id: UUID,
-        command: Rename,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
-        with caused_by(x_correlation_id):
-            result = catalog.rename(product_id, command.name, expected_version(if_match))
-        return with_etag(response, result)
+    def rename(product_id: UUID, command: Rename, call: Versioned) -> CommandResult:
+        return call.run(lambda: catalog.rename(product_id, command.name, call.expected_version))
 
     @routes.put("/{product_id}/description")
-    def describe(
-        product_id: UUID,
-        command: Describe,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
-        with caused_by(x_correlation_id):
-            result = catalog.describe(product_id, command.description, expected_version(if_match))
-        return with_etag(response, result)
+    def describe(product_id: UUID, command: Describe, call: Versioned) -> CommandResult:
+        return call.run(
+            lambda: catalog.describe(product_id, command.description, call.expected_version)
+        )
 
     @routes.put("/{product_id}/category")
-    def recategorise(
-        product_id: UUID,
-        command: Recategorise,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    def recategorise(product_id: UUID, command: Recategorise, call: Versioned) -> CommandResult:
         """Move the product to a category (and a brand, when one is given)."""
-        with caused_by(x_correlation_id):
-            result = catalog.recategorise(
-                product_id, command.category, command.brand, expected_version(if_match)
+        return call.run(
+            lambda: catalog.recategorise(
+                product_id, command.category, command.brand, call.expected_version
             )
-        return with_etag(response, result)
+        )
 
     @routes.post("/{product_id}/discontinue")
-    def discontinue(
-        product_id: UUID,
-        command: Discontinue,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
+    def discontinue(product_id: UUID, command: Discontinue, call: Versioned) -> CommandResult:
         """Take the product off sale: it leaves search and refuses changes until reinstated."""
-        with caused_by(x_correlation_id):
-            result = catalog.discontinue(product_id, command.reason, expected_version(if_match))
-        return with_etag(response, result)
+        return call.run(
+            lambda: catalog.discontinue(product_id, command.reason, call.expected_version)
+        )
 
     @routes.post("/{product_id}/reinstate")
-    def reinstate(
-        product_id: UUID,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
-        with caused_by(x_correlation_id):
-            result = catalog.reinstate(product_id, expected_version(if_match))
-        return with_etag(response, result)
+    def reinstate(product_id: UUID, call: Versioned) -> CommandResult:
+        return call.run(lambda: catalog.reinstate(product_id, call.expected_version))
 
     return routes

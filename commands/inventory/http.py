@@ -14,16 +14,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, status
 
 from commands.base import CommandResult
-from commands.http.headers import (
-    CorrelationId,
-    IdempotencyKey,
-    IfMatch,
-    expected_version,
-    with_etag,
-)
+from commands.http.command import Keyed, KeyedVersioned, Traced
 from commands.inventory.application import ExpiryResult, InventoryApplication, StockResult
 from commands.inventory.models import (
     AdjustStock,
@@ -32,7 +26,6 @@ from commands.inventory.models import (
     ReceiveStock,
     ReserveStock,
 )
-from commands.metadata import caused_by
 from commands.models import SKU_PATTERN
 from security.access import Admin
 
@@ -45,83 +38,51 @@ def router(inventory: InventoryApplication, read_api_url: str) -> APIRouter:
     @routes.post(
         "/stock/{sku}/receipts", status_code=status.HTTP_201_CREATED, response_model=CommandResult
     )
-    def receive_stock(
-        sku: SkuPath,
-        command: ReceiveStock,
-        response: Response,
-        idempotency_key: IdempotencyKey = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def receive_stock(sku: SkuPath, command: ReceiveStock, call: Keyed) -> dict[str, Any]:
         """Record received units (the SKU's stock item starts with its first receipt)."""
-        with caused_by(x_correlation_id):
-            result = inventory.once(
-                idempotency_key,
-                f"receive/{sku}",
-                command,
-                lambda: inventory.receive(sku, command.quantity, idempotency_key),
-            )
-        return with_etag(response, result)
+        return call.once(
+            inventory,
+            f"receive/{sku}",
+            command,
+            lambda: inventory.receive(sku, command.quantity, call.idempotency_key),
+        )
 
     @routes.post(
         "/stock/{sku}/adjustments",
         status_code=status.HTTP_201_CREATED,
         response_model=CommandResult,
     )
-    def adjust_stock(
-        sku: SkuPath,
-        command: AdjustStock,
-        response: Response,
-        idempotency_key: IdempotencyKey = None,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def adjust_stock(sku: SkuPath, command: AdjustStock, call: KeyedVersioned) -> dict[str, Any]:
         """A counted correction; it may not remove units that are reserved (409)."""
-        version = expected_version(if_match)
-        with caused_by(x_correlation_id):
-            result = inventory.once(
-                idempotency_key,
-                f"adjust/{sku}",
-                command,
-                lambda: inventory.adjust(sku, command, idempotency_key, version),
-            )
-        return with_etag(response, result)
+        return call.once(
+            inventory,
+            f"adjust/{sku}",
+            command,
+            lambda: inventory.adjust(sku, command, call.idempotency_key, call.expected_version),
+        )
 
     @routes.post("/reservations", status_code=status.HTTP_201_CREATED, response_model=StockResult)
-    def reserve_stock(
-        command: ReserveStock,
-        idempotency_key: IdempotencyKey = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def reserve_stock(command: ReserveStock, call: Keyed) -> dict[str, Any]:
         """Reserve every line of an order, or none (409 ``insufficient_stock`` names the
         short SKUs). The same order and lines again changes nothing."""
         at = datetime.now(UTC)
-        with caused_by(x_correlation_id):
-            return inventory.once(
-                idempotency_key, "reserve", command, lambda: inventory.reserve(command, at)
-            )
+        return call.once(
+            inventory, "reserve", command, lambda: inventory.reserve(command, at), etag=False
+        )
 
     @routes.post("/reservations/expire", response_model=ExpiryResult)
-    def expire_reservations(
-        command: ExpireReservations, x_correlation_id: CorrelationId = None
-    ) -> ExpiryResult:
+    def expire_reservations(command: ExpireReservations, call: Traced) -> ExpiryResult:
         """Release every reservation made before ``older_than``."""
-        with caused_by(x_correlation_id):
-            return inventory.expire(command)
+        return call.traced(lambda: inventory.expire(command))
 
     @routes.post("/reservations/{order_id}/release", response_model=StockResult)
-    def release_stock(
-        order_id: UUID, command: OrderSkus, x_correlation_id: CorrelationId = None
-    ) -> StockResult:
+    def release_stock(order_id: UUID, command: OrderSkus, call: Traced) -> StockResult:
         """Give back what the order holds on these SKUs; nothing held is a no-op."""
-        with caused_by(x_correlation_id):
-            return inventory.release(order_id, command)
+        return call.traced(lambda: inventory.release(order_id, command))
 
     @routes.post("/reservations/{order_id}/commit", response_model=StockResult)
-    def commit_stock(
-        order_id: UUID, command: OrderSkus, x_correlation_id: CorrelationId = None
-    ) -> StockResult:
+    def commit_stock(order_id: UUID, command: OrderSkus, call: Traced) -> StockResult:
         """The order is paid: its reserved units leave stock, on all SKUs or none."""
-        with caused_by(x_correlation_id):
-            return inventory.commit(order_id, command)
+        return call.traced(lambda: inventory.commit(order_id, command))
 
     return routes

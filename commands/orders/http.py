@@ -4,7 +4,7 @@ An order only moves forward through its lifecycle; any other step is a 409
 ``illegal_transition`` (a ``Conflict``, mapped by ``infra.http``) naming where it is and
 where it was asked to go. Placing takes an optional ``Idempotency-Key`` (the order's id
 derives from it); a refund needs one (it is the refund's id: without it, 428
-``idempotency_key_required``, raised as ``commands.http.problems.Problem``).
+``idempotency_key_required``, raised as ``security.problems.Problem``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, status
 
 from commands.base import CommandResult
-from commands.http.headers import (
-    CorrelationId,
-    IdempotencyKey,
-    IfMatch,
-    expected_version,
-    with_etag,
-)
-from commands.http.problems import IdempotencyKeyRequired, Problem
-from commands.metadata import caused_by, current_correlation_id
+from commands.http.command import AuditNote, Keyed, KeyedVersioned, Versioned
 from commands.orders.application import OrdersApplication
 from commands.orders.models import (
     CancelOrder,
@@ -34,30 +26,29 @@ from commands.orders.models import (
     RefundOrder,
 )
 from domain.errors import NotFound
-from security.access import Admin, AdminOnly, CurrentUser, owned
+from security.access import Admin, AdminOnly, CurrentUser, Principal, owned
 from security.audit import Audit
 
 
 def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/orders", tags=["orders"])
 
+    def theirs(order_id: UUID, principal: Principal) -> None:
+        """An order of someone else's is as missing as an order that does not exist."""
+        customer_id = orders.get_order(order_id).customer_id
+        owned(principal, customer_id, NotFound(f"order {order_id} does not exist"))
+
     # Lines carry prices: only staff (or the saga, in-process) place orders.
     @routes.post(
         "", status_code=status.HTTP_201_CREATED, response_model=CommandResult, dependencies=[Admin]
     )
-    def place_order(
-        body: PlaceOrder,
-        response: Response,
-        idempotency_key: IdempotencyKey = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def place_order(body: PlaceOrder, call: Keyed) -> dict[str, Any]:
         """Place an order from a checked-out cart's lines; prices are fixed from here on."""
-        with caused_by(x_correlation_id):
-            result = orders.once(
-                idempotency_key, "place", body, lambda: orders.place_order(body, idempotency_key)
-            )
-        response.headers["Location"] = f"{read_api_url}/orders/{result['id']}"
-        return with_etag(response, result)
+        result = call.once(
+            orders, "place", body, lambda: orders.place_order(body, call.idempotency_key)
+        )
+        call.locate(f"{read_api_url}/orders/{result['id']}")
+        return result
 
     steps = {
         "stock-reserved": (orders.mark_stock_reserved, "Stock for every line is reserved."),
@@ -78,52 +69,30 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
 
     @routes.post("/{order_id}/payment-authorized", dependencies=[Admin])
     def mark_payment_authorized(
-        order_id: UUID,
-        body: MarkPaymentAuthorized,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        order_id: UUID, body: MarkPaymentAuthorized, call: Versioned
     ) -> CommandResult:
         """The payment for the order was authorized."""
-        with caused_by(x_correlation_id):
-            result = orders.mark_payment_authorized(
-                order_id, body.payment_id, expected_version(if_match)
-            )
-        return with_etag(response, result)
+        return call.run(
+            lambda: orders.mark_payment_authorized(order_id, body.payment_id, call.expected_version)
+        )
 
     @routes.post("/{order_id}/payment-method")
     def give_payment_method(
-        order_id: UUID,
-        body: PaymentMethod,
-        response: Response,
-        principal: CurrentUser,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        order_id: UUID, body: PaymentMethod, principal: CurrentUser, call: Versioned
     ) -> CommandResult:
         """How the customer pays (a processor token, never card data); once per order,
         before its payment is authorized (its customer, or staff). The saga then
         authorizes it."""
-        customer_id = orders.get_order(order_id).customer_id
-        owned(principal, customer_id, NotFound(f"order {order_id} does not exist"))
-        with caused_by(x_correlation_id):
-            result = orders.give_payment_method(order_id, body, expected_version(if_match))
-        return with_etag(response, result)
+        theirs(order_id, principal)
+        return call.run(lambda: orders.give_payment_method(order_id, body, call.expected_version))
 
     @routes.post("/{order_id}/cancel")
     def cancel(
-        order_id: UUID,
-        body: CancelOrder,
-        response: Response,
-        principal: CurrentUser,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        order_id: UUID, body: CancelOrder, principal: CurrentUser, call: Versioned
     ) -> CommandResult:
         """Cancel an order that has not shipped yet (its customer, or staff)."""
-        customer_id = orders.get_order(order_id).customer_id
-        owned(principal, customer_id, NotFound(f"order {order_id} does not exist"))
-        with caused_by(x_correlation_id):
-            result = orders.cancel(order_id, body.reason, expected_version(if_match))
-        return with_etag(response, result)
+        theirs(order_id, principal)
+        return call.run(lambda: orders.cancel(order_id, body.reason, call.expected_version))
 
     @routes.post(
         "/{order_id}/refunds", status_code=status.HTTP_202_ACCEPTED, response_model=CommandResult
@@ -131,43 +100,30 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
     def refund(
         order_id: UUID,
         body: RefundOrder,
-        response: Response,
         principal: AdminOnly,
         audit: Audit,
-        idempotency_key: IdempotencyKey = None,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        call: KeyedVersioned,
     ) -> dict[str, Any]:
         """Ask to refund part or all of a confirmed order, optionally restocking units; each
         Idempotency-Key is one refund. Accepted: the saga pays it back through the payment,
         then the order shows it as refunded (or the refund as rejected, with the reason)."""
-        if idempotency_key is None:
-            raise Problem(
-                status.HTTP_428_PRECONDITION_REQUIRED,
-                IdempotencyKeyRequired("a refund is identified by its Idempotency-Key header"),
-            )
-        key = idempotency_key
-        with caused_by(x_correlation_id):
-            result = orders.once(
-                key,
-                f"refund {order_id}",
-                body,
-                lambda: orders.request_refund(
-                    order_id,
-                    body.amount.to_money(),
-                    {line.sku: line.quantity for line in body.restock},
-                    key,
-                    expected_version(if_match),
-                ),
-            )
-            audit.record(
-                principal.actor,
+        key = call.required_key("a refund is identified by its Idempotency-Key header")
+        restock = {line.sku: line.quantity for line in body.restock}
+        return call.once(
+            orders,
+            f"refund {order_id}",
+            body,
+            lambda: orders.request_refund(
+                order_id, body.amount.to_money(), restock, key, call.expected_version
+            ),
+            AuditNote(
+                audit,
+                principal,
                 "orders.refund",
                 f"order:{order_id}",
-                current_correlation_id(),
                 {"amount": body.amount.model_dump(mode="json"), "idempotency_key": key},
-            )
-        return with_etag(response, result)
+            ),
+        )
 
     return routes
 
@@ -177,14 +133,7 @@ def step_endpoint(
 ) -> Callable[..., CommandResult]:
     """An endpoint for a lifecycle step that needs nothing but the order's id."""
 
-    def take_step(
-        order_id: UUID,
-        response: Response,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> CommandResult:
-        with caused_by(x_correlation_id):
-            result = change(order_id, expected_version(if_match))
-        return with_etag(response, result)
+    def take_step(order_id: UUID, call: Versioned) -> CommandResult:
+        return call.run(lambda: change(order_id, call.expected_version))
 
     return take_step

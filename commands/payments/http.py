@@ -5,7 +5,7 @@ answer is 428 ``idempotency_key_required`` (nothing is derived, nothing happens)
 processor's answers map to: declined → 402 ``payment_declined`` (the declined authorization
 is still recorded), no answer in time → 504 ``gateway_timeout``, "retry later" after a few
 attempts → 503 ``gateway_unavailable`` with Retry-After (all raised as
-``commands.http.problems.Problem``). An illegal step is a ``Conflict``: ``infra.http``
+``security.problems.Problem``). An illegal step is a ``Conflict``: ``infra.http``
 answers it with 409 ``illegal_transition``.
 """
 
@@ -17,18 +17,10 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Body, status
 
 from commands.base import CommandResult
-from commands.http.headers import (
-    CorrelationId,
-    IdempotencyKey,
-    IfMatch,
-    expected_version,
-    with_etag,
-)
-from commands.http.problems import IdempotencyKeyRequired, Problem
-from commands.metadata import caused_by, current_correlation_id
+from commands.http.command import AuditNote, Keyed, KeyedVersioned
 from commands.payments.application import (
     GatewayTimedOut,
     GatewayUnavailable,
@@ -38,32 +30,23 @@ from commands.payments.application import (
 from commands.payments.models import Authorize, Capture, Refund, Void
 from security.access import Admin, AdminOnly
 from security.audit import Audit
+from security.problems import Problem
+
+MOVES_MONEY = "payments move money: send an Idempotency-Key header"
 
 
 @contextmanager
-def command(correlation_id: str | None) -> Iterator[None]:
-    """Trace the command, and answer the processor's refusals with their own statuses."""
-    with caused_by(correlation_id):
-        try:
-            yield
-        except PaymentDeclined as e:
-            raise Problem(status.HTTP_402_PAYMENT_REQUIRED, e) from e
-        except GatewayTimedOut as e:
-            raise Problem(status.HTTP_504_GATEWAY_TIMEOUT, e) from e
-        except GatewayUnavailable as e:
-            retry_after = str(max(1, math.ceil(e.retry_after_seconds)))
-            raise Problem(
-                status.HTTP_503_SERVICE_UNAVAILABLE, e, {"Retry-After": retry_after}
-            ) from e
-
-
-def required(key: str | None) -> str:
-    if key is None:
-        raise Problem(
-            status.HTTP_428_PRECONDITION_REQUIRED,
-            IdempotencyKeyRequired("payments move money: send an Idempotency-Key header"),
-        )
-    return key
+def processor_answers() -> Iterator[None]:
+    """Answer the processor's refusals with their own statuses."""
+    try:
+        yield
+    except PaymentDeclined as e:
+        raise Problem(status.HTTP_402_PAYMENT_REQUIRED, e) from e
+    except GatewayTimedOut as e:
+        raise Problem(status.HTTP_504_GATEWAY_TIMEOUT, e) from e
+    except GatewayUnavailable as e:
+        retry_after = str(max(1, math.ceil(e.retry_after_seconds)))
+        raise Problem(status.HTTP_503_SERVICE_UNAVAILABLE, e, {"Retry-After": retry_after}) from e
 
 
 def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
@@ -71,84 +54,63 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
     routes = APIRouter(prefix="/payments", tags=["payments"], dependencies=[Admin])
 
     @routes.post("", status_code=status.HTTP_201_CREATED, response_model=CommandResult)
-    def authorize(
-        body: Authorize,
-        response: Response,
-        idempotency_key: IdempotencyKey = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def authorize(body: Authorize, call: Keyed) -> dict[str, Any]:
         """Authorize a card payment; the same key always answers the same (402 if declined)."""
-        key = required(idempotency_key)
-        with command(x_correlation_id):
-            answer = payments.once(key, "authorize", body, lambda: payments.authorize(body, key))
-        return with_etag(response, answer)
+        key = call.required_key(MOVES_MONEY)
+        with processor_answers():
+            return call.once(payments, "authorize", body, lambda: payments.authorize(body, key))
 
     @routes.post("/{payment_id}/capture", response_model=CommandResult)
     def capture(
         payment_id: UUID,
-        response: Response,
+        call: KeyedVersioned,
         body: Annotated[Capture | None, Body()] = None,
-        idempotency_key: IdempotencyKey = None,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
     ) -> dict[str, Any]:
         """Capture all of the authorization, or the ``amount`` given (at most authorized)."""
-        key, request = required(idempotency_key), body or Capture()
-        with command(x_correlation_id):
-            answer = payments.once(
-                key,
+        key, request = call.required_key(MOVES_MONEY), body or Capture()
+        with processor_answers():
+            return call.once(
+                payments,
                 f"capture {payment_id}",
                 request,
-                lambda: payments.capture(payment_id, request, key, expected_version(if_match)),
+                lambda: payments.capture(payment_id, request, key, call.expected_version),
             )
-        return with_etag(response, answer)
 
     @routes.post("/{payment_id}/void", response_model=CommandResult)
-    def void(
-        payment_id: UUID,
-        response: Response,
-        idempotency_key: IdempotencyKey = None,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
-    ) -> dict[str, Any]:
+    def void(payment_id: UUID, call: KeyedVersioned) -> dict[str, Any]:
         """Release an authorization that was not captured."""
-        key = required(idempotency_key)
-        with command(x_correlation_id):
-            answer = payments.once(
-                key,
+        key = call.required_key(MOVES_MONEY)
+        with processor_answers():
+            return call.once(
+                payments,
                 f"void {payment_id}",
                 Void(),
-                lambda: payments.void(payment_id, key, expected_version(if_match)),
+                lambda: payments.void(payment_id, key, call.expected_version),
             )
-        return with_etag(response, answer)
 
     @routes.post("/{payment_id}/refunds", response_model=CommandResult)
     def refund(
         payment_id: UUID,
         body: Refund,
-        response: Response,
         principal: AdminOnly,
         audit: Audit,
-        idempotency_key: IdempotencyKey = None,
-        if_match: IfMatch = None,
-        x_correlation_id: CorrelationId = None,
+        call: KeyedVersioned,
     ) -> dict[str, Any]:
         """Refund part or all of what was captured; each key is one refund."""
-        key = required(idempotency_key)
-        with command(x_correlation_id):
-            answer = payments.once(
-                key,
+        key = call.required_key(MOVES_MONEY)
+        with processor_answers():
+            return call.once(
+                payments,
                 f"refund {payment_id}",
                 body,
-                lambda: payments.refund(payment_id, body, key, expected_version(if_match)),
+                lambda: payments.refund(payment_id, body, key, call.expected_version),
+                AuditNote(
+                    audit,
+                    principal,
+                    "payments.refund",
+                    f"payment:{payment_id}",
+                    {"amount": body.amount.model_dump(mode="json"), "idempotency_key": key},
+                ),
             )
-            audit.record(
-                principal.actor,
-                "payments.refund",
-                f"payment:{payment_id}",
-                current_correlation_id(),
-                {"amount": body.amount.model_dump(mode="json"), "idempotency_key": key},
-            )
-        return with_etag(response, answer)
 
     return routes

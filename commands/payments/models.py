@@ -17,9 +17,8 @@ from pydantic_core import PydanticCustomError
 
 from commands import models
 from commands.card_data import card_data_field
-from commands.models import Id, PositiveAmount
+from commands.models import Id, PositiveAmount  # a payment never moves 0
 
-Amount = PositiveAmount  # a payment never moves 0
 CardBrand = Literal[
     "visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "maestro"
 ]
@@ -63,14 +62,14 @@ LastFour = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 
 class Authorize(Command):
     order_id: Id
-    amount: Amount
+    amount: PositiveAmount
     payment_token: PaymentToken
     card_brand: CardBrand
     last_four: LastFour
 
 
 class Capture(Command):
-    amount: Amount | None = Field(default=None, description="omit to capture it all")
+    amount: PositiveAmount | None = Field(default=None, description="omit to capture it all")
 
 
 class Void(Command):
@@ -78,4 +77,4 @@ class Void(Command):
 
 
 class Refund(Command):
-    amount: Amount
+    amount: PositiveAmount

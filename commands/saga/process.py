@@ -73,7 +73,7 @@ class OrderSaga:
 
     # -- a checkout becomes an order (ADR 0025) ---------------------------------------------
 
-    def check_out(
+    def place_order_for_cart(
         self,
         cart_id: UUID,
         customer_id: UUID,

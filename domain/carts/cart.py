@@ -56,7 +56,7 @@ class CartLine:
 
 
 @dataclass(frozen=True, slots=True)
-class Checkout:
+class CartPurchase:
     """What an order needs from a cart: who buys, and what (prices come later)."""
 
     cart_id: UUID
@@ -136,21 +136,23 @@ class Cart(Aggregate):
         customer_id: UUID
         lines: list[dict[str, object]]
 
-    def check_out(self) -> Checkout:
+    def check_out(self) -> CartPurchase:
         """Hand the lines over for an order; the cart accepts no changes afterwards."""
         self.check_open()
         if not self.lines:
             raise CartEmpty(f"cart {self.id} is empty")
         lines = [{"sku": sku, "quantity": quantity} for sku, quantity in self.lines.items()]
         self._checked_out(self.customer_id, lines)
-        return self.checkout()
+        return self.purchase()
 
     @event(CheckedOut)
     def _checked_out(self, customer_id: UUID, lines: list[dict[str, object]]) -> None:
         self.checked_out = True
 
-    def checkout(self) -> Checkout:
-        return Checkout(self.id, self.customer_id, [CartLine(s, q) for s, q in self.lines.items()])
+    def purchase(self) -> CartPurchase:
+        """What the cart hands over to an order: who buys, and its lines."""
+        lines = [CartLine(sku, quantity) for sku, quantity in self.lines.items()]
+        return CartPurchase(self.id, self.customer_id, lines)
 
     def check_open(self) -> None:
         if self.checked_out:

@@ -16,7 +16,7 @@ from domain.orders import order_id_for_cart
 from infra import bootstrap
 from infra.settings import Settings
 from tests.support.auth import as_customer
-from tests.support.checkout import Checkout, running_checkout, saga_payment, stock_item
+from tests.support.checkout import CheckoutStack, running_checkout, saga_payment, stock_item
 from tests.support.platform import eventually
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ CARD = {"payment_token": "tok_approve", "card_brand": "visa", "last_four": "4242
 
 
 @pytest.fixture(scope="module")
-def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CheckoutStack]:
     logs: Path = tmp_path_factory.mktemp("checkout-logs")
     with running_checkout(stack, logs) as checkout:
         yield checkout
@@ -34,7 +34,7 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 class Shopper:
     """A signed-in customer using both APIs with their own token."""
 
-    def __init__(self, shop: Checkout) -> None:
+    def __init__(self, shop: CheckoutStack) -> None:
         self.shop = shop
         self.id = uuid4()
         self.headers = as_customer(shop.settings, self.id)
@@ -68,7 +68,7 @@ class Shopper:
         return eventually(there, timeout=60, what=f"order {order_id} is {statuses}")
 
 
-def add_product(shop: Checkout, sku: str, price: str) -> UUID:
+def add_product(shop: CheckoutStack, sku: str, price: str) -> UUID:
     body = {"sku": sku, "name": f"Product {sku}", "brand": "B", "category": "misc"}
     response = shop.command.post(
         "/products", json={**body, "price": {"amount": price, "currency": "EUR"}}
@@ -86,7 +86,7 @@ def order_lines(settings: Settings, order_id: UUID) -> list[tuple[str, int, Mone
         orders.close()
 
 
-def test_a_customers_checkout_is_confirmed_at_the_catalog_prices(shop: Checkout) -> None:
+def test_a_customers_checkout_is_confirmed_at_the_catalog_prices(shop: CheckoutStack) -> None:
     mug = add_product(shop, "CO-MUG-1", "12.90")
     add_product(shop, "CO-TEA-1", "4.50")
     shop.receive("CO-MUG-1", 5)
@@ -133,7 +133,7 @@ def test_a_customers_checkout_is_confirmed_at_the_catalog_prices(shop: Checkout)
 
 
 def test_a_cart_with_a_discontinued_product_gives_a_cancelled_order_with_the_reason(
-    shop: Checkout,
+    shop: CheckoutStack,
 ) -> None:
     add_product(shop, "CO-LAMP-1", "30.00")
     gone = add_product(shop, "CO-GONE-1", "8.00")

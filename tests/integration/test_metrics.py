@@ -23,7 +23,7 @@ from infra.observability.prometheus_server import INSTALL_HINT, binary, start_pr
 from infra.platform import service_env
 from infra.settings import Settings
 from tests.conftest import free_port
-from tests.support.checkout import Checkout, running_checkout
+from tests.support.checkout import CheckoutStack, running_checkout
 from tests.support.metrics import scrape, value
 from tests.support.platform import eventually, start
 
@@ -33,7 +33,7 @@ STUCK_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
-def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CheckoutStack]:
     logs: Path = tmp_path_factory.mktemp("metrics-logs")
     with running_checkout(stack, logs, worker_stuck_seconds=STUCK_SECONDS) as checkout:
         for port in (
@@ -46,7 +46,7 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield checkout
 
 
-def _base(shop: Checkout, port: int) -> str:
+def _base(shop: CheckoutStack, port: int) -> str:
     return f"http://{shop.settings.api_host}:{port}"
 
 
@@ -57,7 +57,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _urls(shop: Checkout) -> dict[str, str]:
+def _urls(shop: CheckoutStack) -> dict[str, str]:
     s = shop.settings
     return {
         "command-api": f"{_base(shop, s.command_api_port)}/metrics",
@@ -112,7 +112,7 @@ EXPECTED = {
 
 
 def test_every_process_exports_its_families_in_the_prometheus_text_format(
-    shop: Checkout,
+    shop: CheckoutStack,
 ) -> None:
     for process, url in _urls(shop).items():
         # Waited for: a process that has just started may not have read the database yet.
@@ -127,7 +127,7 @@ def _exporting(url: str, expected: set[str]) -> dict[str, Any] | None:
     return families if expected <= set(families) else None
 
 
-def test_commands_are_counted_by_context_command_and_outcome(shop: Checkout) -> None:
+def test_commands_are_counted_by_context_command_and_outcome(shop: CheckoutStack) -> None:
     url = _urls(shop)["command-api"]
     labels = {"context": "inventory", "command": "receive_stock"}
     ok = value(url, "shop_commands_total", outcome="ok", **labels)
@@ -160,7 +160,7 @@ def test_commands_are_counted_by_context_command_and_outcome(shop: Checkout) -> 
 
 
 def test_unknown_paths_do_not_grow_the_series_and_failed_logins_count_by_reason(
-    shop: Checkout,
+    shop: CheckoutStack,
 ) -> None:
     url = _urls(shop)["command-api"]
     for n in range(3):
@@ -178,7 +178,7 @@ def test_unknown_paths_do_not_grow_the_series_and_failed_logins_count_by_reason(
     assert value(url, "shop_authentication_failures_total", reason="missing_token") == before + 1
 
 
-def test_a_checkout_moves_the_saga_and_pipeline_figures(shop: Checkout) -> None:
+def test_a_checkout_moves_the_saga_and_pipeline_figures(shop: CheckoutStack) -> None:
     urls = _urls(shop)
     confirmed = value(urls["saga"], "shop_saga_orders_finished_total", state="confirmed")
     shop.receive("MTR-2", 3)
@@ -201,7 +201,7 @@ def test_a_checkout_moves_the_saga_and_pipeline_figures(shop: Checkout) -> None:
 
 
 def test_projection_lag_grows_while_the_worker_is_stopped_and_drains_after(
-    shop: Checkout,
+    shop: CheckoutStack,
 ) -> None:
     relay = _urls(shop)["relay"]
     lag = {"projection": "product-search", "context": "inventory"}
@@ -223,7 +223,7 @@ def test_projection_lag_grows_while_the_worker_is_stopped_and_drains_after(
     assert value(relay, "shop_projection_lag_seconds", **lag) == 0
 
 
-def test_a_poison_message_is_counted_as_a_dead_letter(shop: Checkout) -> None:
+def test_a_poison_message_is_counted_as_a_dead_letter(shop: CheckoutStack) -> None:
     worker = _urls(shop)["worker"]
     labels = {"projection": "carts", "context": "carts"}
     before = value(worker, "shop_projection_dead_letters_total", **labels)
@@ -240,7 +240,7 @@ def test_a_poison_message_is_counted_as_a_dead_letter(shop: Checkout) -> None:
     )
 
 
-def test_a_worker_behind_without_progress_turns_unhealthy_and_recovers(shop: Checkout) -> None:
+def test_a_worker_behind_without_progress_turns_unhealthy_and_recovers(shop: CheckoutStack) -> None:
     ready = f"{_base(shop, shop.settings.worker_metrics_port)}/readyz"
     eventually(lambda: httpx.get(ready, timeout=5).status_code == 200, 60, "worker ready")
     table = sql.Identifier(shop.settings.schema_for("projections"), "checkpoints")
@@ -258,7 +258,7 @@ def test_a_worker_behind_without_progress_turns_unhealthy_and_recovers(shop: Che
     eventually(lambda: httpx.get(ready, timeout=5).status_code == 200, 60, "ready again")
 
 
-def test_a_standby_relay_is_live_and_ready_and_says_so(shop: Checkout) -> None:
+def test_a_standby_relay_is_live_and_ready_and_says_so(shop: CheckoutStack) -> None:
     port = free_port()
     settings = shop.settings.model_copy(update={"relay_metrics_port": port})
     shop.processes.start(
@@ -298,7 +298,7 @@ def test_the_read_api_names_the_missing_dependency(stack: Settings) -> None:
 
 
 @pytest.mark.skipif(binary() is None, reason=f"prometheus missing: {INSTALL_HINT}")
-def test_a_real_prometheus_scrapes_every_process(shop: Checkout, tmp_path: Path) -> None:
+def test_a_real_prometheus_scrapes_every_process(shop: CheckoutStack, tmp_path: Path) -> None:
     settings = shop.settings.model_copy(
         update={"data_dir": tmp_path, "prometheus_port": free_port()}
     )

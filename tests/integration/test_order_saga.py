@@ -21,7 +21,7 @@ from infra.read_models import rebuild
 from infra.settings import Settings
 from projections.sinks.postgres_payments import PAYMENT_HISTORY
 from tests.support.checkout import (
-    Checkout,
+    CheckoutStack,
     log_heads,
     payment_tables,
     running_checkout,
@@ -38,7 +38,7 @@ PAYMENT_TIMEOUT_SECONDS = 4.0
 
 
 @pytest.fixture(scope="module")
-def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CheckoutStack]:
     """One platform for the module (starting it is the slow part); tests use their own SKUs."""
     logs: Path = tmp_path_factory.mktemp("saga-logs")
     with running_checkout(
@@ -47,7 +47,7 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield checkout
 
 
-def test_a_paid_order_is_confirmed_and_its_stock_taken(shop: Checkout) -> None:
+def test_a_paid_order_is_confirmed_and_its_stock_taken(shop: CheckoutStack) -> None:
     shop.receive("HAPPY-1", 5)
 
     order_id = shop.place("HAPPY-1", 2, price="25.00")
@@ -65,7 +65,7 @@ def test_a_paid_order_is_confirmed_and_its_stock_taken(shop: Checkout) -> None:
 
 
 def test_an_order_for_more_than_is_in_stock_is_cancelled_and_charges_nothing(
-    shop: Checkout,
+    shop: CheckoutStack,
 ) -> None:
     shop.receive("SHORT-1", 1)
 
@@ -79,7 +79,7 @@ def test_an_order_for_more_than_is_in_stock_is_cancelled_and_charges_nothing(
     assert (item.available, item.reserved) == (1, 0)
 
 
-def test_a_declined_card_cancels_the_order_and_gives_the_stock_back(shop: Checkout) -> None:
+def test_a_declined_card_cancels_the_order_and_gives_the_stock_back(shop: CheckoutStack) -> None:
     shop.receive("DECLINE-1", 3)
 
     order_id = shop.place("DECLINE-1", 2, token="tok_decline_insufficient_funds")
@@ -94,7 +94,7 @@ def test_a_declined_card_cancels_the_order_and_gives_the_stock_back(shop: Checko
 
 
 def test_a_gateway_timeout_is_retried_with_the_same_key_and_charges_once(
-    shop: Checkout,
+    shop: CheckoutStack,
 ) -> None:
     shop.receive("TIMEOUT-1", 1)
 
@@ -108,7 +108,7 @@ def test_a_gateway_timeout_is_retried_with_the_same_key_and_charges_once(
     assert [m.kind for m in mine] == ["authorize", "capture"]
 
 
-def test_a_gateway_that_never_answers_ends_in_compensation(shop: Checkout) -> None:
+def test_a_gateway_that_never_answers_ends_in_compensation(shop: CheckoutStack) -> None:
     shop.receive("TIMEOUT-2", 2)
 
     order_id = shop.place("TIMEOUT-2", 2, token="tok_timeout")
@@ -121,7 +121,7 @@ def test_a_gateway_that_never_answers_ends_in_compensation(shop: Checkout) -> No
 
 
 def test_stock_held_for_an_order_without_payment_expires_and_is_released(
-    shop: Checkout,
+    shop: CheckoutStack,
 ) -> None:
     shop.receive("EXPIRE-1", 2)
 
@@ -142,7 +142,7 @@ def test_stock_held_for_an_order_without_payment_expires_and_is_released(
     assert late.status_code == 409
 
 
-def test_a_payment_method_given_in_time_completes_the_order(shop: Checkout) -> None:
+def test_a_payment_method_given_in_time_completes_the_order(shop: CheckoutStack) -> None:
     shop.receive("LATER-1", 1)
     order_id = shop.place("LATER-1", 1, token=None)
     shop.settled(order_id, status="stock_reserved")
@@ -156,7 +156,7 @@ def test_a_payment_method_given_in_time_completes_the_order(shop: Checkout) -> N
     assert shop.settled(order_id)["status"] == "confirmed"
 
 
-def test_a_partial_then_a_full_refund_pay_back_the_total_once(shop: Checkout) -> None:
+def test_a_partial_then_a_full_refund_pay_back_the_total_once(shop: CheckoutStack) -> None:
     shop.receive("REFUND-1", 2)
     customer = uuid4()
     order_id = shop.place("REFUND-1", 2, price="25.00", customer=customer)  # 50.00 EUR
@@ -218,7 +218,7 @@ def test_a_partial_then_a_full_refund_pay_back_the_total_once(shop: Checkout) ->
     assert by_customer == [seen]
 
 
-def test_the_payment_history_rebuilds_to_what_the_worker_made(shop: Checkout) -> None:
+def test_the_payment_history_rebuilds_to_what_the_worker_made(shop: CheckoutStack) -> None:
     shop.receive("REBUILD-1", 3)
     order_ids = [shop.place("REBUILD-1", 1, token=t) for t in ("tok_approve", "tok_decline_x")]
     for order_id in order_ids:
@@ -244,7 +244,7 @@ def test_the_payment_history_rebuilds_to_what_the_worker_made(shop: Checkout) ->
     assert payment_tables(shop.settings) == live
 
 
-def test_fifty_checkouts_for_the_last_ten_units_confirm_exactly_ten(shop: Checkout) -> None:
+def test_fifty_checkouts_for_the_last_ten_units_confirm_exactly_ten(shop: CheckoutStack) -> None:
     shop.receive("LAST-10", 10)
 
     with ThreadPoolExecutor(max_workers=50) as pool:
@@ -265,7 +265,7 @@ def test_fifty_checkouts_for_the_last_ten_units_confirm_exactly_ten(shop: Checko
         assert saga_payment(shop.settings, UUID(order["id"])).status == PaymentStatus.CAPTURED
 
 
-def test_killing_the_saga_at_random_points_loses_and_repeats_nothing(shop: Checkout) -> None:
+def test_killing_the_saga_at_random_points_loses_and_repeats_nothing(shop: CheckoutStack) -> None:
     shop.receive("KILL-1", 30)
     tokens = ["tok_approve"] * 6 + ["tok_timeout_then_approve", "tok_decline_card_expired"]
     random = Random(5)

@@ -26,7 +26,7 @@ FINAL = frozenset({"confirmed", "cancelled"})
 
 
 @dataclass
-class Checkout:
+class CheckoutStack:
     settings: Settings
     processes: Supervisor
     command: httpx.Client
@@ -100,7 +100,7 @@ class Checkout:
 
 
 @contextmanager
-def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Checkout]:
+def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[CheckoutStack]:
     """A fresh namespace with every platform process running; stopped afterwards."""
     from tests.conftest import free_port
 
@@ -133,7 +133,7 @@ def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[Ch
             start(processes, settings, name)
         for name, client in (("command-api", command), ("read-api", read)):
             processes.wait_healthy(name, _ready(client), 60)
-        yield Checkout(settings, processes, command, read)
+        yield CheckoutStack(settings, processes, command, read)
 
 
 def _ready(client: httpx.Client) -> Callable[[], bool]:

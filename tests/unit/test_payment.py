@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from commands.models import PositiveAmount
 from commands.payments.application import (
     GatewayTimedOut,
     GatewayUnavailable,
@@ -15,7 +16,7 @@ from commands.payments.application import (
     PaymentsApplication,
 )
 from commands.payments.gateway import GatewayResult, RetryLater
-from commands.payments.models import Amount, Authorize, Capture, Refund
+from commands.payments.models import Authorize, Capture, Refund
 from domain.money import Money
 from domain.payments import IllegalTransition, Payment, PaymentStatus
 from domain.payments.payment import (
@@ -188,7 +189,7 @@ def payments(sandbox: SandboxGateway) -> PaymentsApplication:
 def authorize(token: str = "tok_approve", amount: str = "100.00") -> Authorize:
     return Authorize(
         order_id=ORDER,
-        amount=Amount(amount=Decimal(amount), currency="EUR"),
+        amount=PositiveAmount(amount=Decimal(amount), currency="EUR"),
         payment_token=token,
         card_brand="visa",
         last_four="4242",
@@ -250,7 +251,7 @@ def test_capture_and_refunds_move_money_once_per_key(
 
     payments.capture(payment_id, Capture(), "capture-key")
     payments.capture(payment_id, Capture(), "capture-key")
-    refund = Refund(amount=Amount(amount=Decimal("30.00"), currency="EUR"))
+    refund = Refund(amount=PositiveAmount(amount=Decimal("30.00"), currency="EUR"))
     payments.refund(payment_id, refund, "refund-key")
     payments.refund(payment_id, refund, "refund-key")
 
@@ -263,14 +264,14 @@ def test_a_command_the_domain_refuses_never_reaches_the_processor(
     payments: PaymentsApplication, sandbox: SandboxGateway
 ) -> None:
     payment_id = payments.authorize(authorize(), "key-00000007").id
-    refund = Refund(amount=Amount(amount=Decimal("1.00"), currency="EUR"))
+    refund = Refund(amount=PositiveAmount(amount=Decimal("1.00"), currency="EUR"))
 
     with pytest.raises(IllegalTransition):
         payments.refund(payment_id, refund, "refund-key")
     with pytest.raises(CaptureExceedsAuthorization):
         payments.capture(
             payment_id,
-            Capture(amount=Amount(amount=Decimal("100.01"), currency="EUR")),
+            Capture(amount=PositiveAmount(amount=Decimal("100.01"), currency="EUR")),
             "capture-key",
         )
 

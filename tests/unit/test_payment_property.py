@@ -18,8 +18,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from commands.models import PositiveAmount
 from commands.payments.application import PaymentsApplication
-from commands.payments.models import Amount, Authorize, Capture, Refund
+from commands.payments.models import Authorize, Capture, Refund
 from domain.errors import DomainError
 from domain.payments import Payment
 from infra.payments.sandbox import SandboxGateway
@@ -27,8 +28,8 @@ from infra.payments.sandbox import SandboxGateway
 cents = st.integers(1, 20_000)
 
 
-def eur(minor: int) -> Amount:
-    return Amount(amount=Decimal(minor).scaleb(-2), currency="EUR")
+def eur(minor: int) -> PositiveAmount:
+    return PositiveAmount(amount=Decimal(minor).scaleb(-2), currency="EUR")
 
 
 class PaymentMachine(RuleBasedStateMachine):

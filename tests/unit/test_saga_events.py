@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from contract.envelope import Envelope
-from streams.saga import Checkout, checkout_of, order_ids
+from streams.saga import CheckoutMessage, checkout_of, order_ids
 from tests.support.envelopes import an_envelope
 
 CART = UUID("00000000-0000-4000-8000-0000000000c1")
@@ -36,7 +36,7 @@ def test_a_checked_out_cart_is_a_checkout_for_the_saga_to_place() -> None:
         },
     )
 
-    assert checkout_of(checked_out) == Checkout(
+    assert checkout_of(checked_out) == CheckoutMessage(
         CART, CUSTOMER, [("MUG-1", 2), ("TEA-1", 1)], "corr-1"
     )
     assert order_ids(checked_out) == set()  # no order yet: placing it comes first
