@@ -19,7 +19,6 @@ import typer
 from domain.identity import Role
 from infra import bootstrap
 from infra.audit.cli import register as register_audit_commands
-from infra.demo_catalog import load_demo_catalog
 from infra.observability.logs import LogFormat, configure_logging, log_handler
 from infra.observability.tracing import configure_tracing
 from infra.runtime import NotConfigured, Unreachable, operator_settings
@@ -220,6 +219,8 @@ def demo_load(
     """Add the demo catalog through the command API (products already there are kept)."""
     settings = operator_settings()
     base = url or f"http://{settings.api_host}:{settings.command_api_port}"
+    from infra.demo_catalog import load_demo_catalog  # httpx: for this command only
+
     added = load_demo_catalog(base, bootstrap.operator_token(settings, Role.ADMIN))
     if as_json:
         typer.echo(json.dumps({"added": added}))

@@ -14,10 +14,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elasticsearch import AsyncElasticsearch
-from fastapi import APIRouter
 from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
@@ -55,13 +54,10 @@ from projections.sinks.redis_recommendations import (
     RecommendationsProjector,
     RecommendationStore,
 )
-from read_api import analytics as analytics_api
-from read_api import carts as carts_api
-from read_api import notifications as notifications_api
-from read_api import orders as orders_api
-from read_api import payments as payments_api
-from read_api import recommendations as recommendations_api
 from read_api.consistency import AppliedPosition
+
+if TYPE_CHECKING:  # FastAPI and the routers: imported by the read API only (see _routes)
+    from fastapi import APIRouter
 
 
 @dataclass(frozen=True)
@@ -151,6 +147,45 @@ def _read(settings: Settings) -> str:
     return settings.schema_for("read")
 
 
+def _carts_routes(r: ReadSide) -> APIRouter:
+    from read_api import carts as api
+
+    return api.router(r.redis, r.settings.namespace, r.applied(CARTS, "carts"))
+
+
+def _order_history_routes(r: ReadSide) -> APIRouter:
+    from read_api import orders as api
+
+    return api.router(r.connect, _read(r.settings), r.applied(ORDER_HISTORY, "orders"))
+
+
+def _payment_history_routes(r: ReadSide) -> APIRouter:
+    from read_api import payments as api
+
+    return api.router(r.connect, _read(r.settings), r.applied(PAYMENT_HISTORY, "payments"))
+
+
+def _analytics_routes(r: ReadSide) -> APIRouter:
+    from read_api import analytics as api
+
+    return api.router(r.connect, r.settings.schema_for("analytics"))
+
+
+def _recommendations_routes(r: ReadSide) -> APIRouter:
+    from read_api import recommendations as api
+
+    store = RecommendationStore(r.redis, r.settings.namespace)
+    return api.router(store, r.es, r.settings.products_alias, r.applied(RECOMMENDATIONS, "orders"))
+
+
+def _notifications_routes(r: ReadSide) -> APIRouter:
+    from read_api import notifications as api
+
+    return api.router(r.connect, _read(r.settings))
+
+
+# Each router is imported where it is built: the worker, the CLI and `shop provision` read
+# this table too, and FastAPI with the routes was about half of their start.
 READ_MODELS = (
     ReadModel(
         PRODUCT_SEARCH,
@@ -165,25 +200,21 @@ READ_MODELS = (
         ("carts",),
         lambda s: CartsProjector(_redis(s), s.namespace),
         ReplaceInPlace(CartStore, carts.apply),
-        router=lambda r: carts_api.router(r.redis, r.settings.namespace, r.applied(CARTS, "carts")),
+        router=_carts_routes,
     ),
     ReadModel(
         ORDER_HISTORY,
         ("orders",),
         lambda s: OrderHistoryProjector(s.database_url, _read(s)),
         RefillInOneTransaction(lambda s: OrderHistoryTables(_read(s))),
-        router=lambda r: orders_api.router(
-            r.connect, _read(r.settings), r.applied(ORDER_HISTORY, "orders")
-        ),
+        router=_order_history_routes,
     ),
     ReadModel(
         PAYMENT_HISTORY,
         payment_history.CONTEXTS,
         lambda s: PaymentHistoryProjector(s.database_url, _read(s)),
         RefillInOneTransaction(lambda s: PaymentHistoryTables(_read(s))),
-        router=lambda r: payments_api.router(
-            r.connect, _read(r.settings), r.applied(PAYMENT_HISTORY, "payments")
-        ),
+        router=_payment_history_routes,
     ),
     ReadModel(
         ANALYTICS,
@@ -192,26 +223,21 @@ READ_MODELS = (
         RefillInOneTransaction(lambda s: AnalyticsTables(s.schema_for("analytics"))),
         # Analysts query the schema before the first event: created by provision.
         provision=lambda s: postgres_analytics.create(s.database_url, s.schema_for("analytics")),
-        router=lambda r: analytics_api.router(r.connect, r.settings.schema_for("analytics")),
+        router=_analytics_routes,
     ),
     ReadModel(
         RECOMMENDATIONS,
         ("orders",),
         lambda s: RecommendationsProjector(_redis(s), s.namespace),
         PauseAndReplay(RecommendationStore),
-        router=lambda r: recommendations_api.router(
-            RecommendationStore(r.redis, r.settings.namespace),
-            r.es,
-            r.settings.products_alias,
-            r.applied(RECOMMENDATIONS, "orders"),
-        ),
+        router=_recommendations_routes,
     ),
     ReadModel(
         NOTIFICATIONS,
         ("identity", "orders"),
         notifier,
         provision=lambda s: asyncio.run(notification_history(s).create()),
-        router=lambda r: notifications_api.router(r.connect, _read(r.settings)),
+        router=_notifications_routes,
     ),
 )
 BY_NAME = {model.name: model for model in READ_MODELS}

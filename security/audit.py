@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg
-from fastapi import Depends, Request
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -78,13 +77,3 @@ class AuditLog:
                 ).format(self.table),
                 (actor, action, target, correlation_id, Jsonb(detail or {})),
             )
-
-
-async def audit_log_of(request: Request) -> AuditLog:  # async: no thread-pool hop
-    log = getattr(request.app.state, "audit_log", None)
-    if not isinstance(log, AuditLog):
-        raise RuntimeError("this app has no audit log (app.state.audit_log)")
-    return log
-
-
-Audit = Annotated[AuditLog, Depends(audit_log_of)]

@@ -31,7 +31,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from fastapi.concurrency import run_in_threadpool
+from anyio import to_thread  # what FastAPI's run_in_threadpool calls, without FastAPI
 from psycopg import sql
 from redis import Redis
 from redis.exceptions import RedisError
@@ -167,6 +167,6 @@ class NotBefore:
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             at = cached[1]
         else:
-            at = await run_in_threadpool(self.records.of, user_id)
+            at = await to_thread.run_sync(self.records.of, user_id)
             self._cache[user_id] = (time.monotonic(), at)
         return at is not None and issued_at_ms < at

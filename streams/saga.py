@@ -28,6 +28,7 @@ from opentelemetry.context import Context
 from commands.tracing import context_of
 from contract.envelope import Envelope, MalformedEnvelope
 from contract.watermark import watermark_of
+from streams.batches import batches
 from streams.faust_app import faust_app
 from streams.tracing import envelope_context, process_span
 
@@ -126,7 +127,7 @@ def build_saga_app(
         topic = app.topic(name, key_serializer="raw", value_serializer="raw")
 
         async def follow(stream: Any, context: str = context, name: str = name) -> None:
-            async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+            async for events in batches(stream, config.batch_size, config.batch_seconds):
                 orders, checkouts, traces = _read(events, context)
                 # Placed first, so the batch's offsets are committed only once they are.
                 orders |= await runner.place_all(checkouts, name)

@@ -23,6 +23,7 @@ from contract.watermark import watermark_of
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import Projector, ProjectorSpec
 from projections.sinks.postgres import PostgresProjector
+from streams.batches import batches
 from streams.catchup import StoreCatchUp
 from streams.faust_app import faust_app
 from streams.observers import NO_PROJECTION_OBSERVER, ProjectionObserver
@@ -106,7 +107,7 @@ async def _project(
     observer: ProjectionObserver,
 ) -> None:
     name, context = projector.name, gaps.context
-    async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+    async for events in batches(stream, config.batch_size, config.batch_seconds):
         started = time.perf_counter()
         good: list[Envelope] = []
         headers: dict[str, Any] = {}  # event id → the Kafka headers it came with

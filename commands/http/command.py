@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Response, status
+from fastapi import Depends, Header, Request, Response, status
 from pydantic import BaseModel
 
 from commands.base import CommandResult, ShopApplication
@@ -176,3 +176,14 @@ Traced = Annotated[CommandCall, Depends(_traced)]
 Keyed = Annotated[CommandCall, Depends(_keyed)]
 Versioned = Annotated[CommandCall, Depends(_versioned)]
 KeyedVersioned = Annotated[CommandCall, Depends(_keyed_versioned)]
+
+
+async def audit_log_of(request: Request) -> AuditLog:  # async: no thread-pool hop
+    """The app's audit log (``app.state.audit_log``): privileged endpoints record to it."""
+    log = getattr(request.app.state, "audit_log", None)
+    if not isinstance(log, AuditLog):
+        raise RuntimeError("this app has no audit log (app.state.audit_log)")
+    return log
+
+
+Audit = Annotated[AuditLog, Depends(audit_log_of)]

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request, status
 
 from commands.base import CommandResult
-from commands.http.command import AuditNote, Keyed, Traced, Versioned
+from commands.http.command import Audit, AuditNote, Keyed, Traced, Versioned
 from commands.identity.application import IdentityApplication
 from commands.identity.models import AssignRole, ChangeProfile, RegisterUser, SetPreferences
 from domain.errors import NotFound
@@ -22,7 +22,6 @@ from security.access import (
     owned,
     revoke_tokens,
 )
-from security.audit import Audit
 
 
 def _self(principal: Principal, user_id: UUID) -> None:

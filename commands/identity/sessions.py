@@ -14,12 +14,12 @@ from uuid import uuid4
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from commands.http.command import Audit
 from commands.identity.application import IdentityApplication
 from commands.identity.models import Login, RefreshToken
 from domain.errors import NotFound
 from domain.identity import InvalidEmail, User
 from security.access import Public, RateLimited, Unauthorized, client_address, revoke_tokens
-from security.audit import Audit
 from security.ratelimit import Limit, RateLimiter
 from security.refresh import RefreshRefused, RefreshTokenStore, Rotation
 from security.tokens import Claims, IssuedToken, TokenRejected, TokenService, TokenUse

@@ -16,7 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from commands.base import CommandResult
-from commands.http.command import AuditNote, Keyed, KeyedVersioned, Versioned
+from commands.http.command import Audit, AuditNote, Keyed, KeyedVersioned, Versioned
 from commands.orders.application import OrdersApplication
 from commands.orders.models import (
     CancelOrder,
@@ -27,7 +27,6 @@ from commands.orders.models import (
 )
 from domain.errors import NotFound
 from security.access import Admin, AdminOnly, CurrentUser, Principal, owned
-from security.audit import Audit
 
 
 def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:

@@ -20,7 +20,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, status
 
 from commands.base import CommandResult
-from commands.http.command import AuditNote, Keyed, KeyedVersioned
+from commands.http.command import Audit, AuditNote, Keyed, KeyedVersioned
 from commands.payments.application import (
     GatewayTimedOut,
     GatewayUnavailable,
@@ -29,7 +29,6 @@ from commands.payments.application import (
 )
 from commands.payments.models import Authorize, Capture, Refund, Void
 from security.access import Admin, AdminOnly
-from security.audit import Audit
 from security.problems import Problem
 
 MOVES_MONEY = "payments move money: send an Idempotency-Key header"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from infra import bootstrap
@@ -121,6 +123,19 @@ def test_every_read_model_follows_known_contexts_under_a_name_of_its_own() -> No
 def test_the_readme_shows_a_real_registry_entry() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### Adding a read model") :]
-    example = re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)[0]
+    example, routes = re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)[:2]
     (entry,) = re.findall(r"^    ReadModel\(\n.*?^    \),\n", example, re.S | re.M)
-    assert entry in (ROOT / "infra" / "read_models.py").read_text()
+    source = (ROOT / "infra" / "read_models.py").read_text()
+    assert entry in source
+    assert routes in source
+
+
+def test_the_cli_relay_and_worker_start_without_fastapi() -> None:
+    """Only the two APIs need FastAPI and the routes; importing them was about half of every
+    CLI command's and worker's start (the suite starts dozens of each)."""
+    probe = "import sys, infra.cli, infra.read_models, streams.worker, streams.relay, streams.saga"
+    probe += "; print(sorted(m for m in sys.modules if m.split('.')[0] == 'fastapi'))"
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.strip() == "[]"
