@@ -57,7 +57,7 @@ from psycopg.abc import Query
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier
 
-from commands.tracing import one_client_span
+from contract.trace_context import one_client_span
 
 # Each request's savepoint is a subtransaction. Postgres caches up to 64 subtransaction ids
 # per backend; past that, every other session's snapshots must look them up on disk.

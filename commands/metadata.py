@@ -17,8 +17,8 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from commands.tracing import current_trace_headers
 from contract.metadata import TRACEPARENT, TRACESTATE, EventMetadata
+from contract.trace_context import current_trace_headers
 
 _META_KEY = "_meta"
 

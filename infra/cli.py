@@ -10,9 +10,10 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -23,6 +24,11 @@ from infra.observability.logs import LogFormat, configure_logging, log_handler
 from infra.observability.tracing import configure_tracing
 from infra.runtime import NotConfigured, Unreachable, operator_settings
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.faust_app import ConsumerConfig
+
+Consumer = TypeVar("Consumer", bound="ConsumerConfig")
 
 # Exit codes besides 0, 1 (a broken chain) and 2 (usage, ADR 0017): a missing or invalid
 # setting is 2 as well, a server that does not answer is 3.
@@ -170,6 +176,16 @@ def relay(
         thread.join()
 
 
+def _consumer(process: str, config_of: Callable[[Settings], Consumer]) -> tuple[Settings, Consumer]:
+    """The settings and a Faust consumer's config, its data folder made; tracing is set up
+    first, so every store built after it gets traced connections."""
+    configure_tracing(process)
+    settings = Settings()
+    config = config_of(settings)
+    Path(config.datadir).mkdir(parents=True, exist_ok=True)
+    return settings, config
+
+
 @cli.command()
 def worker() -> None:
     """Run the Faust worker with the projector agents."""
@@ -178,10 +194,7 @@ def worker() -> None:
     from infra.read_models import projectors
     from streams.worker import build_worker
 
-    configure_tracing("worker")  # before any store is built: its connections are then traced
-    settings = Settings()
-    config = bootstrap.worker_config(settings)
-    Path(config.datadir).mkdir(parents=True, exist_ok=True)
+    settings, config = _consumer("worker", bootstrap.worker_config)
     app = build_worker(
         config,
         projectors(settings),
@@ -200,10 +213,7 @@ def saga() -> None:
     from infra.observability.processes import SagaHolder, observe_saga
     from streams.saga import build_saga_app
 
-    configure_tracing("saga")  # before any store is built: its connections are then traced
-    settings = Settings()
-    config = bootstrap.saga_config(settings)
-    Path(config.datadir).mkdir(parents=True, exist_ok=True)
+    settings, config = _consumer("saga", bootstrap.saga_config)
     metrics = SagaMetrics()
     holder = SagaHolder(settings, metrics)
     app = build_saga_app(config, holder.build, metrics.ticked)

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from commands.base import VersionConflict
 from commands.card_data import card_data_field
 from domain.errors import AlreadyExists, Conflict, DomainError, NotFound
+from infra.asgi import HttpMiddleware
 from infra.observability.http_metrics import count_refusal
 
 log = logging.getLogger(__name__)
@@ -140,17 +141,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     """Refuse bodies over ``max_bytes`` with 413 before the application reads them."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(scope, receive, send)
@@ -184,20 +182,14 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class CardDataRefusal:
+class CardDataRefusal(HttpMiddleware):
     """Refuse with 422 ``card_data_refused`` any request carrying a card number or a security
     code: in the path, a header (``Idempotency-Key`` and ``X-Correlation-Id`` are stored), the
     query (names and every value of a repeated parameter) or a JSON or form body, before any
     route, validation or log sees it (PCI DSS scope, ADR 0023, 0028). The answer names the
     field, never the value, nor a name that is itself card data."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = _card_data_in_url(scope) or _card_data_in_headers(scope)
         if found is not None:
             await _refuse_card_data(found, scope, receive, send)
@@ -307,7 +299,7 @@ async def _refuse_card_data(field: str, scope: Scope, receive: Receive, send: Se
     await response(scope, receive, send)
 
 
-class RequestTimeout:
+class RequestTimeout(HttpMiddleware):
     """Answer 503 ``request_timeout`` when a request takes longer than ``seconds``.
 
     Only before the response has started; afterwards the request is left to finish. A
@@ -316,13 +308,10 @@ class RequestTimeout:
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
+        super().__init__(app)
         self.seconds = seconds
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 import httpx
 from pydantic import SecretStr
@@ -19,7 +17,13 @@ from domain.identity import Role
 from infra import bootstrap
 from infra.demo_catalog import DEMO_STOCK, load_demo_catalog
 from infra.embedded.services import embedded_stack, maildir
-from infra.embedded.supervisor import Restart, ServiceFailed, Supervisor
+from infra.embedded.supervisor import (
+    Restart,
+    ServiceFailed,
+    Supervisor,
+    stop_signals_ignored,
+    stop_signals_interrupt,
+)
 from infra.observability.prometheus_server import start_prometheus
 from infra.observability.watch import readiness_urls, watch_health
 from infra.provision import provision
@@ -77,16 +81,9 @@ def _ready(host: str, port: int) -> Callable[[], bool]:
     return check
 
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    # A signal during startup unwinds like Ctrl-C, so the `with` blocks stop what started.
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def run_platform(settings: Settings) -> int:
     """Run everything until Ctrl-C or SIGTERM; 0 on a clean stop, 1 if a part failed."""
-    # Explicit for both: a shell starts background jobs with SIGINT ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_signals_interrupt()
     log_dir = settings.data_dir.resolve() / "logs"
     try:
         with (
@@ -108,9 +105,7 @@ def run_platform(settings: Settings) -> int:
                 received = supervisor.watch()
             finally:
                 stop_watching.set()
-            # From here on a second Ctrl-C must not cut the shutdown short.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            stop_signals_ignored()
             print(f"{received.name}: stopping shop", file=sys.stderr)
     except ServiceFailed as e:
         print(f"error: {e}", file=sys.stderr)

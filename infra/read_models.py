@@ -23,13 +23,13 @@ from redis.asyncio import Redis
 from commands.identity.application import IdentityApplication
 from commands.orders.application import OrdersApplication
 from infra import bootstrap
+from infra.directory import EventStoreDirectory
 from infra.observability.metrics import NotificationMetrics
 from infra.rebuild import Logs, Rebuild, Rebuilt
 from infra.rebuild.postgres import RefillInOneTransaction
 from infra.rebuild.redis import PauseAndReplay, ReplaceInPlace
 from infra.rebuild.search import SwapIndexBehindAlias
 from infra.settings import Settings
-from notifications.directory import EventStoreDirectory
 from notifications.history import NotificationHistory
 from notifications.mailer import SmtpMailer
 from notifications.notifier import NOTIFICATIONS, Notifier, Policy

@@ -21,15 +21,14 @@ from uuid import UUID
 from opentelemetry.trace import SpanKind
 from psycopg import AsyncConnection
 
-from commands.tracing import tracer
 from contract.envelope import Envelope
+from contract.trace_context import envelope_context, tracer
 from notifications import messages
 from notifications.directory import Directory
 from notifications.history import FAILED, SENT, SKIPPED, NotificationHistory
 from notifications.mailer import DeliveryFailed, Mailer, Rejected
 from notifications.messages import OrderFacts
 from notifications.observers import NO_NOTIFICATION_OBSERVER, NotificationObserver
-from streams.tracing import envelope_context
 
 log = logging.getLogger(__name__)
 NOTIFICATIONS = "notifications"

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
@@ -19,7 +19,8 @@ from read_api.answers import RecentAnswers
 from read_api.consistency import AppliedPosition
 from read_api.dependencies import After, NotInReadModel, ReadYourWrites
 from read_api.product_queries import InvalidCursor, ProductSearch, SortOrder, encode_cursor, present
-from security.access import Gate, Public, require
+from security.access import Public, require
+from security.api_frame import api_frame, health_router
 
 
 def create_read_api(
@@ -37,23 +38,13 @@ def create_read_api(
     """The query API; ``more_routers`` are the other read models' endpoints;
     ``products_answers`` keeps recent searches and product pages (none by default);
     ``bus_document``, the AsyncAPI document of the topics, is served as ``/asyncapi.json``."""
-    api = FastAPI(
-        # Server spans come from infra's TraceRequests, which makes them current for the
-        # handlers (FastAPI's own do not, so events would miss them); no log records, which
-        # would export exception messages that may hold what a client sent (ADR 0030); no
-        # metrics, which ours (HttpMetrics, Prometheus) already are, and whose check for a
-        # meter provider reads the environment on every request.
-        telemetry={"tracing": False, "logs": False, "metrics": False},
-        lifespan=lifespan,
-        dependencies=[Gate],  # rate limits; routes without a declared policy: admins only
-        title="shop read API",
-        version="1",
-        docs_url=None,  # served from local files by infra.docs
-        redoc_url=None,
-        description="Queries over projected read models. Eventually consistent with the "
+    api = api_frame(
+        "shop read API",
+        "Queries over projected read models. Eventually consistent with the "
         "command API; each document carries the versions it reflects.",
+        lifespan,
     )
-    api.include_router(_health_router(readiness))
+    api.include_router(health_router(readiness))
     api.include_router(_projections_router(projections))
     answers = products_answers or RecentAnswers(lambda: None, 0)
     api.include_router(
@@ -73,27 +64,6 @@ def _serve_bus_document(api: FastAPI, document: dict[str, Any]) -> None:
         return JSONResponse(document)
 
     api.add_route("/asyncapi.json", asyncapi, include_in_schema=False)
-
-
-def _health_router(readiness: Callable[[], Awaitable[None]]) -> APIRouter:
-    router = APIRouter(tags=["health"], dependencies=[Public])
-
-    @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @router.get("/readyz")
-    async def readyz(response: Response) -> dict[str, str]:
-        try:
-            await readiness()
-        except Exception as e:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            # The dependency that is missing, when the check names one (ADR 0029).
-            dependency = getattr(e, "dependency", None) or "unknown"
-            return {"status": "unavailable", "dependency": dependency, "reason": str(e)}
-        return {"status": "ready"}
-
-    return router
 
 
 def _projections_router(projections: Callable[[], list[dict[str, Any]]]) -> APIRouter:

@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import faust
 
 from streams import kafka_transport
 
 
-def faust_app(
-    app_id: str,
-    broker: str,
-    datadir: str,
-    session_timeout: float,
-    commit_every: int,
-    fetch_max_wait_ms: int = 1500,
-) -> faust.App:
-    kafka_transport.fetch_max_wait_ms = fetch_max_wait_ms
+class ConsumerConfig(Protocol):
+    """What a consumer of ours says about itself (``WorkerConfig``, ``SagaConfig``)."""
+
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def broker(self) -> str: ...
+    @property
+    def datadir(self) -> str: ...
+    @property
+    def session_timeout(self) -> float: ...
+    @property
+    def batch_size(self) -> int: ...  # offsets are committed at least every batch
+    @property
+    def fetch_max_wait_ms(self) -> int: ...
+
+
+def faust_app(config: ConsumerConfig) -> faust.App:
+    kafka_transport.fetch_max_wait_ms = config.fetch_max_wait_ms
+    session_timeout = config.session_timeout
     return faust.App(
-        app_id,
-        broker=broker,
+        config.app_id,
+        broker=config.broker,
         store="memory://",
-        datadir=datadir,
+        datadir=config.datadir,
         web_enabled=False,
         # Topics are created by `shop provision` with the partition count we choose;
         # Faust must not create them with the broker's default.
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=commit_every,
+        broker_commit_every=config.batch_size,
         broker_commit_interval=1.0,
         # Tansu completes a group join after half the session timeout (measured: 60 s → 30 s,
         # 6 s → 3 s); a short one also hands a dead worker's partitions over quickly.

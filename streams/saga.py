@@ -25,12 +25,12 @@ import faust
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
-from commands.tracing import context_of
 from contract.envelope import Envelope, MalformedEnvelope
+from contract.trace_context import context_of, envelope_context
 from contract.watermark import watermark_of
 from streams.batches import batches
 from streams.faust_app import faust_app
-from streams.tracing import envelope_context, process_span
+from streams.tracing import process_span
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +113,7 @@ def build_saga_app(
 ) -> faust.App:
     """The saga's Faust app; ``ticked`` is called on every run of the deadline timer (a
     health check watches it)."""
-    app = faust_app(
-        config.app_id,
-        config.broker,
-        config.datadir,
-        config.session_timeout,
-        config.batch_size,
-        config.fetch_max_wait_ms,
-    )
+    app = faust_app(config)
     runner = _Runner(make_saga, config.concurrency, config.app_id)
 
     for context, name in config.topics.items():

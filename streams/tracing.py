@@ -6,30 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
 
-from commands.tracing import (
-    context_of,
+from contract.envelope import Envelope
+from contract.metadata import TRACEPARENT, TRACESTATE
+from contract.trace_context import (
     current_trace_headers,
     drivers_traced_if_recorded,
-    headers_of,
+    envelope_context,
     span_context_of,
     tracer,
 )
-from contract.envelope import Envelope
-from contract.metadata import TRACEPARENT, TRACESTATE
-
-
-def envelope_context(envelope: Envelope, headers: Any = None) -> Context | None:
-    """The trace context a message carries: its Kafka headers, else the envelope's fields."""
-    found = headers_of(headers)
-    if TRACEPARENT in found:
-        return context_of(found[TRACEPARENT], found.get(TRACESTATE))
-    return context_of(envelope.traceparent, envelope.tracestate)
 
 
 @contextmanager

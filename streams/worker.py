@@ -19,6 +19,7 @@ from typing import Any
 import faust
 
 from contract.envelope import Envelope, MalformedEnvelope
+from contract.trace_context import envelope_context
 from contract.watermark import watermark_of
 from projections.checkpoints import ProjectionCheckpoints
 from projections.projector import Projector, ProjectorSpec
@@ -27,7 +28,7 @@ from streams.batches import batches
 from streams.catchup import StoreCatchUp
 from streams.faust_app import faust_app
 from streams.observers import NO_PROJECTION_OBSERVER, ProjectionObserver
-from streams.tracing import envelope_context, process_span
+from streams.tracing import process_span
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,7 @@ def build_worker(
     observer: ProjectionObserver = NO_PROJECTION_OBSERVER,
 ) -> faust.App:
     """A Faust app running every projector."""
-    app = faust_app(
-        config.app_id,
-        config.broker,
-        config.datadir,
-        config.session_timeout,
-        config.batch_size,
-        config.fetch_max_wait_ms,
-    )
+    app = faust_app(config)
     dead_letters = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
     for spec in projectors:
         _add_agents(app, config, spec, checkpoints, dead_letters, catch_up, observer)

@@ -9,26 +9,22 @@ SIGTERM and stops everything. In a shell::
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
-from types import FrameType
 
 from infra.embedded.services import embedded_stack
-from infra.embedded.supervisor import ServiceFailed, Supervisor
+from infra.embedded.supervisor import (
+    ServiceFailed,
+    Supervisor,
+    stop_signals_ignored,
+    stop_signals_interrupt,
+)
 from infra.settings import Settings
 
 _EXPORTED = ("database_url", "kafka_bootstrap", "elasticsearch_url", "redis_url", "smtp_url")
 
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    # A signal during startup unwinds like Ctrl-C, so the `with` blocks stop what started.
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def main() -> int:
-    # Explicit for both: a shell starts background jobs with SIGINT ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_signals_interrupt()
     settings = Settings()
     try:
         with (
@@ -41,9 +37,7 @@ def main() -> int:
                 print(f"export SHOP_KEYS_FILE={shlex.quote(str(ready.keys_file))}")
             sys.stdout.flush()
             received = supervisor.watch()
-            # From here on a second Ctrl-C must not cut the shutdown short.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            stop_signals_ignored()
             print(f"{received.name}: stopping the embedded stack", file=sys.stderr)
     except ServiceFailed as exc:
         print(f"error: {exc}", file=sys.stderr)

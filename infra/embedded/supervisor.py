@@ -63,6 +63,24 @@ class _Child:
     restart_at: float | None = None
 
 
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_signals_interrupt() -> None:
+    """SIGINT and SIGTERM unwind like Ctrl-C, so the ``with`` blocks of a foreground command
+    stop what they started. Explicit for both: a shell starts background jobs with SIGINT
+    ignored."""
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, _interrupt)
+
+
+def stop_signals_ignored() -> None:
+    """Once shutting down, a second Ctrl-C must not cut the shutdown short."""
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+
+
 def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
     """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent dies.
 

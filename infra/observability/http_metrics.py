@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra.asgi import HttpMiddleware
 from infra.observability.metrics import (
     AUTH_FAILURES,
     COMMANDS,
@@ -62,19 +63,16 @@ class _Bound:
         )
 
 
-class HttpMetrics:
+class HttpMetrics(HttpMiddleware):
     """Outermost middleware: counts and times every request, timeouts and 413s included."""
 
     def __init__(self, app: ASGIApp, commands: bool = False) -> None:
-        self.app = app
+        super().__init__(app)
         self.commands = commands
         # By the route's id: routes live as long as the app (and APIRoute is unhashable).
         self._bound: dict[tuple[int, str, int], _Bound] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 500  # what the client gets if the app raises before answering
 
         async def observed_send(message: Message) -> None:

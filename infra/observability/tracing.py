@@ -13,15 +13,18 @@ unwrapped). Elasticsearch calls are spanned by the client itself, through the AP
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from commands.tracing import context_of, drivers_traced_if_recorded, tracer
+from commands.card_data import card_data_field
+from contract.trace_context import context_of, drivers_traced_if_recorded, tracer
+from infra.asgi import HttpMiddleware
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -33,6 +36,8 @@ _ENABLING = (
     "OTEL_TRACES_EXPORTER",
 )
 _configured = False
+_TRACE_CONTEXT_HEADERS = (b"traceparent", b"tracestate")
+_WELL_FORMED_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def tracing_wanted(environ: Mapping[str, str] | None = None) -> bool:
@@ -125,19 +130,14 @@ def _instrument_clients(resource: Resource, processors: list[SpanProcessor]) -> 
     RedisInstrumentor().instrument(tracer_provider=children)
 
 
-class TraceRequests:
+class TraceRequests(HttpMiddleware):
     """A server span per HTTP request, continuing an incoming W3C ``traceparent``.
 
     With tracing off no span is recorded, but the incoming context is still made current,
     so the events a command stores keep the caller's ``traceparent`` (ADR 0030)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope = _without_card_like_trace_ids(scope)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         parent = context_of(headers.get("traceparent"), headers.get("tracestate"))
         method = scope.get("method", "GET")
@@ -173,3 +173,25 @@ class TraceRequests:
                     if status[0] >= 500:
                         span.set_status(trace.StatusCode.ERROR)
                 span.set_attribute("shop.duration_ms", (time.monotonic() - started) * 1000)
+
+
+def _without_card_like_trace_ids(scope: Scope) -> Scope:
+    """The request without its trace context when a well-formed ``traceparent`` holds what
+    passes for a card number.
+
+    Its ids are random hex: about one in 250 has a run of decimal digits that passes the
+    card-number check. Refusing it as card data (``CardDataRefusal``) would fail a traced
+    client's requests at random; continuing it would store that number with every event.
+    The request starts a trace of its own instead. A malformed ``traceparent`` is no trace
+    context and is checked like any other header."""
+    traceparent = next((v for k, v in scope["headers"] if k.lower() == b"traceparent"), None)
+    if traceparent is None:
+        return scope
+    text = traceparent.decode("latin-1").strip()
+    if (
+        not _WELL_FORMED_TRACEPARENT.fullmatch(text)
+        or card_data_field({"traceparent": text}) is None
+    ):
+        return scope
+    kept = [(k, v) for k, v in scope["headers"] if k.lower() not in _TRACE_CONTEXT_HEADERS]
+    return {**scope, "headers": kept}

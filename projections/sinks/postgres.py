@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, LiteralString, Protocol, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
@@ -46,6 +46,36 @@ class PostgresProjector:
 
     async def close(self) -> None:
         await self.connections.close()
+
+
+class SchemaTables:
+    """A read model's tables in one schema of their own: created by its DDL, locked in one
+    order, emptied together by a rebuild. Subclasses add the folds and writes."""
+
+    def __init__(self, schema: str, *names: str) -> None:
+        self.schema = sql.Identifier(schema)
+        self.all = tuple(sql.Identifier(schema, name) for name in names)
+
+    async def create_all(
+        self, conn: AsyncConnection[Any], ddl: Sequence[tuple[LiteralString, sql.Identifier]]
+    ) -> None:
+        """The schema, then each ``(statement, table)`` with ``{}`` standing for the table,
+        in one transaction; every statement says IF NOT EXISTS, so a restart changes
+        nothing."""
+        async with conn.transaction():
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
+            for statement, table in ddl:
+                await conn.execute(sql.SQL(statement).format(table))
+
+    async def lock(self, conn: AsyncConnection[Any], mode: str) -> None:
+        await lock_tables(conn, self.all, mode)
+
+    async def clear(self, conn: AsyncConnection[Any]) -> None:
+        """Empty every table inside the caller's transaction (readers see the old rows until
+        it commits); the live projector waits until then."""
+        await self.lock(conn, "SHARE ROW EXCLUSIVE")
+        for table in self.all:
+            await conn.execute(sql.SQL("DELETE FROM {}").format(table))
 
 
 def row_values(row: Any) -> tuple[Any, ...]:
@@ -131,4 +161,12 @@ def upsert_newer(table: sql.Identifier, names: Sequence[str]) -> sql.Composed:
         values=placeholders(names),
         key=sql.Identifier(key),
         updates=sql.SQL(", ").join(updates),
+    )
+
+
+def insert_once(table: sql.Identifier, names: Sequence[str]) -> sql.Composed:
+    """Insert a row its key has not stored yet (a timeline entry, a ledger line): written
+    once however often its event arrives."""
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+        table, columns(names), placeholders(names)
     )

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from uuid import UUID
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from contract.envelope import Envelope
@@ -21,10 +21,9 @@ from projections import order_history
 from projections.order_history import OrderRow, TimelineRow
 from projections.sinks.postgres import (
     PostgresProjector,
-    columns,
+    SchemaTables,
     fold_changed,
-    lock_tables,
-    placeholders,
+    insert_once,
     row_values,
     rows_for_update,
     upsert_newer,
@@ -37,20 +36,19 @@ _ORDER_COLUMNS = tuple(OrderRow.__dataclass_fields__)
 _TIMELINE_COLUMNS = tuple(TimelineRow.__dataclass_fields__)
 
 
-class OrderHistoryTables:
+class OrderHistoryTables(SchemaTables):
     """The read model's two tables in one schema, and the statements over them."""
 
     def __init__(self, schema: str) -> None:
-        self.schema = sql.Identifier(schema)
-        self.orders = sql.Identifier(schema, ORDERS)
-        self.timeline = sql.Identifier(schema, TIMELINE)
+        super().__init__(schema, ORDERS, TIMELINE)
+        self.orders, self.timeline = self.all
 
     async def create(self, conn: AsyncConnection) -> None:
         """Create the schema, tables and index unless they exist."""
-        async with conn.transaction():
-            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
-            await conn.execute(
-                sql.SQL(
+        await self.create_all(
+            conn,
+            [
+                (
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " order_id uuid PRIMARY KEY,"
                     " customer_id uuid NOT NULL,"
@@ -60,28 +58,25 @@ class OrderHistoryTables:
                     " refunded_minor bigint NOT NULL,"
                     " placed_at timestamptz NOT NULL,"
                     " updated_at timestamptz NOT NULL,"
-                    " version int NOT NULL)"
-                ).format(self.orders)
-            )
-            # The saga's progress came later: tables made before get its columns too.
-            await conn.execute(
-                sql.SQL(
+                    " version int NOT NULL)",
+                    self.orders,
+                ),
+                # The saga's progress came later: tables made before get its columns too.
+                (
                     "ALTER TABLE {} ADD COLUMN IF NOT EXISTS saga_step text NOT NULL"
                     " DEFAULT 'reserving_stock',"
                     " ADD COLUMN IF NOT EXISTS saga_reason text NULL,"
                     " ADD COLUMN IF NOT EXISTS has_payment_method boolean NOT NULL DEFAULT false,"
-                    " ADD COLUMN IF NOT EXISTS pending_refunds int NOT NULL DEFAULT 0"
-                ).format(self.orders)
-            )
-            # A customer's history, newest first, by keyset on (placed_at, order_id).
-            await conn.execute(
-                sql.SQL(
+                    " ADD COLUMN IF NOT EXISTS pending_refunds int NOT NULL DEFAULT 0",
+                    self.orders,
+                ),
+                # A customer's history, newest first, by keyset on (placed_at, order_id).
+                (
                     "CREATE INDEX IF NOT EXISTS orders_by_customer"
-                    " ON {} (customer_id, placed_at DESC, order_id DESC)"
-                ).format(self.orders)
-            )
-            await conn.execute(
-                sql.SQL(
+                    " ON {} (customer_id, placed_at DESC, order_id DESC)",
+                    self.orders,
+                ),
+                (
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " order_id uuid NOT NULL,"
                     " version int NOT NULL,"
@@ -89,9 +84,11 @@ class OrderHistoryTables:
                     " occurred_at timestamptz NOT NULL,"
                     " amount_minor bigint NULL,"
                     " detail jsonb NOT NULL,"
-                    " PRIMARY KEY (order_id, version))"
-                ).format(self.timeline)
-            )
+                    " PRIMARY KEY (order_id, version))",
+                    self.timeline,
+                ),
+            ],
+        )
 
     async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> int:
         """Apply a batch inside the caller's transaction; return how many rows were written."""
@@ -101,22 +98,12 @@ class OrderHistoryTables:
                 pending[UUID(envelope.aggregate_id)].append(envelope)
         if not pending:
             return 0
-        await self._lock(conn, "ROW EXCLUSIVE")
+        await self.lock(conn, "ROW EXCLUSIVE")
         rows = await rows_for_update(conn, self.orders, _ORDER_COLUMNS, sorted(pending))
         orders, timeline = fold_changed(
             pending, {row[0]: OrderRow(*row) for row in rows}, _order_step
         )
         return await self._write(conn, orders, timeline)
-
-    async def clear(self, conn: AsyncConnection) -> None:
-        """Empty both tables inside the caller's transaction (readers see the old rows until
-        it commits); the live projector waits until then."""
-        await self._lock(conn, "SHARE ROW EXCLUSIVE")
-        await conn.execute(sql.SQL("DELETE FROM {}").format(self.orders))
-        await conn.execute(sql.SQL("DELETE FROM {}").format(self.timeline))
-
-    async def _lock(self, conn: AsyncConnection, mode: str) -> None:
-        await lock_tables(conn, (self.orders, self.timeline), mode)
 
     async def _write(
         self, conn: AsyncConnection, orders: list[OrderRow], timeline: list[TimelineRow]
@@ -130,21 +117,11 @@ class OrderHistoryTables:
                 written += len(orders)
             if timeline:
                 await cursor.executemany(
-                    self._insert_timeline(),
+                    insert_once(self.timeline, _TIMELINE_COLUMNS),
                     [(*row_values(t)[:-1], Jsonb(t.detail)) for t in timeline],
                 )
                 written += len(timeline)
         return written
-
-    def _insert_timeline(self) -> sql.Composed:
-        return sql.SQL(
-            "INSERT INTO {t} ({columns}) VALUES ({values})"
-            " ON CONFLICT (order_id, version) DO NOTHING"
-        ).format(
-            t=self.timeline,
-            columns=columns(_TIMELINE_COLUMNS),
-            values=placeholders(_TIMELINE_COLUMNS),
-        )
 
 
 def _order_step(

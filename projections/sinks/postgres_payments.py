@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from uuid import UUID
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from contract.envelope import Envelope
@@ -20,10 +20,9 @@ from projections import payment_history
 from projections.payment_history import OrderCustomer, PaymentEntry, PaymentRow
 from projections.sinks.postgres import (
     PostgresProjector,
-    columns,
+    SchemaTables,
     fold_changed,
-    lock_tables,
-    placeholders,
+    insert_once,
     row_values,
     rows_for_update,
     upsert_newer,
@@ -37,55 +36,53 @@ _PAYMENT_COLUMNS = tuple(PaymentRow.__dataclass_fields__)
 _ENTRY_COLUMNS = tuple(PaymentEntry.__dataclass_fields__)
 
 
-class PaymentHistoryTables:
+class PaymentHistoryTables(SchemaTables):
+    """Payments, their ledger entries, and each order's customer (for ownership checks)."""
+
     def __init__(self, schema: str) -> None:
-        self.schema = sql.Identifier(schema)
-        self.payments = sql.Identifier(schema, PAYMENTS)
-        self.entries = sql.Identifier(schema, ENTRIES)
-        self.customers = sql.Identifier(schema, CUSTOMERS)
+        super().__init__(schema, PAYMENTS, ENTRIES, CUSTOMERS)
+        self.payments, self.entries, self.customers = self.all
 
     async def create(self, conn: AsyncConnection) -> None:
-        async with conn.transaction():
-            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.schema))
-            await conn.execute(
-                sql.SQL(
+        await self.create_all(
+            conn,
+            [
+                (
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " payment_id uuid PRIMARY KEY, order_id uuid NOT NULL, status text NOT NULL,"
                     " amount_minor bigint NOT NULL, currency text NOT NULL,"
                     " captured_minor bigint NOT NULL, refunded_minor bigint NOT NULL,"
                     " card_brand text NOT NULL, last_four text NOT NULL, decline_reason text NULL,"
                     " created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
-                    " version int NOT NULL)"
-                ).format(self.payments)
-            )
-            await conn.execute(
-                sql.SQL(
-                    "CREATE INDEX IF NOT EXISTS payments_by_order ON {} (order_id, created_at)"
-                ).format(self.payments)
-            )
-            await conn.execute(
-                sql.SQL(
+                    " version int NOT NULL)",
+                    self.payments,
+                ),
+                (
+                    "CREATE INDEX IF NOT EXISTS payments_by_order ON {} (order_id, created_at)",
+                    self.payments,
+                ),
+                (
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " payment_id uuid NOT NULL, version int NOT NULL, kind text NOT NULL,"
                     " occurred_at timestamptz NOT NULL, amount_minor bigint NULL,"
-                    " detail jsonb NOT NULL, PRIMARY KEY (payment_id, version))"
-                ).format(self.entries)
-            )
-            await conn.execute(
-                sql.SQL(
+                    " detail jsonb NOT NULL, PRIMARY KEY (payment_id, version))",
+                    self.entries,
+                ),
+                (
                     "CREATE TABLE IF NOT EXISTS {} ("
-                    " order_id uuid PRIMARY KEY, customer_id uuid NOT NULL)"
-                ).format(self.customers)
-            )
-            await conn.execute(
-                sql.SQL(
-                    "CREATE INDEX IF NOT EXISTS payment_customers_by_customer ON {} (customer_id)"
-                ).format(self.customers)
-            )
+                    " order_id uuid PRIMARY KEY, customer_id uuid NOT NULL)",
+                    self.customers,
+                ),
+                (
+                    "CREATE INDEX IF NOT EXISTS payment_customers_by_customer ON {} (customer_id)",
+                    self.customers,
+                ),
+            ],
+        )
 
     async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> None:
         """Apply a batch inside the caller's transaction."""
-        await self._lock(conn, "ROW EXCLUSIVE")
+        await self.lock(conn, "ROW EXCLUSIVE")
         customers: list[OrderCustomer] = []
         pending: dict[UUID, list[Envelope]] = defaultdict(list)
         for envelope in envelopes:
@@ -106,29 +103,14 @@ class PaymentHistoryTables:
                 )
             if entries:
                 await cursor.executemany(
-                    sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
-                        self.entries,
-                        columns(_ENTRY_COLUMNS),
-                        placeholders(_ENTRY_COLUMNS),
-                    ),
+                    insert_once(self.entries, _ENTRY_COLUMNS),
                     [(*row_values(e)[:-1], Jsonb(e.detail)) for e in entries],
                 )
             if customers:
                 await cursor.executemany(
-                    sql.SQL(
-                        "INSERT INTO {} (order_id, customer_id) VALUES (%s, %s)"
-                        " ON CONFLICT DO NOTHING"
-                    ).format(self.customers),
+                    insert_once(self.customers, ("order_id", "customer_id")),
                     [(c.order_id, c.customer_id) for c in customers],
                 )
-
-    async def clear(self, conn: AsyncConnection) -> None:
-        await self._lock(conn, "SHARE ROW EXCLUSIVE")
-        for table in (self.payments, self.entries, self.customers):
-            await conn.execute(sql.SQL("DELETE FROM {}").format(table))
-
-    async def _lock(self, conn: AsyncConnection, mode: str) -> None:
-        await lock_tables(conn, (self.payments, self.entries, self.customers), mode)
 
 
 def _payment_step(

@@ -1,5 +1,6 @@
 """The tree shows the flow: no import cycle between our modules, the composition root
-imports nothing of the read side, and the README's read-model example is the real one."""
+imports nothing of the read side, the read side nothing of the write side or the streams,
+and the README's read-model example is the real one."""
 
 from __future__ import annotations
 
@@ -111,6 +112,35 @@ def test_the_composition_root_does_not_load_the_read_side() -> None:
         "read_api",
     )
     assert sorted(m for m in loaded if m.startswith(read_side)) == []
+
+
+# The read side: what consumes the bus and answers queries. It knows the contract (envelope,
+# metadata, payloads, trace context) and the domain's values, never the write side's
+# services or the stream machinery that feeds it; the composition root (infra) joins them.
+READ_SIDE = ("projections", "read_api", "notifications", "contract")
+WRITE_SIDE_AND_STREAMS = ("commands", "streams")
+
+
+def _everything_imported(path: Path) -> set[str]:
+    """Every module ``path`` names in an import, wherever the statement stands."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def test_nothing_in_the_read_side_imports_the_write_side_or_the_streams() -> None:
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for package in READ_SIDE
+        for path in (ROOT / package).rglob("*.py")
+        for name in _everything_imported(path)
+        if name.split(".")[0] in WRITE_SIDE_AND_STREAMS
+    }
+    assert sorted(offenders) == []
 
 
 def test_every_read_model_follows_known_contexts_under_a_name_of_its_own() -> None:

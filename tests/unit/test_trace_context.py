@@ -17,16 +17,17 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from commands.metadata import caused_by
-from commands.tracing import (
+from contract.envelope import Envelope
+from contract.trace_context import (
     context_of,
     current_trace_headers,
     drivers_traced_if_recorded,
+    envelope_context,
     headers_of,
 )
-from contract.envelope import Envelope
 from infra.observability.logs import JsonLines, _utc_time
 from infra.observability.tracing import configure_tracing
-from streams.tracing import envelope_context, process_span
+from streams.tracing import process_span
 from tests.support.envelopes import an_envelope
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"

@@ -1,4 +1,6 @@
-"""W3C trace context for the inner layers, through ``opentelemetry-api`` only (ADR 0030).
+"""The W3C trace context every command, envelope and Kafka message carries (ADR 0030): part
+of the contract, so that the write side, the relay and every consumer read and write it the
+same way, through ``opentelemetry-api`` only.
 
 Without an SDK (tracing off) every span is a no-op, yet an incoming ``traceparent`` is still
 carried on: the propagator reads it into the context and writes it back out unchanged.
@@ -15,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from contract.envelope import Envelope
 from contract.metadata import TRACEPARENT, TRACESTATE
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -92,3 +95,11 @@ def span_context_of(context: Context | None) -> trace.SpanContext | None:
         return None
     span_context = trace.get_current_span(context).get_span_context()
     return span_context if span_context.is_valid else None
+
+
+def envelope_context(envelope: Envelope, headers: Any = None) -> Context | None:
+    """The trace context a message carries: its Kafka headers, else the envelope's fields."""
+    found = headers_of(headers)
+    if TRACEPARENT in found:
+        return context_of(found[TRACEPARENT], found.get(TRACESTATE))
+    return context_of(envelope.traceparent, envelope.tracestate)
