@@ -12,19 +12,7 @@ from domain.catalog.product import (
     ProductStatus,
 )
 from domain.money import Money
-
-EUR_10 = Money(1000, "EUR")
-
-
-def a_product(price: Money = EUR_10) -> Product:
-    return Product(
-        sku="HP-1000",
-        name="Headphones",
-        description="",
-        brand="Sonora",
-        category="audio",
-        price=price,
-    )
+from tests.support.unit_catalog import EUR_10, a_product
 
 
 def test_adding_a_product_records_what_was_added() -> None:
@@ -43,7 +31,7 @@ def test_the_product_id_is_derived_from_the_sku_so_a_sku_is_added_once() -> None
 
 def test_a_product_cannot_be_added_with_a_negative_price() -> None:
     with pytest.raises(NegativePrice):
-        a_product(Money(-1, "EUR"))
+        a_product(price=Money(-1, "EUR"))
 
 
 def test_changing_the_price_records_the_new_price() -> None:
@@ -106,15 +94,7 @@ def a_discontinued_product() -> Product:
 
 def test_a_product_is_added_without_tags_unless_given_some() -> None:
     assert a_product().tags == []
-    tagged = Product(
-        sku="HP-2",
-        name="Earbuds",
-        description="",
-        brand="Sonora",
-        category="audio",
-        price=EUR_10,
-        tags=["wireless", "sport"],
-    )
+    tagged = a_product("HP-2", name="Earbuds", tags=["wireless", "sport"])
     (added,) = tagged.collect_events()
     assert isinstance(added, Product.Added)
     assert added.tags == ["wireless", "sport"]
