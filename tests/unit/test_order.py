@@ -22,6 +22,7 @@ from domain.orders.errors import (
     RefundExceedsTotal,
     RefundIdReused,
 )
+from tests.support.unit_aggregates import rebuilt_from
 
 CUSTOMER = UUID("00000000-0000-4000-8000-00000000c001")
 CART = UUID("00000000-0000-4000-8000-00000000ca01")
@@ -245,9 +246,7 @@ def test_replaying_the_events_rebuilds_the_same_order() -> None:
     order.confirm()
     order.refund(uuid4(), Money(500, "EUR"))
 
-    replayed = None
-    for domain_event in order.collect_events():
-        replayed = domain_event.mutate(replayed)
+    replayed = rebuilt_from(order.collect_events())
 
     assert isinstance(replayed, Order)
     assert (replayed.status, replayed.refunded, replayed.version, replayed.lines) == (

@@ -12,6 +12,7 @@ from domain.catalog.product import (
     ProductStatus,
 )
 from domain.money import Money
+from tests.support.unit_aggregates import rebuilt_from, saved
 from tests.support.unit_catalog import EUR_10, a_product
 
 
@@ -69,27 +70,21 @@ def test_a_negative_price_change_is_refused_and_records_nothing() -> None:
 def test_replaying_the_events_rebuilds_the_same_state() -> None:
     product = a_product()
     product.change_price(Money(999, "EUR"))
-    events = product.collect_events()
 
-    replayed = None
-    for domain_event in events:
-        replayed = domain_event.mutate(replayed)
+    replayed = rebuilt_from(product.collect_events())
 
     assert isinstance(replayed, Product)
     assert (replayed.price, replayed.version, replayed.sku) == (Money(999, "EUR"), 2, "HP-1000")
 
 
 def an_added_product() -> Product:
-    product = a_product()
-    product.collect_events()
-    return product
+    return saved(a_product())
 
 
 def a_discontinued_product() -> Product:
     product = an_added_product()
     product.discontinue("end of line")
-    product.collect_events()
-    return product
+    return saved(product)
 
 
 def test_a_product_is_added_without_tags_unless_given_some() -> None:
@@ -232,11 +227,8 @@ def test_replaying_the_whole_lifecycle_rebuilds_the_same_state() -> None:
     product.recategorise("hifi", "Sonora Pro")
     product.discontinue("seasonal")
     product.reinstate()
-    events = product.collect_events()
 
-    replayed = None
-    for domain_event in events:
-        replayed = domain_event.mutate(replayed)
+    replayed = rebuilt_from(product.collect_events())
 
     assert isinstance(replayed, Product)
     assert replayed.__dict__ == product.__dict__
