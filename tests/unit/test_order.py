@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
 
 from commands.orders.application import OrdersApplication
 from domain.money import Money
@@ -23,14 +20,7 @@ from domain.orders.errors import (
     RefundIdReused,
 )
 from tests.support.unit_aggregates import rebuilt_from
-
-CUSTOMER = UUID("00000000-0000-4000-8000-00000000c001")
-CART = UUID("00000000-0000-4000-8000-00000000ca01")
-LINES = [
-    OrderLine("HP-1000", 2, Money(1999, "EUR")),
-    OrderLine("LMP-0001", 1, Money(3490, "EUR")),
-]  # total 74.88 EUR
-
+from tests.support.unit_orders import CART, CUSTOMER, LINES, a_version_1_placed_event
 
 UNTIL_CONFIRMED: list[Callable[[Order], None]] = [
     Order.mark_stock_reserved,
@@ -260,24 +250,7 @@ def test_replaying_the_events_rebuilds_the_same_order() -> None:
 def test_a_version_1_placed_event_is_read_as_version_2_with_money_per_line() -> None:
     app = OrdersApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     order_id = uuid4()
-    # How version 1 stored it: integer minor units per line and one currency for the order.
-    v1_state = {
-        "timestamp": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "originator_topic": get_topic(Order),
-        "customer_id": CUSTOMER,
-        "cart_id": CART,
-        "lines": [
-            {"sku": "HP-1000", "quantity": 2, "unit_price_minor": 1999},
-            {"sku": "LMP-0001", "quantity": 1, "unit_price_minor": 3490},
-        ],
-        "currency": "EUR",
-    }
-    stored = StoredEvent(
-        originator_id=order_id,
-        originator_version=1,
-        topic=get_topic(Order.Placed),
-        state=app.mapper.transcoder.encode(v1_state),
-    )
+    stored = a_version_1_placed_event(app, order_id)
     assert b"class_version" not in stored.state
     app.recorder.insert_events([stored])
 
