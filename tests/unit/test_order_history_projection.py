@@ -22,6 +22,7 @@ from projections.order_history import SHOWN, OrderRow, TimelineRow, apply
 from streams.relay import envelopes as relay_envelopes
 from tests.support.envelopes import envelopes_of
 from tests.support.unit_orders import CART, CUSTOMER, LINES, TOTAL, a_version_1_placed_event
+from tests.support.unit_redelivery import redelivered
 
 Step = Callable[[Order], None]
 HAPPY_PATH: list[Step] = [
@@ -233,11 +234,7 @@ def test_redelivering_any_prefix_in_order_gives_the_same_history(
         with suppress(DomainError):  # an illegal step records no event
             ACTIONS[choice](order)
     envelopes = envelopes_after(order=order)
-    delivered: list[Envelope] = []
-    for i, envelope in enumerate(envelopes):
-        delivered.append(envelope)
-        if data.draw(st.booleans()):
-            delivered.extend(envelopes[data.draw(st.integers(min_value=0, max_value=i)) : i + 1])
+    delivered = redelivered(envelopes, data)
 
     model = fold(delivered)
     assert model == fold(envelopes)

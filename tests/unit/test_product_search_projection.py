@@ -11,6 +11,7 @@ from domain.money import Money
 from projections.product_search import Document, apply
 from tests.support.envelopes import envelopes_of
 from tests.support.unit_catalog import a_product
+from tests.support.unit_redelivery import redelivered
 
 
 def a_grinder(sku: str, price_minor: int) -> Product:
@@ -79,12 +80,7 @@ def test_redelivered_and_replayed_events_give_the_same_document(
 ) -> None:
     """At-least-once delivery: any prefix may come again, in order, any number of times."""
     envelopes = envelopes_for_prices(prices)
-    delivered: list[Envelope] = []
-    for i, envelope in enumerate(envelopes):
-        delivered.append(envelope)
-        if data.draw(st.booleans()):
-            replay_from = data.draw(st.integers(min_value=0, max_value=i))
-            delivered.extend(envelopes[replay_from : i + 1])
+    delivered = redelivered(envelopes, data)
 
     assert fold(delivered) == fold(envelopes)
     final = fold(envelopes)
