@@ -19,7 +19,7 @@ from domain.orders.errors import (
     RefundExceedsTotal,
     RefundIdReused,
 )
-from tests.support.unit_aggregates import rebuilt_from
+from tests.support.unit_aggregates import rebuilt_from, saved
 from tests.support.unit_orders import CART, CUSTOMER, LINES, a_version_1_placed_event
 
 UNTIL_CONFIRMED: list[Callable[[Order], None]] = [
@@ -30,17 +30,15 @@ UNTIL_CONFIRMED: list[Callable[[Order], None]] = [
 
 
 def placed(lines: list[OrderLine] = LINES) -> Order:
-    order = Order.place(uuid4(), CUSTOMER, CART, lines)
-    order.collect_events()
-    return order
+    return saved(Order.place(uuid4(), CUSTOMER, CART, lines))
 
 
-def confirmed() -> Order:
+def confirmed(steps: int = len(UNTIL_CONFIRMED)) -> Order:
+    """A placed order taken the first ``steps`` of the steps to confirmed (all, unless told)."""
     order = placed()
-    for step in UNTIL_CONFIRMED:
+    for step in UNTIL_CONFIRMED[:steps]:
         step(order)
-    order.collect_events()
-    return order
+    return saved(order)
 
 
 def test_placing_an_order_fixes_its_lines_prices_and_total() -> None:
@@ -130,10 +128,7 @@ def test_repeating_a_step_is_an_illegal_transition_not_a_silent_no_op() -> None:
 
 @pytest.mark.parametrize("steps", [0, 1, 2, 3])
 def test_an_order_can_be_cancelled_until_it_ships(steps: int) -> None:
-    order = placed()
-    for step in UNTIL_CONFIRMED[:steps]:
-        step(order)
-    order.collect_events()
+    order = confirmed(steps)
 
     order.cancel("customer changed their mind")
 

@@ -96,25 +96,25 @@ def test_a_product_is_added_without_tags_unless_given_some() -> None:
     assert tagged.tags == ["wireless", "sport"]
 
 
-def test_renaming_records_only_the_new_name() -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "recorded"),
+    [
+        ("name", "Studio Headphones", Product.Renamed),
+        ("description", "Closed back, 32 ohm", Product.Described),
+    ],
+    ids=["renaming", "describing"],
+)
+def test_revising_one_field_records_only_its_new_value(
+    field: str, value: str, recorded: type[Product.Renamed | Product.Described]
+) -> None:
     product = an_added_product()
 
-    product.revise(name="Studio Headphones")
+    product.revise(**{field: value})
 
-    (renamed,) = product.collect_events()
-    assert isinstance(renamed, Product.Renamed)
-    assert renamed.name == "Studio Headphones"
-    assert product.name == "Studio Headphones"
-
-
-def test_describing_records_only_the_new_description() -> None:
-    product = an_added_product()
-
-    product.revise(description="Closed back, 32 ohm")
-
-    (described,) = product.collect_events()
-    assert isinstance(described, Product.Described)
-    assert product.description == "Closed back, 32 ohm"
+    (revised,) = product.collect_events()
+    assert isinstance(revised, recorded)
+    assert getattr(revised, field) == value
+    assert getattr(product, field) == value
 
 
 def test_revising_name_and_description_records_one_event_for_each_change() -> None:
