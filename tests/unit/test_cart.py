@@ -17,6 +17,7 @@ from domain.carts import (
     QuantityOutOfRange,
     TooManyLines,
 )
+from tests.support.unit_aggregates import rebuilt_from
 
 CUSTOMER = UUID("00000000-0000-4000-8000-00000000c0de")
 
@@ -176,11 +177,8 @@ def test_replaying_the_events_rebuilds_the_same_cart() -> None:
     cart.change_quantity("MUG-1", 4)
     cart.remove_item("TEA-1")
     cart.check_out()
-    events = cart.collect_events()
 
-    replayed = None
-    for event in events:
-        replayed = event.mutate(replayed)
+    replayed = rebuilt_from(cart.collect_events())
 
     assert isinstance(replayed, Cart)
     assert vars(replayed) == vars(cart)

@@ -15,6 +15,7 @@ from domain.errors import DomainError
 from projections import carts
 from projections.carts import CartView, apply, fold
 from tests.support.envelopes import envelopes_of
+from tests.support.unit_redelivery import redelivered
 
 CUSTOMER = UUID("6f1c2a4e-8a55-4c1f-9d1e-2b7c4a9e0f11")
 
@@ -191,12 +192,7 @@ def test_redelivered_events_give_the_same_cart_as_the_aggregate(
 ) -> None:
     """At-least-once delivery: any prefix may come again, in order, any number of times."""
     cart, envelopes = run(ops)
-    delivered: list[Envelope] = []
-    for i, envelope in enumerate(envelopes):
-        delivered.append(envelope)
-        if data.draw(st.booleans()):
-            replay_from = data.draw(st.integers(min_value=0, max_value=i))
-            delivered.extend(envelopes[replay_from : i + 1])
+    delivered = redelivered(envelopes, data)
 
     view = folded(delivered)
     assert view == folded(envelopes)

@@ -10,18 +10,13 @@ from eventsourcing.domain import Aggregate, event
 
 from contract.envelope import SCHEMA_VERSION, Envelope, MalformedEnvelope, envelope_for
 from contract.metadata import EventMetadata
-from domain.catalog import Product
 from domain.money import Money
+from tests.support.unit_catalog import a_product
 
 
 def product_events() -> list[Any]:
-    product = Product(
-        sku="KB-1",
-        name="Keyboard",
-        description="",
-        brand="Keyforge",
-        category="computers",
-        price=Money(9900, "EUR"),
+    product = a_product(
+        "KB-1", name="Keyboard", brand="Keyforge", category="computers", price=Money(9900, "EUR")
     )
     product.change_price(Money(8900, "EUR"))
     return list(product.collect_events())

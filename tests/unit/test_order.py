@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
 
 from commands.orders.application import OrdersApplication
 from domain.money import Money
@@ -22,14 +19,8 @@ from domain.orders.errors import (
     RefundExceedsTotal,
     RefundIdReused,
 )
-
-CUSTOMER = UUID("00000000-0000-4000-8000-00000000c001")
-CART = UUID("00000000-0000-4000-8000-00000000ca01")
-LINES = [
-    OrderLine("HP-1000", 2, Money(1999, "EUR")),
-    OrderLine("LMP-0001", 1, Money(3490, "EUR")),
-]  # total 74.88 EUR
-
+from tests.support.unit_aggregates import rebuilt_from, saved
+from tests.support.unit_orders import CART, CUSTOMER, LINES, a_version_1_placed_event
 
 UNTIL_CONFIRMED: list[Callable[[Order], None]] = [
     Order.mark_stock_reserved,
@@ -39,17 +30,15 @@ UNTIL_CONFIRMED: list[Callable[[Order], None]] = [
 
 
 def placed(lines: list[OrderLine] = LINES) -> Order:
-    order = Order.place(uuid4(), CUSTOMER, CART, lines)
-    order.collect_events()
-    return order
+    return saved(Order.place(uuid4(), CUSTOMER, CART, lines))
 
 
-def confirmed() -> Order:
+def confirmed(steps: int = len(UNTIL_CONFIRMED)) -> Order:
+    """A placed order taken the first ``steps`` of the steps to confirmed (all, unless told)."""
     order = placed()
-    for step in UNTIL_CONFIRMED:
+    for step in UNTIL_CONFIRMED[:steps]:
         step(order)
-    order.collect_events()
-    return order
+    return saved(order)
 
 
 def test_placing_an_order_fixes_its_lines_prices_and_total() -> None:
@@ -139,10 +128,7 @@ def test_repeating_a_step_is_an_illegal_transition_not_a_silent_no_op() -> None:
 
 @pytest.mark.parametrize("steps", [0, 1, 2, 3])
 def test_an_order_can_be_cancelled_until_it_ships(steps: int) -> None:
-    order = placed()
-    for step in UNTIL_CONFIRMED[:steps]:
-        step(order)
-    order.collect_events()
+    order = confirmed(steps)
 
     order.cancel("customer changed their mind")
 
@@ -245,9 +231,7 @@ def test_replaying_the_events_rebuilds_the_same_order() -> None:
     order.confirm()
     order.refund(uuid4(), Money(500, "EUR"))
 
-    replayed = None
-    for domain_event in order.collect_events():
-        replayed = domain_event.mutate(replayed)
+    replayed = rebuilt_from(order.collect_events())
 
     assert isinstance(replayed, Order)
     assert (replayed.status, replayed.refunded, replayed.version, replayed.lines) == (
@@ -261,24 +245,7 @@ def test_replaying_the_events_rebuilds_the_same_order() -> None:
 def test_a_version_1_placed_event_is_read_as_version_2_with_money_per_line() -> None:
     app = OrdersApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     order_id = uuid4()
-    # How version 1 stored it: integer minor units per line and one currency for the order.
-    v1_state = {
-        "timestamp": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "originator_topic": get_topic(Order),
-        "customer_id": CUSTOMER,
-        "cart_id": CART,
-        "lines": [
-            {"sku": "HP-1000", "quantity": 2, "unit_price_minor": 1999},
-            {"sku": "LMP-0001", "quantity": 1, "unit_price_minor": 3490},
-        ],
-        "currency": "EUR",
-    }
-    stored = StoredEvent(
-        originator_id=order_id,
-        originator_version=1,
-        topic=get_topic(Order.Placed),
-        state=app.mapper.transcoder.encode(v1_state),
-    )
+    stored = a_version_1_placed_event(app, order_id)
     assert b"class_version" not in stored.state
     app.recorder.insert_events([stored])
 

@@ -10,8 +10,6 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,18 +17,12 @@ from commands.orders.application import OrdersApplication
 from contract.envelope import Envelope, event_type
 from domain.errors import DomainError
 from domain.money import Money
-from domain.orders import Order, OrderLine, OrderStatus
+from domain.orders import Order, OrderStatus
 from projections.order_history import SHOWN, OrderRow, TimelineRow, apply
 from streams.relay import envelopes as relay_envelopes
 from tests.support.envelopes import envelopes_of
-
-CUSTOMER = UUID("00000000-0000-4000-8000-00000000c001")
-CART = UUID("00000000-0000-4000-8000-00000000ca01")
-LINES = [
-    OrderLine("HP-1000", 2, Money(1999, "EUR")),
-    OrderLine("LMP-0001", 1, Money(3490, "EUR")),
-]  # 74.88 EUR
-TOTAL = 7488
+from tests.support.unit_orders import CART, CUSTOMER, LINES, TOTAL, a_version_1_placed_event
+from tests.support.unit_redelivery import redelivered
 
 Step = Callable[[Order], None]
 HAPPY_PATH: list[Step] = [
@@ -213,27 +205,7 @@ def test_text_postgres_would_refuse_is_made_storable() -> None:
 def test_an_order_placed_in_the_version_1_shape_is_shown_like_a_new_one() -> None:
     app = OrdersApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     order_id = uuid4()
-    v1_state = {
-        "timestamp": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "originator_topic": get_topic(Order),
-        "customer_id": CUSTOMER,
-        "cart_id": CART,
-        "lines": [
-            {"sku": "HP-1000", "quantity": 2, "unit_price_minor": 1999},
-            {"sku": "LMP-0001", "quantity": 1, "unit_price_minor": 3490},
-        ],
-        "currency": "EUR",
-    }
-    app.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=order_id,
-                originator_version=1,
-                topic=get_topic(Order.Placed),
-                state=app.mapper.transcoder.encode(v1_state),
-            )
-        ]
-    )
+    app.recorder.insert_events([a_version_1_placed_event(app, order_id)])
     envelopes = relay_envelopes(app, app.recorder.select_notifications(start=1, limit=10))
     order, [entry] = only_order(fold(envelopes))
     assert (order.total_minor, order.currency) == (TOTAL, "EUR")
@@ -262,11 +234,7 @@ def test_redelivering_any_prefix_in_order_gives_the_same_history(
         with suppress(DomainError):  # an illegal step records no event
             ACTIONS[choice](order)
     envelopes = envelopes_after(order=order)
-    delivered: list[Envelope] = []
-    for i, envelope in enumerate(envelopes):
-        delivered.append(envelope)
-        if data.draw(st.booleans()):
-            delivered.extend(envelopes[data.draw(st.integers(min_value=0, max_value=i)) : i + 1])
+    delivered = redelivered(envelopes, data)
 
     model = fold(delivered)
     assert model == fold(envelopes)

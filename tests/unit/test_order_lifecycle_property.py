@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID, uuid4
 
+from eventsourcing.domain import DomainEventProtocol
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -20,6 +22,7 @@ from domain.errors import DomainError
 from domain.money import Money
 from domain.orders import Order, OrderLine, OrderStatus
 from domain.orders.order import LIFECYCLE
+from tests.support.unit_aggregates import rebuilt_from
 
 TERMINAL = {OrderStatus.CANCELLED, OrderStatus.REFUNDED}
 REFUND_IDS = [UUID(int=n) for n in range(1, 6)]
@@ -46,7 +49,7 @@ class OrderLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.order: Order | None = None
-        self.events: list[object] = []
+        self.events: list[DomainEventProtocol[Any]] = []
 
     @precondition(lambda self: self.order is None)
     @rule(order_lines=lines)
@@ -134,9 +137,7 @@ class OrderLifecycle(RuleBasedStateMachine):
     def replaying_the_events_rebuilds_the_order(self) -> None:
         if self.order is None:
             return
-        replayed = None
-        for domain_event in self.events:
-            replayed = domain_event.mutate(replayed)  # type: ignore[attr-defined]
+        replayed = rebuilt_from(self.events)
         assert isinstance(replayed, Order)
         assert (replayed.status, replayed.version, replayed.refunded) == (
             self.order.status,

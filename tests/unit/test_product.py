@@ -12,19 +12,8 @@ from domain.catalog.product import (
     ProductStatus,
 )
 from domain.money import Money
-
-EUR_10 = Money(1000, "EUR")
-
-
-def a_product(price: Money = EUR_10) -> Product:
-    return Product(
-        sku="HP-1000",
-        name="Headphones",
-        description="",
-        brand="Sonora",
-        category="audio",
-        price=price,
-    )
+from tests.support.unit_aggregates import rebuilt_from, saved
+from tests.support.unit_catalog import EUR_10, a_product
 
 
 def test_adding_a_product_records_what_was_added() -> None:
@@ -43,7 +32,7 @@ def test_the_product_id_is_derived_from_the_sku_so_a_sku_is_added_once() -> None
 
 def test_a_product_cannot_be_added_with_a_negative_price() -> None:
     with pytest.raises(NegativePrice):
-        a_product(Money(-1, "EUR"))
+        a_product(price=Money(-1, "EUR"))
 
 
 def test_changing_the_price_records_the_new_price() -> None:
@@ -81,65 +70,51 @@ def test_a_negative_price_change_is_refused_and_records_nothing() -> None:
 def test_replaying_the_events_rebuilds_the_same_state() -> None:
     product = a_product()
     product.change_price(Money(999, "EUR"))
-    events = product.collect_events()
 
-    replayed = None
-    for domain_event in events:
-        replayed = domain_event.mutate(replayed)
+    replayed = rebuilt_from(product.collect_events())
 
     assert isinstance(replayed, Product)
     assert (replayed.price, replayed.version, replayed.sku) == (Money(999, "EUR"), 2, "HP-1000")
 
 
 def an_added_product() -> Product:
-    product = a_product()
-    product.collect_events()
-    return product
+    return saved(a_product())
 
 
 def a_discontinued_product() -> Product:
     product = an_added_product()
     product.discontinue("end of line")
-    product.collect_events()
-    return product
+    return saved(product)
 
 
 def test_a_product_is_added_without_tags_unless_given_some() -> None:
     assert a_product().tags == []
-    tagged = Product(
-        sku="HP-2",
-        name="Earbuds",
-        description="",
-        brand="Sonora",
-        category="audio",
-        price=EUR_10,
-        tags=["wireless", "sport"],
-    )
+    tagged = a_product("HP-2", name="Earbuds", tags=["wireless", "sport"])
     (added,) = tagged.collect_events()
     assert isinstance(added, Product.Added)
     assert added.tags == ["wireless", "sport"]
     assert tagged.tags == ["wireless", "sport"]
 
 
-def test_renaming_records_only_the_new_name() -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "recorded"),
+    [
+        ("name", "Studio Headphones", Product.Renamed),
+        ("description", "Closed back, 32 ohm", Product.Described),
+    ],
+    ids=["renaming", "describing"],
+)
+def test_revising_one_field_records_only_its_new_value(
+    field: str, value: str, recorded: type[Product.Renamed | Product.Described]
+) -> None:
     product = an_added_product()
 
-    product.revise(name="Studio Headphones")
+    product.revise(**{field: value})
 
-    (renamed,) = product.collect_events()
-    assert isinstance(renamed, Product.Renamed)
-    assert renamed.name == "Studio Headphones"
-    assert product.name == "Studio Headphones"
-
-
-def test_describing_records_only_the_new_description() -> None:
-    product = an_added_product()
-
-    product.revise(description="Closed back, 32 ohm")
-
-    (described,) = product.collect_events()
-    assert isinstance(described, Product.Described)
-    assert product.description == "Closed back, 32 ohm"
+    (revised,) = product.collect_events()
+    assert isinstance(revised, recorded)
+    assert getattr(revised, field) == value
+    assert getattr(product, field) == value
 
 
 def test_revising_name_and_description_records_one_event_for_each_change() -> None:
@@ -252,11 +227,8 @@ def test_replaying_the_whole_lifecycle_rebuilds_the_same_state() -> None:
     product.recategorise("hifi", "Sonora Pro")
     product.discontinue("seasonal")
     product.reinstate()
-    events = product.collect_events()
 
-    replayed = None
-    for domain_event in events:
-        replayed = domain_event.mutate(replayed)
+    replayed = rebuilt_from(product.collect_events())
 
     assert isinstance(replayed, Product)
     assert replayed.__dict__ == product.__dict__

@@ -9,11 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contract.envelope import Envelope
-from domain.catalog import Product, product_id_for
+from domain.catalog import product_id_for
 from domain.inventory import StockItem
 from domain.money import Money
 from projections.product_search import Document, apply
 from tests.support.envelopes import envelopes_of
+from tests.support.unit_catalog import a_product
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -25,13 +26,8 @@ def fold(document: Document | None, batch: list[Envelope]) -> Document | None:
 
 
 def test_a_product_and_its_stock_item_share_one_document() -> None:
-    product = Product(
-        sku="KT-1",
-        name="Kettle",
-        description="",
-        brand="Morning",
-        category="kitchen",
-        price=Money(3999, "EUR"),
+    product = a_product(
+        "KT-1", name="Kettle", brand="Morning", category="kitchen", price=Money(3999, "EUR")
     )
     stock = StockItem(sku="KT-1")
     stock.receive(5, "receipt-1")

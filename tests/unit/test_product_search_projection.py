@@ -10,17 +10,24 @@ from domain.catalog import Product
 from domain.money import Money
 from projections.product_search import Document, apply
 from tests.support.envelopes import envelopes_of
+from tests.support.unit_catalog import a_product
+from tests.support.unit_redelivery import redelivered
 
 
-def envelopes_for_prices(prices: list[int]) -> list[Envelope]:
-    product = Product(
-        sku="CF-1",
+def a_grinder(sku: str, price_minor: int) -> Product:
+    """The product every test here follows (newly added), under the SKU and price given."""
+    return a_product(
+        sku,
         name="Coffee Grinder",
         description="Burrs",
         brand="Morning",
         category="kitchen",
-        price=Money(prices[0], "EUR"),
+        price=Money(price_minor, "EUR"),
     )
+
+
+def envelopes_for_prices(prices: list[int]) -> list[Envelope]:
+    product = a_grinder("CF-1", prices[0])
     for price in prices[1:]:
         product.change_price(Money(price, "EUR"))
     return envelopes_of("catalog", product)
@@ -73,12 +80,7 @@ def test_redelivered_and_replayed_events_give_the_same_document(
 ) -> None:
     """At-least-once delivery: any prefix may come again, in order, any number of times."""
     envelopes = envelopes_for_prices(prices)
-    delivered: list[Envelope] = []
-    for i, envelope in enumerate(envelopes):
-        delivered.append(envelope)
-        if data.draw(st.booleans()):
-            replay_from = data.draw(st.integers(min_value=0, max_value=i))
-            delivered.extend(envelopes[replay_from : i + 1])
+    delivered = redelivered(envelopes, data)
 
     assert fold(delivered) == fold(envelopes)
     final = fold(envelopes)
@@ -87,14 +89,7 @@ def test_redelivered_and_replayed_events_give_the_same_document(
 
 
 def envelopes_for_a_listing_lifecycle() -> list[Envelope]:
-    product = Product(
-        sku="CF-2",
-        name="Coffee Grinder",
-        description="Burrs",
-        brand="Morning",
-        category="kitchen",
-        price=Money(7900, "EUR"),
-    )
+    product = a_grinder("CF-2", 7900)
     product.revise(name="Burr Grinder", description="Conical steel burrs")
     product.recategorise("coffee", "Dawn")
     product.discontinue("supplier stopped making it")
@@ -116,14 +111,7 @@ def test_a_discontinued_product_leaves_search_and_a_reinstated_one_returns() -> 
     assert discontinued is not None
     assert discontinued["status"] == "discontinued"
 
-    product = Product(
-        sku="CF-2",
-        name="Coffee Grinder",
-        description="Burrs",
-        brand="Morning",
-        category="kitchen",
-        price=Money(7900, "EUR"),
-    )
+    product = a_grinder("CF-2", 7900)
     product.discontinue("seasonal")
     product.reinstate()
     reinstated = fold(envelopes_of("catalog", product))

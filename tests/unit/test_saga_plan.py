@@ -32,45 +32,34 @@ def kind(step: Step | None) -> type[Step] | None:
     return None if step is None else type(step)
 
 
+# Each row: where the order and its stock and payment stand, and the one step that follows.
 @pytest.mark.parametrize(
-    ("given", "expected"),
+    ("status", "stock", "payment", "expected"),
     [
-        (facts(OrderStatus.PLACED), steps.ReserveStock),
-        (facts(OrderStatus.PLACED, stock=Stock.RESERVED), steps.MarkStockReserved),
-        (facts(OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED), steps.AuthorizePayment),
+        (OrderStatus.PLACED, Stock.NONE, None, steps.ReserveStock),
+        (OrderStatus.PLACED, Stock.RESERVED, None, steps.MarkStockReserved),
+        (OrderStatus.STOCK_RESERVED, Stock.RESERVED, None, steps.AuthorizePayment),
         (
-            facts(
-                OrderStatus.STOCK_RESERVED, stock=Stock.RESERVED, payment=PaymentStatus.AUTHORIZED
-            ),
+            OrderStatus.STOCK_RESERVED,
+            Stock.RESERVED,
+            PaymentStatus.AUTHORIZED,
             steps.MarkPaymentAuthorized,
         ),
         (
-            facts(
-                OrderStatus.PAYMENT_AUTHORIZED,
-                stock=Stock.RESERVED,
-                payment=PaymentStatus.AUTHORIZED,
-            ),
+            OrderStatus.PAYMENT_AUTHORIZED,
+            Stock.RESERVED,
+            PaymentStatus.AUTHORIZED,
             steps.CapturePayment,
         ),
-        (
-            facts(
-                OrderStatus.PAYMENT_AUTHORIZED, stock=Stock.RESERVED, payment=PaymentStatus.CAPTURED
-            ),
-            steps.CommitStock,
-        ),
-        (
-            facts(
-                OrderStatus.PAYMENT_AUTHORIZED,
-                stock=Stock.COMMITTED,
-                payment=PaymentStatus.CAPTURED,
-            ),
-            steps.Confirm,
-        ),
-        (facts(OrderStatus.CONFIRMED, stock=Stock.COMMITTED, payment=PaymentStatus.CAPTURED), None),
+        (OrderStatus.PAYMENT_AUTHORIZED, Stock.RESERVED, PaymentStatus.CAPTURED, steps.CommitStock),
+        (OrderStatus.PAYMENT_AUTHORIZED, Stock.COMMITTED, PaymentStatus.CAPTURED, steps.Confirm),
+        (OrderStatus.CONFIRMED, Stock.COMMITTED, PaymentStatus.CAPTURED, None),
     ],
 )
-def test_the_happy_path_is_one_step_at_a_time(given: Facts, expected: type[Step] | None) -> None:
-    assert kind(decide(given)) == expected
+def test_the_happy_path_is_one_step_at_a_time(
+    status: OrderStatus, stock: Stock, payment: PaymentStatus | None, expected: type[Step] | None
+) -> None:
+    assert kind(decide(facts(status, stock=stock, payment=payment))) == expected
 
 
 def test_an_order_without_a_payment_method_waits_until_its_deadline_then_is_cancelled() -> None:

@@ -24,6 +24,7 @@ from domain.inventory import (
     ReservationMismatch,
     StockItem,
 )
+from tests.support.unit_aggregates import rebuilt_from
 
 ORDERS = [UUID(int=n) for n in range(1, 7)]
 orders = st.sampled_from(ORDERS)
@@ -132,9 +133,7 @@ class StockItemMachine(RuleBasedStateMachine):
 
     @invariant()
     def replaying_the_events_rebuilds_the_same_state(self) -> None:
-        replayed = None
-        for event in self.item.pending_events:
-            replayed = event.mutate(replayed)
+        replayed = rebuilt_from(self.item.pending_events)
         assert replayed is not None
         assert state(replayed) == state(self.item)
 

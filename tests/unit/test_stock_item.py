@@ -9,29 +9,23 @@ import pytest
 
 from commands.inventory.application import InventoryApplication
 from commands.inventory.models import OrderSkus, ReservationLine, ReserveStock
-from domain.inventory import (
-    AdjustmentExceedsAvailable,
-    InsufficientStock,
-    InvalidQuantity,
-    NoReservation,
-    ReservationCommitted,
-    ReservationMismatch,
-    StockItem,
-    stock_item_id_for,
-)
+from domain.inventory import StockItem, stock_item, stock_item_id_for
+from tests.support.unit_aggregates import rebuilt_from, saved
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ORDER = UUID("00000000-0000-4000-8000-000000000001")
 OTHER = UUID("00000000-0000-4000-8000-000000000002")
 
 
-def stock_of(quantity: int, sku: str = "MUG-1") -> StockItem:
-    """Given a stock item that received ``quantity`` units (its events already collected)."""
+def stock_of(quantity: int, sku: str = "MUG-1", *, reserved: int = 0) -> StockItem:
+    """Given a stock item that received ``quantity`` units and holds ``reserved`` of them
+    for ORDER since T0 (its events already collected)."""
     item = StockItem(sku=sku)
     if quantity:
         item.receive(quantity, "receipt-1")
-    item.collect_events()
-    return item
+    if reserved:
+        item.reserve(ORDER, reserved, T0)
+    return saved(item)
 
 
 def test_a_stock_item_is_one_per_sku() -> None:
@@ -60,7 +54,7 @@ def test_the_same_receipt_twice_is_counted_once() -> None:
 
 @pytest.mark.parametrize("quantity", [0, -3])
 def test_a_receipt_of_no_units_is_refused(quantity: int) -> None:
-    with pytest.raises(InvalidQuantity):
+    with pytest.raises(stock_item.InvalidQuantity):
         stock_of(0).receive(quantity, "receipt-1")
 
 
@@ -77,9 +71,7 @@ def test_reserving_holds_units_for_the_order() -> None:
 
 
 def test_reserving_again_for_the_same_order_and_quantity_changes_nothing() -> None:
-    item = stock_of(10)
-    item.reserve(ORDER, 3, T0)
-    item.collect_events()
+    item = stock_of(10, reserved=3)
 
     item.reserve(ORDER, 3, T0 + timedelta(minutes=5))
 
@@ -91,7 +83,7 @@ def test_reserving_a_different_quantity_for_the_same_order_is_refused() -> None:
     item = stock_of(10)
     item.reserve(ORDER, 3, T0)
 
-    with pytest.raises(ReservationMismatch):
+    with pytest.raises(stock_item.ReservationMismatch):
         item.reserve(ORDER, 4, T0)
 
 
@@ -100,7 +92,7 @@ def test_reserving_more_than_is_available_is_refused_and_names_the_sku() -> None
     item.reserve(OTHER, 4, T0)
     item.collect_events()
 
-    with pytest.raises(InsufficientStock) as refused:
+    with pytest.raises(stock_item.InsufficientStock) as refused:
         item.reserve(ORDER, 2, T0)
 
     assert refused.value.skus == ["MUG-1"]
@@ -110,9 +102,7 @@ def test_reserving_more_than_is_available_is_refused_and_names_the_sku() -> None
 
 
 def test_releasing_gives_the_units_back() -> None:
-    item = stock_of(5)
-    item.reserve(ORDER, 5, T0)
-    item.collect_events()
+    item = stock_of(5, reserved=5)
 
     item.release(ORDER)
 
@@ -131,9 +121,7 @@ def test_releasing_an_order_that_holds_nothing_changes_nothing() -> None:
 
 
 def test_committing_takes_the_reserved_units_out_of_stock() -> None:
-    item = stock_of(5)
-    item.reserve(ORDER, 2, T0)
-    item.collect_events()
+    item = stock_of(5, reserved=2)
 
     item.commit(ORDER)
 
@@ -156,7 +144,7 @@ def test_committing_twice_commits_once() -> None:
 
 
 def test_committing_without_a_reservation_is_refused() -> None:
-    with pytest.raises(NoReservation):
+    with pytest.raises(stock_item.NoReservation):
         stock_of(5).commit(ORDER)
 
 
@@ -165,7 +153,7 @@ def test_releasing_a_committed_order_is_refused() -> None:
     item.reserve(ORDER, 2, T0)
     item.commit(ORDER)
 
-    with pytest.raises(ReservationCommitted):
+    with pytest.raises(stock_item.ReservationCommitted):
         item.release(ORDER)
 
 
@@ -197,11 +185,9 @@ def test_an_adjustment_corrects_the_stock_on_hand_with_a_reason() -> None:
 
 
 def test_an_adjustment_cannot_take_away_reserved_units() -> None:
-    item = stock_of(10)
-    item.reserve(ORDER, 8, T0)
-    item.collect_events()
+    item = stock_of(10, reserved=8)
 
-    with pytest.raises(AdjustmentExceedsAvailable):
+    with pytest.raises(stock_item.AdjustmentExceedsAvailable):
         item.adjust(-3, "count was short", "adjustment-1")
     assert item.collect_events() == []
     assert item.on_hand == 10
@@ -209,7 +195,7 @@ def test_an_adjustment_cannot_take_away_reserved_units() -> None:
 
 @pytest.mark.parametrize(("change", "reason"), [(0, "nothing"), (1, "  ")])
 def test_an_adjustment_needs_a_change_and_a_reason(change: int, reason: str) -> None:
-    with pytest.raises(InvalidQuantity):
+    with pytest.raises(stock_item.InvalidQuantity):
         stock_of(10).adjust(change, reason, "adjustment-1")
 
 
@@ -220,11 +206,8 @@ def test_replaying_the_events_rebuilds_the_same_stock() -> None:
     item.reserve(OTHER, 3, T0)
     item.commit(ORDER)
     item.release(OTHER)
-    events = item.collect_events()
 
-    replayed = None
-    for event in events:
-        replayed = event.mutate(replayed)
+    replayed = rebuilt_from(item.collect_events())
 
     assert isinstance(replayed, StockItem)
     assert vars(replayed) == vars(item)
@@ -249,7 +232,7 @@ def test_an_order_is_reserved_on_every_sku_or_on_none(inventory: InventoryApplic
     inventory.receive("MUG-1", 5, None)
     inventory.receive("TEA-1", 1, None)
 
-    with pytest.raises(InsufficientStock) as refused:
+    with pytest.raises(stock_item.InsufficientStock) as refused:
         inventory.reserve(reserve(ORDER, MUG_1=2, TEA_1=2, JAM_1=1), T0)
 
     assert refused.value.skus == ["JAM-1", "TEA-1"]
@@ -268,7 +251,7 @@ def test_an_order_is_committed_on_every_sku_or_on_none(inventory: InventoryAppli
     inventory.receive("TEA-1", 5, None)
     inventory.reserve(reserve(ORDER, MUG_1=2), T0)
 
-    with pytest.raises(NoReservation):
+    with pytest.raises(stock_item.NoReservation):
         inventory.commit(ORDER, OrderSkus(skus=["MUG-1", "TEA-1"]))
     assert inventory.get_stock_item("MUG-1").committed == 0
 

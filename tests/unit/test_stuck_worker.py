@@ -16,30 +16,34 @@ class Clock:
         return self.now
 
 
-def watch(state: dict[str, int], clock: Clock) -> StuckWatch:
+def watched(applied: int, published: int) -> tuple[StuckWatch, dict[str, int], Clock]:
+    """A StuckWatch over positions the test moves by hand (``state``), on a clock it moves."""
+    clock, state = Clock(), {"applied": applied, "published": published}
+
     def positions() -> tuple[dict[tuple[str, str], dict[int, int]], dict[str, int]]:
         return {KEY: {0: state["applied"], 1: state["applied"]}}, {"carts": state["published"]}
 
-    return StuckWatch(positions, [KEY], partitions=2, stuck_seconds=10, clock=clock)
+    return StuckWatch(positions, [KEY], partitions=2, stuck_seconds=10, clock=clock), state, clock
+
+
+def evaluate_every(seconds: float, check: StuckWatch, clock: Clock, times: int = 1) -> None:
+    """Evaluate ``times`` times, ``seconds`` apart (the clock moves on after each)."""
+    for _ in range(times):
+        check.evaluate()
+        clock.now += seconds
 
 
 def test_a_quiet_projection_that_is_not_behind_is_never_stuck() -> None:
-    clock, state = Clock(), {"applied": 5, "published": 5}
-    check = watch(state, clock)
-    for _ in range(5):
-        check.evaluate()
-        clock.now += 100
+    check, _, clock = watched(applied=5, published=5)
+    evaluate_every(100, check, clock, times=5)
     check.evaluate()
     assert check.stuck == {}
     assert check.probes().ready()[0]
 
 
 def test_a_new_event_after_a_long_quiet_is_not_stuck_at_once() -> None:
-    clock, state = Clock(), {"applied": 5, "published": 5}
-    check = watch(state, clock)
-    for _ in range(1000):  # checked every second, as the worker does
-        check.evaluate()
-        clock.now += 1
+    check, state, clock = watched(applied=5, published=5)
+    evaluate_every(1, check, clock, times=1000)  # checked every second, as the worker does
     state["published"] = 6
     check.evaluate()
     assert check.stuck == {}
@@ -49,10 +53,8 @@ def test_a_new_event_after_a_long_quiet_is_not_stuck_at_once() -> None:
 
 
 def test_behind_without_progress_for_the_threshold_is_stuck_then_recovers() -> None:
-    clock, state = Clock(), {"applied": 5, "published": 9}
-    check = watch(state, clock)
-    check.evaluate()
-    clock.now += 9
+    check, state, clock = watched(applied=5, published=9)
+    evaluate_every(9, check, clock)
     check.evaluate()
     assert check.stuck == {}
     clock.now += 2
@@ -68,11 +70,9 @@ def test_behind_without_progress_for_the_threshold_is_stuck_then_recovers() -> N
 
 
 def test_a_projection_that_moves_while_behind_is_not_stuck() -> None:
-    clock, state = Clock(), {"applied": 1, "published": 1000}
-    check = watch(state, clock)
+    check, state, clock = watched(applied=1, published=1000)
     for _ in range(20):
-        check.evaluate()
-        clock.now += 5
+        evaluate_every(5, check, clock)
         state["applied"] += 1
     assert check.stuck == {}
 

@@ -96,14 +96,22 @@ def test_hs256_signed_with_the_public_key_is_refused(tokens: TokenService) -> No
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"exp": int(time.time()) - 60},  # expired (beyond the leeway)
-        {"aud": "urn:someone:else"},
-        {"iss": "urn:someone:else"},
-        {"token_use": "refresh"},  # body says refresh, header says access
+        pytest.param({"exp": int(time.time()) - 60}, id="expired"),  # beyond the leeway
+        pytest.param({"aud": "urn:someone:else"}, id="wrong-audience"),
+        pytest.param({"iss": "urn:someone:else"}, id="wrong-issuer"),
+        # body says refresh, header says access
+        pytest.param({"token_use": "refresh"}, id="mixed-type"),
+        # lifetimes that are no whole number of seconds, too long, or not begun yet
+        pytest.param({"exp": str(int(time.time()) + 600)}, id="string-exp"),
+        pytest.param({"exp": float(int(time.time()) + 600) + 0.5}, id="float-exp"),
+        pytest.param({"exp": int(time.time()) + 10 * 365 * 24 * 3600}, id="lives-for-years"),
+        pytest.param(
+            {"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3900},
+            id="issued-in-the-future",
+        ),
     ],
-    ids=["expired", "wrong-audience", "wrong-issuer", "mixed-type"],
 )
-def test_expired_foreign_and_mistyped_tokens_are_refused(
+def test_expired_foreign_mistyped_and_ill_timed_tokens_are_refused(
     tokens: TokenService, overrides: dict[str, object]
 ) -> None:
     with pytest.raises(TokenRejected):
@@ -191,23 +199,6 @@ def test_no_keys_no_service(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(KeysMissing):
         load_key_set(tmp_path / "empty")
-
-
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {"exp": str(int(time.time()) + 600)},
-        {"exp": float(int(time.time()) + 600) + 0.5},
-        {"exp": int(time.time()) + 10 * 365 * 24 * 3600},
-        {"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3900},
-    ],
-    ids=["string-exp", "float-exp", "lives-for-years", "issued-in-the-future"],
-)
-def test_tokens_with_non_numeric_or_overlong_lifetimes_are_refused(
-    tokens: TokenService, overrides: dict[str, object]
-) -> None:
-    with pytest.raises(TokenRejected):
-        tokens.verify(signed(tokens, claims(**overrides)), TokenUse.ACCESS)
 
 
 def test_a_remembered_access_token_still_expires(

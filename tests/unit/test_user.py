@@ -11,16 +11,9 @@ from pydantic import SecretStr
 from commands.identity.application import EmailTaken, IdentityApplication
 from commands.identity.models import RegisterUser
 from contract.envelope import envelope_for
-from domain.identity import (
-    Address,
-    Currency,
-    InvalidEmail,
-    InvalidProfile,
-    Language,
-    Preferences,
-    Role,
-    User,
-)
+from domain.identity import Address, Currency, Language, Preferences, Role, User
+from domain.identity.user import InvalidEmail, InvalidProfile
+from tests.support.unit_aggregates import rebuilt_from, saved
 
 HOME = Address("Hauptstr. 1", "10115", "Berlin", "DE", line2="Hinterhaus")
 ADA_ID = UUID("0b9e6f0e-3c4c-4d0b-9a57-1b0cf1b7c0de")
@@ -38,9 +31,7 @@ def ada(**changes: Any) -> User:
 
 
 def registered() -> User:
-    user = ada()
-    user.collect_events()
-    return user
+    return saved(ada())
 
 
 def test_registering_records_the_user_as_a_customer_with_a_normalised_email() -> None:
@@ -157,11 +148,8 @@ def test_replaying_the_events_rebuilds_the_same_user() -> None:
     user.set_preferences(Preferences(True, Language.FR, Currency.GBP))
     user.assign_role(Role.ANALYST)
     user.revoke_role(Role.CUSTOMER)
-    events = user.collect_events()
 
-    replayed = None
-    for domain_event in events:
-        replayed = domain_event.mutate(replayed)
+    replayed = rebuilt_from(user.collect_events())
 
     assert isinstance(replayed, User)
     assert replayed.__dict__ == user.__dict__
