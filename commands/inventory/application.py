@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -24,7 +24,6 @@ from eventsourcing.utils import get_topic
 from psycopg import sql
 
 from commands.base import CommandResult, ShopApplication, VersionConflict
-from commands.inventory.models import AdjustStock, ExpireReservations, OrderSkus, ReserveStock
 from domain.inventory import InsufficientStock, NoReservation, StockItem, stock_item_id_for
 
 # Many buyers of one SKU at once is the normal case on a sale, so a stock change retries
@@ -69,38 +68,39 @@ class InventoryApplication(ShopApplication):
     def adjust(
         self,
         sku: str,
-        command: AdjustStock,
+        change: int,
+        reason: str,
         key: str | None,
         expected_version: int | None = None,
     ) -> CommandResult:
+        """Units found (+) or lost (-), with why; never more than are free."""
         adjustment_id = str(self.idempotent_id(key))
         return self._change(
-            sku,
-            lambda item: item.adjust(command.change, command.reason, adjustment_id),
-            expected_version,
+            sku, lambda item: item.adjust(change, reason, adjustment_id), expected_version
         )
 
-    def reserve(self, command: ReserveStock, at: datetime) -> StockResult:
-        """Reserve every line or none. A SKU with no stock item yet has nothing available,
-        so it is short like any other (409 ``insufficient_stock``)."""
-        lines = sorted(command.lines, key=lambda line: line.sku)
+    def reserve(self, order_id: UUID, units: Mapping[str, int], at: datetime) -> StockResult:
+        """Reserve the units of every SKU (``units``: SKU → quantity) or none. A SKU with no
+        stock item yet has nothing available, so it is short like any other (409
+        ``insufficient_stock``)."""
+        skus = sorted(units)
 
         def reserve_all(items: list[StockItem | None]) -> list[StockItem]:
             short = []
-            for line, item in zip(lines, items, strict=True):
+            for sku, item in zip(skus, items, strict=True):
                 try:
                     if item is None:
-                        raise InsufficientStock([line.sku])
-                    item.reserve(command.order_id, line.quantity, at)
+                        raise InsufficientStock([sku])
+                    item.reserve(order_id, units[sku], at)
                 except InsufficientStock:
-                    short.append(line.sku)
+                    short.append(sku)
             if short:
                 raise InsufficientStock(short)
             return [item for item in items if item is not None]
 
-        return self._all_or_none(command.order_id, [line.sku for line in lines], reserve_all)
+        return self._all_or_none(order_id, skus, reserve_all)
 
-    def release(self, order_id: UUID, command: OrderSkus) -> StockResult:
+    def release(self, order_id: UUID, skus: Collection[str]) -> StockResult:
         """Give back what the order holds on these SKUs (none held is a no-op)."""
 
         def release_all(items: list[StockItem | None]) -> list[StockItem]:
@@ -109,23 +109,23 @@ class InventoryApplication(ShopApplication):
                 item.release(order_id)
             return known
 
-        return self._all_or_none(order_id, sorted(command.skus), release_all)
+        return self._all_or_none(order_id, sorted(skus), release_all)
 
-    def commit(self, order_id: UUID, command: OrderSkus) -> StockResult:
+    def commit(self, order_id: UUID, skus: Collection[str]) -> StockResult:
         """The order is paid: the reserved units leave stock on every SKU, or on none."""
 
         def commit_all(items: list[StockItem | None]) -> list[StockItem]:
             known = []
-            for sku, item in zip(sorted(command.skus), items, strict=True):
+            for sku, item in zip(sorted(skus), items, strict=True):
                 if item is None:
                     raise NoReservation(f"SKU {sku}: order {order_id} holds no reservation")
                 item.commit(order_id)
                 known.append(item)
             return known
 
-        return self._all_or_none(order_id, sorted(command.skus), commit_all)
+        return self._all_or_none(order_id, sorted(skus), commit_all)
 
-    def expire(self, command: ExpireReservations) -> ExpiryResult:
+    def expire(self, older_than: datetime) -> ExpiryResult:
         """Release every reservation made before the cut-off, stock item by stock item."""
         expired: list[dict[str, Any]] = []
         position = 0
@@ -133,7 +133,7 @@ class InventoryApplication(ShopApplication):
             released: list[dict[str, Any]] = []
 
             def expire_old(item: StockItem, released: list[dict[str, Any]] = released) -> None:
-                orders = item.expire(command.older_than)
+                orders = item.expire(older_than)
                 released[:] = [{"order_id": order_id, "sku": item.sku} for order_id in orders]
 
             result = self.update(StockItem, item_id, "stock item", expire_old)

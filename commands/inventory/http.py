@@ -58,7 +58,9 @@ def router(inventory: InventoryApplication, read_api_url: str) -> APIRouter:
             inventory,
             f"adjust/{sku}",
             command,
-            lambda: inventory.adjust(sku, command, call.idempotency_key, call.expected_version),
+            lambda: inventory.adjust(
+                sku, command.change, command.reason, call.idempotency_key, call.expected_version
+            ),
         )
 
     @routes.post("/reservations", status_code=status.HTTP_201_CREATED, response_model=StockResult)
@@ -66,23 +68,28 @@ def router(inventory: InventoryApplication, read_api_url: str) -> APIRouter:
         """Reserve every line of an order, or none (409 ``insufficient_stock`` names the
         short SKUs). The same order and lines again changes nothing."""
         at = datetime.now(UTC)
+        units = {line.sku: line.quantity for line in command.lines}
         return call.once(
-            inventory, "reserve", command, lambda: inventory.reserve(command, at), etag=False
+            inventory,
+            "reserve",
+            command,
+            lambda: inventory.reserve(command.order_id, units, at),
+            etag=False,
         )
 
     @routes.post("/reservations/expire", response_model=ExpiryResult)
     def expire_reservations(command: ExpireReservations, call: Traced) -> ExpiryResult:
         """Release every reservation made before ``older_than``."""
-        return call.traced(lambda: inventory.expire(command))
+        return call.traced(lambda: inventory.expire(command.older_than))
 
     @routes.post("/reservations/{order_id}/release", response_model=StockResult)
     def release_stock(order_id: UUID, command: OrderSkus, call: Traced) -> StockResult:
         """Give back what the order holds on these SKUs; nothing held is a no-op."""
-        return call.traced(lambda: inventory.release(order_id, command))
+        return call.traced(lambda: inventory.release(order_id, command.skus))
 
     @routes.post("/reservations/{order_id}/commit", response_model=StockResult)
     def commit_stock(order_id: UUID, command: OrderSkus, call: Traced) -> StockResult:
         """The order is paid: its reserved units leave stock, on all SKUs or none."""
-        return call.traced(lambda: inventory.commit(order_id, command))
+        return call.traced(lambda: inventory.commit(order_id, command.skus))
 
     return routes

@@ -20,8 +20,6 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.base import VersionConflict
-from commands.inventory.models import OrderSkus
-from commands.inventory.models import ReserveStock as ReserveStockCommand
 from commands.models import PositiveAmount
 from commands.observers import SagaObserver
 from commands.payments.application import GatewayTimedOut, GatewayUnavailable, PaymentDeclined
@@ -127,12 +125,9 @@ class StepExecutor:
 
     def _reserve(self, order_id: UUID) -> None:
         order = self.apps.orders.get_order(order_id)
-        lines = [{"sku": line.sku, "quantity": line.quantity} for line in order.lines]
-        command = ReserveStockCommand.model_validate(
-            {"order_id": order_id, "lines": lines}, strict=False
-        )
+        units = {line.sku: line.quantity for line in order.lines}
         try:
-            self.apps.inventory.reserve(command, at=self.reader.clock())
+            self.apps.inventory.reserve(order_id, units, at=self.reader.clock())
         except InsufficientStock as e:
             raise Refused(Failure("out_of_stock", skus=tuple(e.skus))) from None
 
@@ -198,9 +193,9 @@ class StepExecutor:
         for sku, quantity in sorted(units.items()):
             self.apps.inventory.receive(sku, quantity, restock_key(order_id, step, sku))
 
-    def _skus(self, order_id: UUID) -> OrderSkus:
+    def _skus(self, order_id: UUID) -> list[str]:
         order = self.apps.orders.get_order(order_id)
-        return OrderSkus(skus=sorted(line.sku for line in order.lines))
+        return sorted(line.sku for line in order.lines)
 
 
 def _amount(money: Money) -> PositiveAmount:

@@ -32,7 +32,6 @@ from commands.carts.application import CartsApplication
 from commands.carts.models import AddItem, CreateCart
 from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
-from commands.inventory.models import OrderSkus, ReservationLine, ReserveStock
 from commands.models import Amount, PositiveAmount
 from commands.orders.application import OrdersApplication
 from commands.orders.models import Line, PlaceOrder
@@ -171,8 +170,8 @@ class Shop:
         if (order_id := self._order(i)) is None:
             return
         order = self.orders.get_order(order_id)
-        lines = [ReservationLine(sku=line.sku, quantity=line.quantity) for line in order.lines]
-        self.inventory.reserve(ReserveStock(order_id=order_id, lines=lines), at=datetime.now(UTC))
+        units = {line.sku: line.quantity for line in order.lines}
+        self.inventory.reserve(order_id, units, at=datetime.now(UTC))
         self.orders.mark_stock_reserved(order_id)
 
     def do_release(self, i: int) -> None:
@@ -243,8 +242,8 @@ class Shop:
             app.close()
 
 
-def _skus(order: Order) -> OrderSkus:
-    return OrderSkus(skus=[line.sku for line in order.lines])
+def _skus(order: Order) -> list[str]:
+    return [line.sku for line in order.lines]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from uuid import UUID
 import pytest
 
 from commands.inventory.application import InventoryApplication
-from commands.inventory.models import OrderSkus, ReservationLine, ReserveStock
 from domain.inventory import StockItem, stock_item, stock_item_id_for
 from tests.support.unit_aggregates import rebuilt_from, saved
 
@@ -221,11 +220,9 @@ def inventory() -> InventoryApplication:
     return InventoryApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
-def reserve(order_id: UUID, **lines: int) -> ReserveStock:
-    return ReserveStock(
-        order_id=order_id,
-        lines=[ReservationLine(sku=sku.replace("_", "-"), quantity=q) for sku, q in lines.items()],
-    )
+def units(**quantities: int) -> dict[str, int]:
+    """SKU → quantity, the SKUs spelled with underscores for dashes (MUG_1 is MUG-1)."""
+    return {sku.replace("_", "-"): quantity for sku, quantity in quantities.items()}
 
 
 def test_an_order_is_reserved_on_every_sku_or_on_none(inventory: InventoryApplication) -> None:
@@ -233,13 +230,13 @@ def test_an_order_is_reserved_on_every_sku_or_on_none(inventory: InventoryApplic
     inventory.receive("TEA-1", 1, None)
 
     with pytest.raises(stock_item.InsufficientStock) as refused:
-        inventory.reserve(reserve(ORDER, MUG_1=2, TEA_1=2, JAM_1=1), T0)
+        inventory.reserve(ORDER, units(MUG_1=2, TEA_1=2, JAM_1=1), T0)
 
     assert refused.value.skus == ["JAM-1", "TEA-1"]
     assert inventory.get_stock_item("MUG-1").reserved == 0
     assert inventory.get_stock_item("TEA-1").reserved == 0
 
-    result = inventory.reserve(reserve(ORDER, MUG_1=2, TEA_1=1), T0)
+    result = inventory.reserve(ORDER, units(MUG_1=2, TEA_1=1), T0)
 
     assert result.versions == {"MUG-1": 3, "TEA-1": 3}
     assert inventory.get_stock_item("MUG-1").reserved == 2
@@ -249,13 +246,13 @@ def test_an_order_is_reserved_on_every_sku_or_on_none(inventory: InventoryApplic
 def test_an_order_is_committed_on_every_sku_or_on_none(inventory: InventoryApplication) -> None:
     inventory.receive("MUG-1", 5, None)
     inventory.receive("TEA-1", 5, None)
-    inventory.reserve(reserve(ORDER, MUG_1=2), T0)
+    inventory.reserve(ORDER, units(MUG_1=2), T0)
 
     with pytest.raises(stock_item.NoReservation):
-        inventory.commit(ORDER, OrderSkus(skus=["MUG-1", "TEA-1"]))
+        inventory.commit(ORDER, ["MUG-1", "TEA-1"])
     assert inventory.get_stock_item("MUG-1").committed == 0
 
-    inventory.commit(ORDER, OrderSkus(skus=["MUG-1"]))
+    inventory.commit(ORDER, ["MUG-1"])
     assert inventory.get_stock_item("MUG-1").on_hand == 3
 
 
@@ -264,7 +261,7 @@ def test_a_long_lived_stock_item_is_loaded_from_a_snapshot(
 ) -> None:
     inventory.receive("MUG-1", 100, None)  # versions 1 and 2
     for n in range(60):
-        inventory.reserve(reserve(UUID(int=n + 1), MUG_1=1), T0 + timedelta(seconds=n))
+        inventory.reserve(UUID(int=n + 1), units(MUG_1=1), T0 + timedelta(seconds=n))
 
     item_id = stock_item_id_for("MUG-1")
     assert inventory.snapshots is not None
