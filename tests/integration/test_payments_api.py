@@ -18,12 +18,11 @@ from fastapi.testclient import TestClient
 from commands.payments.application import PaymentsApplication
 from domain.money import Money
 from domain.payments import Payment, PaymentStatus
-from infra import apps
 from infra.payments.sandbox import Ledger
 from infra.payments.sandbox_postgres import PostgresSandboxLedger
 from infra.settings import Settings
+from tests.support.apis import in_process
 from tests.support.applications import head
-from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +40,7 @@ CARD = "4242 4242 4242 4242"  # a test card number that passes the Luhn check
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     quick = settings.model_copy(update={"payments_sandbox_timeout_seconds": 0.1})
-    with TestClient(apps.command_api(quick), headers=as_admin(settings)) as test_client:
-        yield test_client
+    yield from in_process(quick, "command", admin=True)
 
 
 @pytest.fixture
