@@ -19,6 +19,7 @@ from tests.support.platform import (
     indexed_products,
     run_cli,
     start,
+    start_projecting,
 )
 
 pytestmark = pytest.mark.integration
@@ -28,8 +29,7 @@ def test_killing_relay_and_worker_mid_stream_loses_and_duplicates_nothing(
     settings: Settings, processes: Supervisor
 ) -> None:
     kettles = add_products(settings, (a_product(f"K-{i}", f"Kettle {i}", "20") for i in range(40)))
-    start(processes, settings, "relay")
-    start(processes, settings, "worker")
+    start_projecting(processes, settings)
 
     with changing_prices(settings, kettles, changes=300, first_minor=2000, seed=7):
         for victim in ("worker", "relay", "worker", "relay"):
@@ -54,8 +54,7 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
     producer.flush()
     producer.close()
     (product_id,) = add_products(settings, [a_product("AFTER-POISON")])
-    start(processes, settings, "relay")
-    start(processes, settings, "worker")
+    start_projecting(processes, settings)
 
     eventually(
         lambda: str(product_id) in indexed_products(settings),

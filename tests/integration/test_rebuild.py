@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from uuid import UUID
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -15,20 +16,24 @@ from tests.support.platform import (
     index_follows_event_store,
     indexed_products,
     run_cli,
-    start,
+    start_projecting,
 )
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_rebuild_under_live_writes_loses_nothing_and_searches_keep_answering(
-    settings: Settings, processes: Supervisor
-) -> None:
-    radios = add_products(settings, (a_product(f"R-{i}", f"Radio {i}", "50") for i in range(60)))
-    start(processes, settings, "relay")
-    start(processes, settings, "worker")
+@pytest.fixture
+def radios(settings: Settings, processes: Supervisor) -> list[UUID]:
+    """Sixty radios in the catalog, all in the index the running relay and worker keep."""
+    ids = add_products(settings, (a_product(f"R-{i}", f"Radio {i}", "50") for i in range(60)))
+    start_projecting(processes, settings)
     eventually(lambda: len(indexed_products(settings)) == 60, what="initial projection")
+    return ids
 
+
+def test_a_rebuild_under_live_writes_loses_nothing_and_searches_keep_answering(
+    settings: Settings, radios: list[UUID]
+) -> None:
     stop = threading.Event()
     search_failures: list[str] = []
 

@@ -27,6 +27,13 @@ def start(supervisor: Supervisor, settings: Settings, name: str, *args: str) -> 
     )
 
 
+def start_projecting(supervisor: Supervisor, settings: Settings) -> None:
+    """The relay and the worker: what the event store records reaches Kafka, and the read
+    models (the product index among them) follow."""
+    start(supervisor, settings, "relay")
+    start(supervisor, settings, "worker")
+
+
 def run_cli(
     settings: Settings, *args: str, timeout: float = 120, check: bool = False
 ) -> subprocess.CompletedProcess[str]:
