@@ -12,8 +12,8 @@ from commands.payments.application import PaymentsApplication
 from tests.support.apis import api_fixture
 from tests.support.applications import application_fixture
 
-client = api_fixture("command", name="client", admin=True)
-read = api_fixture("read", name="read")  # tests add their own credentials
+client = api_fixture("command", admin=True)
+read = api_fixture("read")  # tests add their own credentials
 
 carts = application_fixture("carts", CartsApplication)
 catalog = application_fixture("catalog", CatalogApplication)

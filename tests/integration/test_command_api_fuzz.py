@@ -38,7 +38,7 @@ def _routes_only() -> FastAPI:
 schema = schemathesis.openapi.from_asgi("/openapi.json", _routes_only())
 
 
-client = api_fixture("command", name="client", admin=True, as_a_server=True)
+client = api_fixture("command", admin=True, as_a_server=True)
 
 
 @schema.parametrize()

@@ -118,8 +118,8 @@ def test_email_claims_are_a_keyed_hash_the_login_lookup_shares(settings: Setting
     assert stored != hashlib.sha256(email.encode()).hexdigest()
 
 
-command_api = api_fixture("command", name="command_api", admin=True)
-read_api = api_fixture("read", name="read_api", admin=True)
+command_api = api_fixture("command", admin=True)
+read_api = api_fixture("read", admin=True)
 
 
 CARD = "5555 5555 5555 4444"

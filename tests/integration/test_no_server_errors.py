@@ -15,8 +15,8 @@ from tests.support.auth import bearer
 pytestmark = [pytest.mark.integration, pytest.mark.shared_namespace]
 
 
-command_api = api_fixture("command", name="command_api", as_a_server=True)
-read_api = api_fixture("read", name="read_api", admin=True, as_a_server=True)
+command_api = api_fixture("command", as_a_server=True)
+read_api = api_fixture("read", admin=True, as_a_server=True)
 
 
 def _cursor(text: str) -> str:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 _PAUSE_SECONDS = 4
 
 
-read_api = api_fixture("read", name="read_api", admin=True, as_a_server=True)
+read_api = api_fixture("read", admin=True, as_a_server=True)
 
 
 def _pause_redis(settings: Settings) -> threading.Thread:

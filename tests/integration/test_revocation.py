@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 PASSWORD = "a long passphrase nobody guesses"
 
 
-command = api_fixture("command", name="command", as_a_server=True)
-read = api_fixture("read", name="read", as_a_server=True)
+command = api_fixture("command", as_a_server=True)
+read = api_fixture("read", as_a_server=True)
 
 
 def _register(command: TestClient, key: str | None = None) -> tuple[str, str]:

@@ -31,9 +31,9 @@ def in_process(
         yield client
 
 
-def api_fixture(api: Api, *, name: str, admin: bool = False, as_a_server: bool = False) -> Any:
-    """A fixture called ``name`` giving ``in_process(settings, api, ...)``; assign it to a
-    module-level name: ``read_api = api_fixture("read", name="read_api", admin=True)``."""
+def api_fixture(api: Api, *, admin: bool = False, as_a_server: bool = False) -> Any:
+    """A fixture giving ``in_process(settings, api, ...)``, named by the module-level name
+    it is assigned to (as pytest names fixtures): ``read_api = api_fixture("read")``."""
 
     def fixture(settings: Settings) -> Iterator[TestClient]:
         yield from in_process(settings, api, admin=admin, as_a_server=as_a_server)
@@ -41,7 +41,7 @@ def api_fixture(api: Api, *, name: str, admin: bool = False, as_a_server: bool =
     caller = "an admin" if admin else "anonymous"
     errors = ", server errors answered 500" if as_a_server else ""
     fixture.__doc__ = f"The {api} API in process, called as {caller}{errors}."
-    return pytest.fixture(name=name)(fixture)
+    return pytest.fixture(fixture)
 
 
 def both_apis(settings: Settings) -> Iterator[dict[str, tuple[FastAPI, TestClient]]]:
