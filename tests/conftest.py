@@ -8,9 +8,7 @@ to run the suite against servers of your own; each test still gets its own names
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +17,9 @@ import pytest
 
 from infra.embedded.services import embedded_stack
 from infra.embedded.supervisor import Supervisor
-from infra.provision import provision
 from infra.settings import Settings
+from tests.support.namespaces import free_port as free_port  # tests import it from here
+from tests.support.namespaces import provisioned_namespace
 
 _FREE = {
     "embedded_postgres_port": 0,
@@ -29,12 +28,6 @@ _FREE = {
     "embedded_redis_port": 0,
     "embedded_smtp_port": 0,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -59,23 +52,6 @@ def _tune_test_postgres(url: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
-def _provisioned_namespace(stack: Settings) -> Settings:
-    """Settings with a namespace of their own, provisioned, and free API ports."""
-    namespaced = stack.model_copy(
-        update={
-            "namespace": f"t{uuid.uuid4().hex[:12]}",
-            "command_api_port": free_port(),
-            "read_api_port": free_port(),
-            "relay_metrics_port": free_port(),
-            "worker_metrics_port": free_port(),
-            "saga_metrics_port": free_port(),
-            "relay_poll_seconds": 0.2,
-        }
-    )
-    provision(namespaced)
-    return namespaced
-
-
 # A module marked ``shared_namespace`` gets one namespace for all its tests: provisioning
 # (six contexts' tables, topics, the index) costs more than most API tests, and the suite is
 # CPU-bound on two cores. Only for tests that make their own ids and never look at the whole
@@ -86,7 +62,7 @@ SHARED_NAMESPACE = "shared_namespace"
 @pytest.fixture(scope="module")
 def module_settings(stack: Settings) -> Settings:
     """One provisioned namespace for a whole module (see ``SHARED_NAMESPACE``)."""
-    return _provisioned_namespace(stack)
+    return provisioned_namespace(stack)
 
 
 @pytest.fixture
@@ -96,7 +72,7 @@ def settings(request: pytest.FixtureRequest, stack: Settings) -> Settings:
     if request.node.get_closest_marker(SHARED_NAMESPACE):
         shared: Settings = request.getfixturevalue("module_settings")
         return shared
-    return _provisioned_namespace(stack)
+    return provisioned_namespace(stack)
 
 
 @pytest.fixture

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from infra.embedded.supervisor import Supervisor
-from infra.platform import service_env
 from infra.settings import Settings
+from tests.support.platform import serve_apis
 
 pytestmark = pytest.mark.e2e
 
@@ -47,25 +45,7 @@ def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def served(settings: Settings, processes: Supervisor) -> dict[str, str]:
-    urls = {}
-    for name, port in (
-        ("command-api", settings.command_api_port),
-        ("read-api", settings.read_api_port),
-    ):
-        processes.start(
-            name,
-            [sys.executable, "-m", "infra.cli", name],
-            env=service_env(settings),
-            signal_group=False,
-        )
-        url = f"http://127.0.0.1:{port}"
-
-        def ready(url: str = url) -> bool:
-            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-
-        processes.wait_healthy(name, ready, 90)
-        urls[name] = url
-    return urls
+    return serve_apis(processes, settings)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make chromium, as root)")

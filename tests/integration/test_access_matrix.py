@@ -29,12 +29,13 @@ from commands.models import Amount
 from commands.orders.application import OrdersApplication
 from commands.orders.models import Line, PlaceOrder
 from domain.identity import Role
-from infra import apps, bootstrap
+from infra import bootstrap
 from infra.read_models import rebuild
 from infra.settings import Settings
 from projections.sinks.postgres_orders import ORDER_HISTORY
 from projections.sinks.redis_carts import CARTS
 from security.access import policy_of
+from tests.support.apis import both_apis, without_rate_limits
 from tests.support.auth import bearer, route_table
 
 pytestmark = pytest.mark.integration
@@ -125,13 +126,7 @@ def alices(settings: Settings) -> Alices:
 @pytest.fixture
 def clients(settings: Settings) -> Iterator[dict[str, tuple[FastAPI, TestClient]]]:
     # Limits are not under test here: hundreds of calls from one address must get through.
-    unlimited = settings.model_copy(update={"burst_per_address": 10**5, "burst_per_user": 10**5})
-    command_api, read_api = apps.command_api(unlimited), apps.read_api(unlimited)
-    with (
-        TestClient(command_api, raise_server_exceptions=False) as command,
-        TestClient(read_api, raise_server_exceptions=False) as read,
-    ):
-        yield {"command": (command_api, command), "read": (read_api, read)}
+    yield from both_apis(without_rate_limits(settings))
 
 
 def test_every_route_lets_in_exactly_who_it_should(

@@ -7,7 +7,6 @@ index, Redis and the APIs' log files."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -18,11 +17,11 @@ import pytest
 from hypothesis import strategies as st
 
 from infra.embedded.supervisor import Supervisor
-from infra.platform import service_env
 from infra.settings import Settings
 from tests.support.auth import as_admin
 from tests.support.catalog import a_product, add_products
-from tests.support.platform import start
+from tests.support.fuzzing import repeatable
+from tests.support.platform import serve_apis, start
 from tests.support.privacy_scan import everywhere
 from tests.unit.test_card_data import card_numbers_in_text
 
@@ -109,25 +108,7 @@ def _request(placement: str, digits: str, text: str, product: str) -> dict[str, 
 @pytest.fixture
 def served(settings: Settings, processes: Supervisor) -> dict[str, str]:
     start(processes, settings, "relay")  # what got in would reach Kafka and the index
-    urls = {}
-    for api, name, port in (
-        ("command", "command-api", settings.command_api_port),
-        ("read", "read-api", settings.read_api_port),
-    ):
-        processes.start(
-            name,
-            [sys.executable, "-m", "infra.cli", name],
-            env=service_env(settings),
-            signal_group=False,
-        )
-        url = f"http://127.0.0.1:{port}"
-
-        def ready(url: str = url) -> bool:
-            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-
-        processes.wait_healthy(name, ready, 90)
-        urls[api] = url
-    return urls
+    return serve_apis(processes, settings)
 
 
 def test_card_numbers_anywhere_are_refused_and_no_store_holds_them(
@@ -138,13 +119,7 @@ def test_card_numbers_anywhere_are_refused_and_no_store_holds_them(
     sent: list[str] = []
 
     @hypothesis.given(case=card_numbers_in_text(), placement=st.sampled_from(PLACEMENTS))
-    @hypothesis.settings(
-        max_examples=60,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-        derandomize=True,
-        database=None,
-    )
+    @repeatable(max_examples=60)
     def refused(case: tuple[str, str], placement: str) -> None:
         digits, text = case
         request = _request(placement, digits, text, str(product))

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from infra import bootstrap
-from infra.settings import Settings
+from commands.catalog.application import CatalogApplication
+from tests.support.answers import assert_created, assert_problem
+from tests.support.applications import nothing_appended
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +24,6 @@ LAMP: dict[str, Any] = {
 }
 
 
-def head_position(settings: Settings) -> int:
-    catalog = bootstrap.catalog(settings)
-    try:
-        return catalog.recorder.max_notification_id() or 0
-    finally:
-        catalog.close()
-
-
 def with_(**changes: Any) -> dict[str, Any]:
     return {**LAMP, **changes}
 
@@ -40,16 +33,11 @@ def without(field: str) -> dict[str, Any]:
 
 
 def test_adding_a_product_answers_with_its_id_version_and_position(
-    client: TestClient, settings: Settings
+    client: TestClient, catalog: CatalogApplication
 ) -> None:
     response = client.post("/products", json=LAMP)
 
-    assert response.status_code == 201
-    body = response.json()
-    assert body["version"] == 1
-    assert body["position"] == head_position(settings)
-    assert response.headers["location"].endswith(f"/products/{body['id']}")
-    assert response.headers["etag"] == '"1"'
+    assert_created(response, catalog, "/products")
 
 
 @pytest.mark.parametrize(
@@ -70,52 +58,44 @@ def test_adding_a_product_answers_with_its_id_version_and_position(
     ],
 )
 def test_invalid_products_get_a_problem_naming_the_field_and_append_nothing(
-    client: TestClient, settings: Settings, body: Any, field: str
+    client: TestClient, catalog: CatalogApplication, body: Any, field: str
 ) -> None:
-    before = head_position(settings)
+    with nothing_appended(catalog):
+        response = client.post("/products", json=body)
 
-    response = client.post("/products", json=body)
-
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["code"] == "validation_failed"
-    assert any(e["field"].startswith(field) for e in problem["errors"]), problem
-    assert head_position(settings) == before
+    assert_problem(response, 422, "validation_failed", field=field)
 
 
-def test_a_body_that_is_not_json_is_refused(client: TestClient, settings: Settings) -> None:
-    before = head_position(settings)
-    response = client.post(
-        "/products", content=b"{sku: nope", headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 422
-    assert response.json()["code"] == "validation_failed"
-    assert head_position(settings) == before
+def test_a_body_that_is_not_json_is_refused(
+    client: TestClient, catalog: CatalogApplication
+) -> None:
+    with nothing_appended(catalog):
+        response = client.post(
+            "/products", content=b"{sku: nope", headers={"content-type": "application/json"}
+        )
+    assert_problem(response, 422, "validation_failed")
 
 
 def test_a_one_megabyte_body_is_refused_before_it_is_read(
-    client: TestClient, settings: Settings
+    client: TestClient, catalog: CatalogApplication
 ) -> None:
-    before = head_position(settings)
     huge = json.dumps(with_(description="x" * 1_000_000))
 
-    response = client.post("/products", content=huge, headers={"content-type": "application/json"})
+    with nothing_appended(catalog):
+        response = client.post(
+            "/products", content=huge, headers={"content-type": "application/json"}
+        )
 
-    assert response.status_code == 413
-    assert response.json()["code"] == "body_too_large"
-    assert head_position(settings) == before
+    assert_problem(response, 413, "body_too_large")
 
 
-def test_the_same_sku_twice_is_a_conflict(client: TestClient, settings: Settings) -> None:
+def test_the_same_sku_twice_is_a_conflict(client: TestClient, catalog: CatalogApplication) -> None:
     assert client.post("/products", json=LAMP).status_code == 201
-    before = head_position(settings)
 
-    response = client.post("/products", json=with_(name="Another Lamp"))
+    with nothing_appended(catalog):
+        response = client.post("/products", json=with_(name="Another Lamp"))
 
-    assert response.status_code == 409
-    assert response.json()["code"] == "already_exists"
-    assert head_position(settings) == before
+    assert_problem(response, 409, "already_exists")
 
 
 def test_changing_a_price_with_a_stale_version_is_a_conflict(client: TestClient) -> None:
@@ -133,8 +113,7 @@ def test_changing_a_price_with_a_stale_version_is_a_conflict(client: TestClient)
 
     assert first.status_code == 200
     assert first.json()["version"] == 2
-    assert stale.status_code == 409
-    assert stale.json()["code"] == "version_conflict"
+    assert_problem(stale, 409, "version_conflict")
 
 
 def test_changing_the_price_of_an_unknown_product_is_not_found(client: TestClient) -> None:
@@ -142,8 +121,7 @@ def test_changing_the_price_of_an_unknown_product_is_not_found(client: TestClien
         "/products/7d9f1c9e-59a4-4cbb-9d8e-0f7b0c6a3a11/price",
         json={"price": {"amount": "1.00", "currency": "EUR"}},
     )
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert_problem(response, 404, "not_found")
 
 
 def test_an_id_that_is_not_a_uuid_is_a_validation_problem(client: TestClient) -> None:

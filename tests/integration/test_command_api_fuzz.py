@@ -8,7 +8,6 @@ in-memory stores, since it must exist before the test's fixtures do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import hypothesis
@@ -18,11 +17,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from commands.http.app import create_command_api
-from infra import apps
 from infra.bootstrap import REGISTRY
 from infra.payments.sandbox import SandboxGateway
-from infra.settings import Settings
-from tests.support.auth import as_admin
+from tests.support.apis import api_fixture
+from tests.support.fuzzing import repeatable
 
 pytestmark = pytest.mark.integration
 
@@ -40,21 +38,11 @@ def _routes_only() -> FastAPI:
 schema = schemathesis.openapi.from_asgi("/openapi.json", _routes_only())
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(
-        apps.command_api(settings), raise_server_exceptions=False, headers=as_admin(settings)
-    ) as test_client:
-        yield test_client
+client = api_fixture("command", admin=True, as_a_server=True)
 
 
 @schema.parametrize()
-@hypothesis.settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=list(hypothesis.HealthCheck),
-    derandomize=True,
-)
+@repeatable(max_examples=15)
 def test_no_request_makes_the_command_api_fail(case: Any, client: TestClient) -> None:
     # HTTP clients cannot send non-ASCII header values at all: nothing to test there.
     hypothesis.assume(all(str(v).isascii() for v in (case.headers or {}).values()))

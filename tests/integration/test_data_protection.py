@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
 from uuid import uuid4
 
 import psycopg
@@ -23,8 +22,9 @@ from domain.money import Money
 from infra import apps, bootstrap
 from infra.keys import load_keys
 from infra.settings import Settings
-from tests.support.auth import as_admin
+from tests.support.apis import api_fixture
 from tests.support.catalog import a_product
+from tests.support.privacy_scan import postgres_hits
 
 pytestmark = pytest.mark.integration
 
@@ -118,16 +118,8 @@ def test_email_claims_are_a_keyed_hash_the_login_lookup_shares(settings: Setting
     assert stored != hashlib.sha256(email.encode()).hexdigest()
 
 
-@pytest.fixture
-def command_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), headers=as_admin(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def read_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.read_api(settings), headers=as_admin(settings)) as client:
-        yield client
+command_api = api_fixture("command", admin=True)
+read_api = api_fixture("read", admin=True)
 
 
 CARD = "5555 5555 5555 4444"
@@ -192,16 +184,7 @@ def test_a_card_number_in_any_header_is_refused_without_signing_in(
         for written in (CARD, CARD.replace(" ", "."), f"key{CARD.replace(' ', '')}"):
             response = anonymous.post("/users", json=body, headers={header: written})
             assert_refused(response, f"header.{header.lower()}")
-    with psycopg.connect(settings.database_url) as conn:
-        tables = conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables"
-            " WHERE table_schema LIKE %s",
-            (f"{settings.namespace}%",),
-        ).fetchall()
-        for schema, table in tables:
-            name = sql.Identifier(schema, table)
-            for row in conn.execute(sql.SQL("SELECT * FROM {}").format(name)):
-                assert "5555" not in repr(row)
+    assert postgres_hits(settings, ["5555"]) == []  # no row of the namespace's tables
 
 
 def test_card_numbers_as_keys_names_or_repeated_values_are_refused_and_never_echoed(

@@ -22,9 +22,10 @@ from fastapi.testclient import TestClient
 from hypothesis import strategies as st
 
 from domain.identity import Role
-from infra import apps
 from infra.settings import Settings
+from tests.support.apis import both_apis, without_rate_limits
 from tests.support.auth import bearer, route_table
+from tests.support.fuzzing import repeatable
 
 pytestmark = pytest.mark.integration
 
@@ -92,21 +93,7 @@ _QUERY = st.dictionaries(
 
 @pytest.fixture
 def clients(settings: Settings) -> Iterator[dict[str, tuple[FastAPI, TestClient]]]:
-    # Limits are not under test: many calls from one address must get through.
-    unlimited = settings.model_copy(
-        update={
-            "burst_per_address": 10**6,
-            "burst_per_user": 10**6,
-            "login_burst": 10**6,
-            "registration_burst": 10**6,
-        }
-    )
-    command_api, read_api = apps.command_api(unlimited), apps.read_api(unlimited)
-    with (
-        TestClient(command_api, raise_server_exceptions=False) as command,
-        TestClient(read_api, raise_server_exceptions=False) as read,
-    ):
-        yield {"command": (command_api, command), "read": (read_api, read)}
+    yield from both_apis(without_rate_limits(settings))
 
 
 def test_no_request_to_any_route_of_either_api_is_a_server_error(
@@ -130,13 +117,7 @@ def test_no_request_to_any_route_of_either_api_is_a_server_error(
         headers=st.dictionaries(_HEADER_NAMES, _HEADER_TEXT, max_size=3),
         body=bodies(),
     )
-    @hypothesis.settings(
-        max_examples=400,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-        derandomize=True,
-        database=None,
-    )
+    @repeatable(max_examples=400)
     def one_request(
         route: tuple[str, str, str],
         caller: dict[str, str],

@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from domain.identity import Role
-from infra import apps
 from infra.settings import Settings
-from tests.support.auth import as_admin, bearer
+from tests.support.apis import api_fixture
+from tests.support.auth import bearer
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_namespace]
 
 
-@pytest.fixture
-def command_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def read_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(
-        apps.read_api(settings), raise_server_exceptions=False, headers=as_admin(settings)
-    ) as client:
-        yield client
+command_api = api_fixture("command", as_a_server=True)
+read_api = api_fixture("read", admin=True, as_a_server=True)
 
 
 def _cursor(text: str) -> str:

@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from commands.payments.application import PaymentsApplication
 from domain.money import Money
 from domain.payments import Payment, PaymentStatus
-from infra import apps
 from infra.payments.sandbox import Ledger
 from infra.payments.sandbox_postgres import PostgresSandboxLedger
 from infra.settings import Settings
+from tests.support.answers import assert_created, assert_problem
+from tests.support.apis import in_process
 from tests.support.applications import head
-from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,7 @@ CARD = "4242 4242 4242 4242"  # a test card number that passes the Luhn check
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     quick = settings.model_copy(update={"payments_sandbox_timeout_seconds": 0.1})
-    with TestClient(apps.command_api(quick), headers=as_admin(settings)) as test_client:
-        yield test_client
+    yield from in_process(quick, "command", admin=True)
 
 
 @pytest.fixture
@@ -64,6 +63,12 @@ def with_(**changes: Any) -> dict[str, Any]:
     return {**PAYMENT, **changes}
 
 
+def authorize_with(client: TestClient, token: str, headers: dict[str, str]) -> Any:
+    """An authorization of ``PAYMENT`` paid with ``token``: the sandbox processor answers by
+    token (``tok_decline_…``, ``tok_timeout``, ``tok_retry_then_approve``)."""
+    return client.post("/payments", json=with_(payment_token=token), headers=headers)
+
+
 def authorized(client: TestClient, name: str = "auth") -> UUID:
     response = client.post("/payments", json=PAYMENT, headers=key(name))
     assert response.status_code == 201, response.text
@@ -77,12 +82,26 @@ def captured(client: TestClient) -> UUID:
     return payment_id
 
 
-def refund(client: TestClient, payment_id: UUID, name: str, amount: str) -> Any:
+def move_money(
+    client: TestClient,
+    payment_id: UUID,
+    move: str,
+    name: str,
+    amount: str,
+    if_match: int | None = None,
+) -> Any:
+    """A ``move`` (``"capture"``, ``"refunds"``) of ``amount`` EUR under the Idempotency-Key
+    ``name``, against version ``if_match`` of the payment if given."""
+    headers = key(name) if if_match is None else {**key(name), "If-Match": f'"{if_match}"'}
     return client.post(
-        f"/payments/{payment_id}/refunds",
+        f"/payments/{payment_id}/{move}",
         json={"amount": {"amount": amount, "currency": "EUR"}},
-        headers=key(name),
+        headers=headers,
     )
+
+
+def refund(client: TestClient, payment_id: UUID, name: str, amount: str) -> Any:
+    return move_money(client, payment_id, "refunds", name, amount)
 
 
 def test_an_approved_authorization_answers_201_and_is_recorded(
@@ -90,10 +109,7 @@ def test_an_approved_authorization_answers_201_and_is_recorded(
 ) -> None:
     response = client.post("/payments", json=PAYMENT, headers=key("auth"))
 
-    assert response.status_code == 201
-    body = response.json()
-    assert (body["version"], body["position"]) == (1, head(payments))
-    assert response.headers["etag"] == '"1"'
+    body = assert_created(response, payments)
     payment = payments.get_payment(UUID(body["id"]))
     assert (payment.status, payment.amount) == (PaymentStatus.AUTHORIZED, Money(7488, "EUR"))
     assert (payment.card_brand, payment.last_four) == ("visa", "4242")
@@ -108,8 +124,7 @@ def test_moving_money_without_an_idempotency_key_is_428_and_changes_nothing(
 ) -> None:
     response = client.post(path, json=PAYMENT if path == "/payments" else None)
 
-    assert response.status_code == 428
-    assert response.json()["code"] == "idempotency_key_required"
+    assert_problem(response, 428, "idempotency_key_required")
     assert head(payments) == 0
     assert ledger.movements == []
 
@@ -152,10 +167,7 @@ def test_invalid_authorizations_get_a_problem_naming_the_field_and_append_nothin
 ) -> None:
     response = client.post("/payments", json=body, headers=key("invalid"))
 
-    assert response.status_code == 422
-    problem = response.json()
-    assert problem["code"] == "validation_failed"
-    assert any(e["field"].startswith(field) for e in problem["errors"]), problem
+    assert_problem(response, 422, "validation_failed", field=field)
     assert head(payments) == 0
 
 
@@ -187,9 +199,7 @@ def test_card_numbers_and_security_codes_are_refused_without_being_echoed_or_sto
 
 
 def test_a_token_that_hides_a_card_number_is_refused(client: TestClient) -> None:
-    response = client.post(
-        "/payments", json=with_(payment_token="tok_4242424242424242"), headers=key("pci")
-    )
+    response = authorize_with(client, "tok_4242424242424242", key("pci"))
 
     assert response.status_code == 422
     assert "4242424242424242" not in response.text
@@ -198,10 +208,8 @@ def test_a_token_that_hides_a_card_number_is_refused(client: TestClient) -> None
 def test_a_decline_is_402_recorded_once_and_answered_the_same_on_repeat(
     client: TestClient, payments: PaymentsApplication
 ) -> None:
-    body = with_(payment_token="tok_decline_insufficient_funds")
-
-    first = client.post("/payments", json=body, headers=key("declined"))
-    again = client.post("/payments", json=body, headers=key("declined"))
+    first = authorize_with(client, "tok_decline_insufficient_funds", key("declined"))
+    again = authorize_with(client, "tok_decline_insufficient_funds", key("declined"))
 
     assert (first.status_code, again.status_code) == (402, 402)
     assert first.json()["code"] == "payment_declined"
@@ -213,21 +221,16 @@ def test_a_decline_is_402_recorded_once_and_answered_the_same_on_repeat(
 def test_a_gateway_timeout_is_504_and_records_nothing(
     client: TestClient, payments: PaymentsApplication
 ) -> None:
-    response = client.post(
-        "/payments", json=with_(payment_token="tok_timeout"), headers=key("timeout")
-    )
+    response = authorize_with(client, "tok_timeout", key("timeout"))
 
-    assert response.status_code == 504
-    assert response.json()["code"] == "gateway_timeout"
+    assert_problem(response, 504, "gateway_timeout")
     assert head(payments) == 0
 
 
 def test_retry_later_is_retried_with_the_same_key_and_approved(
     client: TestClient, ledger: Ledger
 ) -> None:
-    response = client.post(
-        "/payments", json=with_(payment_token="tok_retry_then_approve"), headers=key("retry")
-    )
+    response = authorize_with(client, "tok_retry_then_approve", key("retry"))
 
     assert response.status_code == 201
     assert len(ledger.authorizations) == 1
@@ -238,19 +241,14 @@ def test_capture_then_partial_refunds_up_to_the_captured_amount(
 ) -> None:
     payment_id = authorized(client)
 
-    capture = client.post(
-        f"/payments/{payment_id}/capture",
-        json={"amount": {"amount": "50.00", "currency": "EUR"}},
-        headers={**key("capture"), "If-Match": '"1"'},
-    )
+    capture = move_money(client, payment_id, "capture", "capture", "50.00", if_match=1)
     first = refund(client, payment_id, "refund-1", "30.00")
     too_much = refund(client, payment_id, "refund-2", "20.01")
     rest = refund(client, payment_id, "refund-3", "20.00")
 
     assert (capture.status_code, capture.json()["version"]) == (200, 2)
     assert (first.status_code, rest.status_code) == (200, 200)
-    assert too_much.status_code == 422
-    assert too_much.json()["code"] == "refund_exceeds_captured"
+    assert_problem(too_much, 422, "refund_exceeds_captured")
     payment = payments.get_payment(payment_id)
     assert (payment.status, payment.captured) == (PaymentStatus.REFUNDED, Money(5000, "EUR"))
     assert [m.kind for m in ledger.movements] == ["authorize", "capture", "refund", "refund"]
@@ -275,14 +273,9 @@ def test_a_capture_beyond_the_authorization_is_refused_before_the_processor(
 ) -> None:
     payment_id = authorized(client)
 
-    response = client.post(
-        f"/payments/{payment_id}/capture",
-        json={"amount": {"amount": "74.89", "currency": "EUR"}},
-        headers=key("capture"),
-    )
+    response = move_money(client, payment_id, "capture", "capture", "74.89")
 
-    assert response.status_code == 422
-    assert response.json()["code"] == "capture_exceeds_authorization"
+    assert_problem(response, 422, "capture_exceeds_authorization")
     assert [m.kind for m in ledger.movements] == ["authorize"]
 
 
@@ -307,15 +300,13 @@ def test_an_uncaptured_payment_cannot_be_refunded(client: TestClient) -> None:
 
     response = refund(client, payment_id, "refund-1", "1.00")
 
-    assert response.status_code == 409
-    assert response.json()["code"] == "illegal_transition"
+    assert_problem(response, 409, "illegal_transition")
 
 
 def test_money_moves_on_an_unknown_payment_are_not_found(client: TestClient) -> None:
     for path in ("capture", "void"):
         response = client.post(f"/payments/{UNKNOWN}/{path}", headers=key(path))
-        assert response.status_code == 404
-        assert response.json()["code"] == "not_found"
+        assert_problem(response, 404, "not_found")
 
 
 def test_a_stale_if_match_is_a_conflict_and_moves_no_money(
@@ -323,14 +314,9 @@ def test_a_stale_if_match_is_a_conflict_and_moves_no_money(
 ) -> None:
     payment_id = captured(client)
 
-    stale = client.post(
-        f"/payments/{payment_id}/refunds",
-        json={"amount": {"amount": "1.00", "currency": "EUR"}},
-        headers={**key("refund"), "If-Match": '"1"'},
-    )
+    stale = move_money(client, payment_id, "refunds", "refund", "1.00", if_match=1)
 
-    assert stale.status_code == 409
-    assert stale.json()["code"] == "version_conflict"
+    assert_problem(stale, 409, "version_conflict")
     assert "refund" not in [m.kind for m in ledger.movements]
 
 
@@ -340,8 +326,7 @@ def test_one_key_for_two_different_payments_is_refused(client: TestClient) -> No
 
     response = client.post(f"/payments/{second}/capture", headers=key("capture"))
 
-    assert response.status_code == 422
-    assert response.json()["code"] == "idempotency_key_reused"
+    assert_problem(response, 422, "idempotency_key_reused")
 
 
 def test_the_events_hold_no_card_data(client: TestClient, payments: PaymentsApplication) -> None:

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import subprocess
-import sys
-import threading
 
 import pytest
 from kafka import KafkaProducer
 
-from domain.money import Money
-from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
-from infra.platform import service_env
 from infra.settings import Settings
-from tests.support.catalog import a_product, add_products
+from tests.support.catalog import a_product, add_products, changing_prices
 from tests.support.kafka import read_topic
 from tests.support.platform import (
     eventually,
+    index_follows_event_store,
     indexed_products,
-    product_prices_in_event_store,
-    product_prices_in_index,
+    run_cli,
     start,
+    start_projecting,
 )
 
 pytestmark = pytest.mark.integration
@@ -34,32 +28,17 @@ pytestmark = pytest.mark.integration
 def test_killing_relay_and_worker_mid_stream_loses_and_duplicates_nothing(
     settings: Settings, processes: Supervisor
 ) -> None:
-    ids = add_products(settings, (a_product(f"K-{i}", f"Kettle {i}", "20") for i in range(40)))
-    catalog = bootstrap.catalog(settings)
-    start(processes, settings, "relay")
-    start(processes, settings, "worker")
-    rng = random.Random(7)
+    kettles = add_products(settings, (a_product(f"K-{i}", f"Kettle {i}", "20") for i in range(40)))
+    start_projecting(processes, settings)
 
-    def write_prices() -> None:
-        for step in range(300):
-            catalog.change_price(rng.choice(ids), Money(2000 + step + 1, "EUR"))
+    with changing_prices(settings, kettles, changes=300, first_minor=2000, seed=7):
+        for victim in ("worker", "relay", "worker", "relay"):
+            eventually(lambda: len(indexed_products(settings)) > 0, what="projection started")
+            os.kill(processes._child(victim).process.pid, signal.SIGKILL)
+            processes.stop(victim)
+            start(processes, settings, victim)
 
-    writer = threading.Thread(target=write_prices)
-    writer.start()
-    for victim in ("worker", "relay", "worker", "relay"):
-        eventually(lambda: len(indexed_products(settings)) > 0, what="projection started")
-        os.kill(processes._child(victim).process.pid, signal.SIGKILL)
-        processes.stop(victim)
-        start(processes, settings, victim)
-    writer.join()
-    catalog.close()
-
-    expected = product_prices_in_event_store(settings)
-    eventually(
-        lambda: product_prices_in_index(settings) == expected,
-        timeout=120,
-        what="the index equals the event store",
-    )
+    index_follows_event_store(settings, timeout=120, what="the index equals the event store")
     # The topic shows the relay's at-least-once redelivery the index absorbed.
     published = read_topic(
         settings.kafka_bootstrap, settings.topic("catalog"), expected=340, timeout=5
@@ -75,8 +54,7 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
     producer.flush()
     producer.close()
     (product_id,) = add_products(settings, [a_product("AFTER-POISON")])
-    start(processes, settings, "relay")
-    start(processes, settings, "worker")
+    start_projecting(processes, settings)
 
     eventually(
         lambda: str(product_id) in indexed_products(settings),
@@ -105,13 +83,7 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
     assert b"MalformedEnvelope" in headers["reason"]
 
     def caught_up() -> dict[str, object] | None:
-        status = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "projections", "status", "--json"],
-            env=service_env(settings),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        status = run_cli(settings, "projections", "status", "--json", check=True)
         (row,) = [
             r
             for r in json.loads(status.stdout)

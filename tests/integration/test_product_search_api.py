@@ -3,7 +3,6 @@ and pagination that stays correct past 10,000 results."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,11 +10,9 @@ import pytest
 from elasticsearch import Elasticsearch, helpers
 from fastapi.testclient import TestClient
 
-from infra import apps
-from infra.read_models import async_elasticsearch
 from infra.settings import Settings
-from projections.sinks.product_index import ProductIndex
-from tests.support.auth import as_admin
+from tests.support.apis import in_process
+from tests.support.search import ensure_product_index
 
 pytestmark = pytest.mark.integration
 TOTAL = 10_050
@@ -42,12 +39,7 @@ def document(i: int) -> dict[str, Any]:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    async def fill() -> None:
-        es = async_elasticsearch(settings)
-        await ProductIndex(es, settings.products_alias).ensure()
-        await es.close()
-
-    asyncio.run(fill())
+    ensure_product_index(settings)
     es = Elasticsearch(settings.elasticsearch_url)
     helpers.bulk(
         es,
@@ -59,8 +51,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
         refresh=True,
     )
     es.close()
-    with TestClient(apps.read_api(settings), headers=as_admin(settings)) as test_client:
-        yield test_client
+    yield from in_process(settings, "read", admin=True)
 
 
 def test_paging_with_the_cursor_visits_every_product_once_in_order(client: TestClient) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,11 +16,11 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from infra import apps, bootstrap
-from infra.read_models import async_elasticsearch
 from infra.settings import Settings
-from projections.sinks.product_index import PRODUCT_SEARCH, ProductIndex
+from projections.sinks.product_index import PRODUCT_SEARCH
 from tests.support.auth import as_admin
 from tests.support.platform import eventually
+from tests.support.search import ensure_product_index
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_namespace]
 PRODUCT = "00000000-0000-0000-0000-000000000042"
@@ -72,25 +72,10 @@ class Index:
 
 @pytest.fixture
 def index(settings: Settings) -> Iterator[Index]:
-    async def create() -> None:
-        es = async_elasticsearch(settings)
-        await ProductIndex(es, settings.products_alias).ensure()
-        await es.close()
-
-    asyncio.run(create())
+    ensure_product_index(settings)
     index = Index(settings)
     yield index
     index.es.close()
-
-
-@contextmanager
-def client_for(settings: Settings, seconds: float) -> Iterator[TestClient]:
-    app = apps.read_api(settings.model_copy(update={"read_cache_seconds": seconds}))
-    with TestClient(app, headers=as_admin(settings)) as client:
-        # Answers are kept only once positions are pushed (the listener's first read).
-        positions = app.state.positions
-        eventually(lambda: positions.generation(PRODUCT_SEARCH) is not None, what="listening")
-        yield client
 
 
 def price_of_page(client: TestClient) -> int:
@@ -102,13 +87,31 @@ def price_in_search(client: TestClient) -> int:
     return int(item["price"]["minor"])
 
 
+@contextmanager
+def answering(
+    settings: Settings,
+    index: Index,
+    price: int,
+    seconds: float,
+    first: Callable[[TestClient], int] = price_of_page,
+) -> Iterator[TestClient]:
+    """The read API keeping answers for ``seconds``, once the product was indexed and
+    checkpointed at ``price`` and the ``first`` read (the page, or a search) answered it."""
+    index.write(price)
+    index.checkpoint()
+    app = apps.read_api(settings.model_copy(update={"read_cache_seconds": seconds}))
+    with TestClient(app, headers=as_admin(settings)) as client:
+        # Answers are kept only once positions are pushed (the listener's first read).
+        positions = app.state.positions
+        eventually(lambda: positions.generation(PRODUCT_SEARCH) is not None, what="listening")
+        eventually(lambda: first(client) == price, what=f"the first answer, {price}")
+        yield client
+
+
 def test_an_answer_is_reused_until_the_index_applies_something(
     settings: Settings, index: Index
 ) -> None:
-    index.write(1000)
-    index.checkpoint()
-    with client_for(settings, seconds=30) as client:
-        eventually(lambda: price_of_page(client) == 1000, what="the first page")
+    with answering(settings, index, price=1000, seconds=30) as client:
         assert price_in_search(client) == 1000
         index.write(2000)  # written, its checkpoint not yet recorded
         assert price_of_page(client) == 1000
@@ -119,10 +122,7 @@ def test_an_answer_is_reused_until_the_index_applies_something(
 
 
 def test_an_answer_is_not_kept_longer_than_its_seconds(settings: Settings, index: Index) -> None:
-    index.write(1000)
-    index.checkpoint()
-    with client_for(settings, seconds=0.5) as client:
-        eventually(lambda: price_in_search(client) == 1000, what="the first search")
+    with answering(settings, index, price=1000, seconds=0.5, first=price_in_search) as client:
         index.write(3000)  # a change whose checkpoint is never recorded
         time.sleep(0.6)
         assert price_in_search(client) == 3000
@@ -132,10 +132,7 @@ def test_an_answer_is_not_kept_longer_than_its_seconds(settings: Settings, index
 def test_a_reader_waiting_for_its_write_is_never_served_a_kept_answer(
     settings: Settings, index: Index
 ) -> None:
-    index.write(1000)
-    index.checkpoint()
-    with client_for(settings, seconds=30) as client:
-        eventually(lambda: price_of_page(client) == 1000, what="the first page")
+    with answering(settings, index, price=1000, seconds=30) as client:
         index.write(4000)
         page = client.get(f"/products/{PRODUCT}", params={"after": index.position})
         assert page.json()["price"]["minor"] == 4000
@@ -144,10 +141,7 @@ def test_a_reader_waiting_for_its_write_is_never_served_a_kept_answer(
 def test_with_zero_seconds_every_read_asks_the_search_server(
     settings: Settings, index: Index
 ) -> None:
-    index.write(1000)
-    index.checkpoint()
-    with client_for(settings, seconds=0) as client:
-        eventually(lambda: price_of_page(client) == 1000, what="the first page")
+    with answering(settings, index, price=1000, seconds=0) as client:
         index.write(5000)
         assert price_of_page(client) == 5000
         assert price_in_search(client) == 5000

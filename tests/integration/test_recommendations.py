@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -21,7 +19,6 @@ from commands.orders.models import PlaceOrder
 from contract.envelope import Envelope
 from domain.sku import sku_id
 from infra import apps, bootstrap
-from infra.platform import service_env
 from infra.read_models import rebuild
 from infra.settings import Settings
 from projections.sinks.product_index import PRODUCT_SEARCH
@@ -34,6 +31,7 @@ from projections.sinks.redis_recommendations import (
 from streams.relay import envelopes
 from tests.support.auth import as_admin, as_customer
 from tests.support.catalog import a_product, add_products
+from tests.support.platform import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -222,13 +220,7 @@ def test_the_cli_rebuilds_the_recommendations(
     settings: Settings, orders: OrdersApplication
 ) -> None:
     some_purchases(orders)
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "projections", "rebuild", "recommendations"],
-        env=service_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(settings, "projections", "rebuild", "recommendations")
     assert result.returncode == 0, result.stderr
     head = orders.recorder.max_notification_id()
     assert f"recommendations: rebuilt up to position {head}" in result.stdout

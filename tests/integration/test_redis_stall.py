@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from infra import apps
 from infra.settings import Settings
-from tests.support.auth import as_admin
+from tests.support.apis import api_fixture
 
 pytestmark = pytest.mark.integration
 
 _PAUSE_SECONDS = 4
 
 
-@pytest.fixture
-def read_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(
-        apps.read_api(settings), raise_server_exceptions=False, headers=as_admin(settings)
-    ) as client:
-        yield client
+read_api = api_fixture("read", admin=True, as_a_server=True)
 
 
 def _pause_redis(settings: Settings) -> threading.Thread:

@@ -5,7 +5,6 @@ a token issued after it works; repeating an erased user's registration is a 4xx.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,6 +16,7 @@ from domain.identity import Role
 from infra import apps
 from infra.settings import Settings
 from security.not_before import redis_key
+from tests.support.apis import api_fixture
 from tests.support.auth import as_admin
 
 pytestmark = pytest.mark.integration
@@ -24,16 +24,8 @@ pytestmark = pytest.mark.integration
 PASSWORD = "a long passphrase nobody guesses"
 
 
-@pytest.fixture
-def command(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.command_api(settings), raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def read(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(apps.read_api(settings), raise_server_exceptions=False) as client:
-        yield client
+command = api_fixture("command", as_a_server=True)
+read = api_fixture("read", as_a_server=True)
 
 
 def _register(command: TestClient, key: str | None = None) -> tuple[str, str]:

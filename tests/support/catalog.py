@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from uuid import UUID
 
 from commands.catalog.models import AddProduct, Price
+from domain.money import Money
 from infra import bootstrap
 from infra.settings import Settings
 
@@ -27,4 +31,27 @@ def add_products(settings: Settings, products: Iterable[AddProduct]) -> list[UUI
     try:
         return [catalog.add_product(product).id for product in products]
     finally:
+        catalog.close()
+
+
+@contextmanager
+def changing_prices(
+    settings: Settings, ids: list[UUID], changes: int, first_minor: int, seed: int
+) -> Iterator[None]:
+    """While the block runs, a thread changes the price of a product of ``ids`` (picked by a
+    seeded random) ``changes`` times, to ``first_minor + 1``, ``+ 2``, … EUR cents; the
+    block's end waits for the last change."""
+    catalog = bootstrap.catalog(settings)
+    rng = random.Random(seed)
+
+    def write_prices() -> None:
+        for step in range(changes):
+            catalog.change_price(rng.choice(ids), Money(first_minor + step + 1, "EUR"))
+
+    writer = threading.Thread(target=write_prices)
+    writer.start()
+    try:
+        yield
+    finally:
+        writer.join()
         catalog.close()

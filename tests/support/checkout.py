@@ -3,7 +3,6 @@ real processes on one namespace, and helpers that talk to them over HTTP."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from commands.payments.application import PaymentsApplication
 from commands.saga.facts import saga_key
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
-from infra.provision import provision
 from infra.settings import Settings
 from tests.support.auth import as_admin
+from tests.support.namespaces import provisioned_namespace
 from tests.support.platform import eventually, start
 
 FINAL = frozenset({"confirmed", "cancelled"})
@@ -102,21 +101,7 @@ class CheckoutStack:
 @contextmanager
 def running_checkout(stack: Settings, logs: Path, **changes: Any) -> Iterator[CheckoutStack]:
     """A fresh namespace with every platform process running; stopped afterwards."""
-    from tests.conftest import free_port
-
-    settings = stack.model_copy(
-        update={
-            "namespace": f"t{uuid.uuid4().hex[:12]}",
-            "command_api_port": free_port(),
-            "read_api_port": free_port(),
-            "relay_metrics_port": free_port(),
-            "worker_metrics_port": free_port(),
-            "saga_metrics_port": free_port(),
-            "relay_poll_seconds": 0.2,
-            **changes,
-        }
-    )
-    provision(settings)
+    settings = provisioned_namespace(stack, **changes)
     host = settings.api_host
     staff = as_admin(settings)
     with (
