@@ -25,10 +25,10 @@ from commands.payments.gateway import (
     PaymentGateway,
     RetryLater,
 )
-from commands.payments.models import Authorize, Capture, Refund
 from commands.payments.resilience import CircuitOpen, ResilientGateway
 from commands.privacy.personal_data import PersonalDataKeys
 from domain.errors import DomainError
+from domain.money import Money
 from domain.payments import Payment, PaymentStatus
 
 GATEWAY_ATTEMPTS = 3
@@ -76,18 +76,27 @@ class PaymentsApplication(ShopApplication):
             self.gateway.close()
         super().close()
 
-    def authorize(self, command: Authorize, key: str) -> CommandResult:
-        """Authorize once per key: the payment's id derives from it."""
+    def authorize(
+        self,
+        order_id: UUID,
+        amount: Money,
+        *,
+        payment_token: str,
+        card_brand: str,
+        last_four: str,
+        key: str,
+    ) -> CommandResult:
+        """Authorize once per key: the payment's id derives from it. The token is the
+        processor's; the card's brand and last four digits are all that is kept of it."""
         payment_id = self.payment_id(key)
         if payment_id in self.repository:
             return self._first_answer(self.get_payment(payment_id))
-        amount = command.amount.to_money()
         outcome = self._ask(
             lambda: self.gateway.authorize(
-                amount=amount, token=command.payment_token, idempotency_key=str(payment_id)
+                amount=amount, token=payment_token, idempotency_key=str(payment_id)
             )
         )
-        card = (command.order_id, amount, command.card_brand, command.last_four)
+        card = (order_id, amount, card_brand, last_four)
         if isinstance(outcome, Approved):
             payment = Payment.authorized(payment_id, *card, authorization=outcome.reference)
         else:
@@ -98,21 +107,28 @@ class PaymentsApplication(ShopApplication):
         return result
 
     def capture(
-        self, payment_id: UUID, command: Capture, key: str, expected_version: int | None = None
+        self,
+        payment_id: UUID,
+        amount: Money | None,
+        key: str,
+        expected_version: int | None = None,
     ) -> CommandResult:
+        """Capture ``amount`` of the authorization (None: all of it)."""
         capture_id = self._effect_id(payment_id, "capture", key)
         payment = self._current(payment_id, expected_version)
         if payment.already_did(capture_id):
             return self.save_and_report(payment)
-        amount = payment.check_capture(command.amount.to_money() if command.amount else None)
+        captured = payment.check_capture(amount)
         reference = self._approved(
             payment_id,
             lambda: self.gateway.capture(
-                authorization=payment.authorization, amount=amount, idempotency_key=str(capture_id)
+                authorization=payment.authorization,
+                amount=captured,
+                idempotency_key=str(capture_id),
             ),
         )
         return self.update(
-            Payment, payment_id, "payment", lambda p: p.capture(capture_id, amount, reference)
+            Payment, payment_id, "payment", lambda p: p.capture(capture_id, captured, reference)
         )
 
     def void(
@@ -132,10 +148,9 @@ class PaymentsApplication(ShopApplication):
         return self.update(Payment, payment_id, "payment", lambda p: p.void(void_id, reference))
 
     def refund(
-        self, payment_id: UUID, command: Refund, key: str, expected_version: int | None = None
+        self, payment_id: UUID, amount: Money, key: str, expected_version: int | None = None
     ) -> CommandResult:
         refund_id = self.refund_id(payment_id, key)
-        amount = command.amount.to_money()
         payment = self._current(payment_id, expected_version)
         if payment.already_did(refund_id):
             payment.refund(refund_id, amount, "")  # a no-op, or refund_id_reused

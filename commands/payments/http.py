@@ -57,7 +57,19 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
         """Authorize a card payment; the same key always answers the same (402 if declined)."""
         key = call.required_key(MOVES_MONEY)
         with processor_answers():
-            return call.once(payments, "authorize", body, lambda: payments.authorize(body, key))
+            return call.once(
+                payments,
+                "authorize",
+                body,
+                lambda: payments.authorize(
+                    body.order_id,
+                    body.amount.to_money(),
+                    payment_token=body.payment_token,
+                    card_brand=body.card_brand,
+                    last_four=body.last_four,
+                    key=key,
+                ),
+            )
 
     @routes.post("/{payment_id}/capture", response_model=CommandResult)
     def capture(
@@ -67,12 +79,13 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
     ) -> dict[str, Any]:
         """Capture all of the authorization, or the ``amount`` given (at most authorized)."""
         key, request = call.required_key(MOVES_MONEY), body or Capture()
+        amount = request.amount.to_money() if request.amount else None
         with processor_answers():
             return call.once(
                 payments,
                 f"capture {payment_id}",
                 request,
-                lambda: payments.capture(payment_id, request, key, call.expected_version),
+                lambda: payments.capture(payment_id, amount, key, call.expected_version),
             )
 
     @routes.post("/{payment_id}/void", response_model=CommandResult)
@@ -102,7 +115,9 @@ def router(payments: PaymentsApplication, read_api_url: str) -> APIRouter:
                 payments,
                 f"refund {payment_id}",
                 body,
-                lambda: payments.refund(payment_id, body, key, call.expected_version),
+                lambda: payments.refund(
+                    payment_id, body.amount.to_money(), key, call.expected_version
+                ),
                 AuditNote(
                     audit,
                     principal,

@@ -20,10 +20,8 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.base import VersionConflict
-from commands.models import PositiveAmount
 from commands.observers import SagaObserver
 from commands.payments.application import GatewayTimedOut, GatewayUnavailable, PaymentDeclined
-from commands.payments.models import Authorize, Capture, Refund
 from commands.saga import steps
 from commands.saga.facts import (
     CANCEL_RESTOCK,
@@ -38,7 +36,6 @@ from commands.saga.facts import (
 from commands.saga.steps import Failure, Step
 from domain.errors import Conflict, DomainError
 from domain.inventory import InsufficientStock, NoReservation
-from domain.money import Money
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,9 +83,7 @@ class StepExecutor:
             case steps.CapturePayment():
                 key = saga_key(order_id, "capture")
                 payment_id = self.reader.payment_id(order_id)
-                self._gateway(
-                    "capture", lambda: self.apps.payments.capture(payment_id, Capture(), key)
-                )
+                self._gateway("capture", lambda: self.apps.payments.capture(payment_id, None, key))
             case steps.CommitStock():
                 try:
                     self.apps.inventory.commit(order_id, self._skus(order_id))
@@ -105,10 +100,9 @@ class StepExecutor:
                 payment_id = self.reader.payment_id(order_id)
                 self._must(lambda: self.apps.payments.void(payment_id, key))
             case steps.RefundPayment(amount=amount):
-                refund = Refund(amount=_amount(amount))
                 key = saga_key(order_id, "cancel-refund")
                 payment_id = self.reader.payment_id(order_id)
-                self._must(lambda: self.apps.payments.refund(payment_id, refund, key))
+                self._must(lambda: self.apps.payments.refund(payment_id, amount, key))
             case steps.RestockCancelled():
                 order = self.apps.orders.get_order(order_id)
                 self._restock(order_id, CANCEL_RESTOCK, lines_of(order))
@@ -135,20 +129,28 @@ class StepExecutor:
         order = self.apps.orders.get_order(order_id)
         method = order.payment_method
         assert method is not None
-        command = Authorize.model_validate(
-            {"order_id": order_id, "amount": _amount(order.total), **method}, strict=False
-        )
         key = saga_key(order_id, "authorize")
-        self._gateway("authorize", lambda: self.apps.payments.authorize(command, key))
+        self._gateway(
+            "authorize",
+            lambda: self.apps.payments.authorize(
+                order_id,
+                order.total,
+                payment_token=method["payment_token"],
+                card_brand=method["card_brand"],
+                last_four=method["last_four"],
+                key=key,
+            ),
+        )
 
     def _pay_back(self, order_id: UUID, pending: PendingRefund) -> None:
         if self.reader.payment(order_id) is None:
             raise Refused(Failure("declined", "the order has no payment to refund"))
-        refund = Refund(amount=_amount(pending.amount))
         key = saga_key(order_id, refund_pay_back(pending.refund_id))
         payment_id = self.reader.payment_id(order_id)
         try:
-            self._gateway("refund", lambda: self.apps.payments.refund(payment_id, refund, key))
+            self._gateway(
+                "refund", lambda: self.apps.payments.refund(payment_id, pending.amount, key)
+            )
         except Refused as refused:
             if refused.failure.kind == "unavailable":  # the customer is owed it: keep trying
                 raise Stalled(refused.failure.detail) from None
@@ -196,7 +198,3 @@ class StepExecutor:
     def _skus(self, order_id: UUID) -> list[str]:
         order = self.apps.orders.get_order(order_id)
         return sorted(line.sku for line in order.lines)
-
-
-def _amount(money: Money) -> PositiveAmount:
-    return PositiveAmount(amount=money.amount, currency=money.currency)

@@ -32,11 +32,10 @@ from commands.carts.application import CartsApplication
 from commands.carts.models import AddItem, CreateCart
 from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
-from commands.models import Amount, PositiveAmount
+from commands.models import Amount
 from commands.orders.application import OrdersApplication
 from commands.orders.models import Line, PlaceOrder
 from commands.payments.application import PaymentsApplication
-from commands.payments.models import Authorize, Capture, Refund
 from domain.errors import DomainError
 from domain.money import Money
 from domain.orders.order import Order
@@ -212,21 +211,21 @@ class Shop:
         )
         key = str(uuid4())
         self.payment_ids.append(self.payments.payment_id(key))
-        command = Authorize(
-            order_id=order_id,
-            amount=PositiveAmount(amount=Decimal(total) / 100, currency="EUR"),
+        self.payments.authorize(
+            order_id,
+            Money(total, "EUR"),
             payment_token=f"tok_{outcome}",
             card_brand="visa",
             last_four="4242",
+            key=key,
         )
-        self.payments.authorize(command, key)
 
     def _payment(self, i: int) -> UUID | None:
         return self.payment_ids[i % len(self.payment_ids)] if self.payment_ids else None
 
     def do_capture(self, i: int) -> None:
         if (payment_id := self._payment(i)) is not None:
-            self.payments.capture(payment_id, Capture(), key=str(uuid4()))
+            self.payments.capture(payment_id, None, key=str(uuid4()))
 
     def do_void(self, i: int) -> None:
         if (payment_id := self._payment(i)) is not None:
@@ -234,8 +233,7 @@ class Shop:
 
     def do_refund_payment(self, i: int, minor: int) -> None:
         if (payment_id := self._payment(i)) is not None:
-            amount = PositiveAmount(amount=Decimal(minor) / 100, currency="EUR")
-            self.payments.refund(payment_id, Refund(amount=amount), key=str(uuid4()))
+            self.payments.refund(payment_id, Money(minor, "EUR"), key=str(uuid4()))
 
     def close(self) -> None:
         for app in (self.catalog, self.inventory, self.carts, self.orders, self.payments):

@@ -3,12 +3,11 @@ gateway first and then records its answer (in-memory event store, sandbox proces
 
 from __future__ import annotations
 
-from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
 
-from commands.models import PositiveAmount
+from commands.base import CommandResult
 from commands.payments.application import (
     GatewayTimedOut,
     GatewayUnavailable,
@@ -16,7 +15,6 @@ from commands.payments.application import (
     PaymentsApplication,
 )
 from commands.payments.gateway import GatewayResult, RetryLater
-from commands.payments.models import Authorize, Capture, Refund
 from domain.money import Money
 from domain.payments import IllegalTransition, Payment, PaymentStatus
 from domain.payments.payment import (
@@ -186,20 +184,17 @@ def payments(sandbox: SandboxGateway) -> PaymentsApplication:
     return PaymentsApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, gateway=sandbox)
 
 
-def authorize(token: str = "tok_approve", amount: str = "100.00") -> Authorize:
-    return Authorize(
-        order_id=ORDER,
-        amount=PositiveAmount(amount=Decimal(amount), currency="EUR"),
-        payment_token=token,
-        card_brand="visa",
-        last_four="4242",
+def authorize(payments: PaymentsApplication, key: str, token: str = "tok_approve") -> CommandResult:
+    """EUR 100.00 of ORDER, on a visa ending 4242 that the sandbox knows by ``token``."""
+    return payments.authorize(
+        ORDER, EUR_100, payment_token=token, card_brand="visa", last_four="4242", key=key
     )
 
 
 def test_an_approved_authorization_is_recorded_with_the_processors_reference(
     payments: PaymentsApplication, sandbox: SandboxGateway
 ) -> None:
-    result = payments.authorize(authorize(), "key-00000001")
+    result = authorize(payments, "key-00000001")
 
     payment = payments.get_payment(result.id)
     assert payment.status is PaymentStatus.AUTHORIZED
@@ -209,7 +204,7 @@ def test_an_approved_authorization_is_recorded_with_the_processors_reference(
 
 def test_a_decline_is_recorded_and_then_reported(payments: PaymentsApplication) -> None:
     with pytest.raises(PaymentDeclined) as declined:
-        payments.authorize(authorize("tok_decline_insufficient_funds"), "key-00000002")
+        authorize(payments, "key-00000002", "tok_decline_insufficient_funds")
 
     assert declined.value.reason == "insufficient_funds"
     payment = payments.get_payment(declined.value.payment_id)
@@ -218,7 +213,7 @@ def test_a_decline_is_recorded_and_then_reported(payments: PaymentsApplication) 
 
 def test_a_gateway_timeout_records_nothing(payments: PaymentsApplication) -> None:
     with pytest.raises(GatewayTimedOut):
-        payments.authorize(authorize("tok_timeout"), "key-00000003")
+        authorize(payments, "key-00000003", "tok_timeout")
 
     assert payments.recorder.max_notification_id() in (None, 0)
 
@@ -226,7 +221,7 @@ def test_a_gateway_timeout_records_nothing(payments: PaymentsApplication) -> Non
 def test_retry_later_is_asked_again_with_the_same_key(
     payments: PaymentsApplication, sandbox: SandboxGateway
 ) -> None:
-    result = payments.authorize(authorize("tok_retry_then_approve"), "key-00000004")
+    result = authorize(payments, "key-00000004", "tok_retry_then_approve")
 
     assert payments.get_payment(result.id).status is PaymentStatus.AUTHORIZED
     assert [m.kind for m in sandbox.ledger.movements] == ["authorize"]
@@ -241,19 +236,18 @@ def test_a_gateway_that_keeps_saying_retry_later_is_unavailable() -> None:
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, gateway=Busy(f"unit-{uuid4()}")
     )
     with pytest.raises(GatewayUnavailable):
-        payments.authorize(authorize(), "key-00000005")
+        authorize(payments, "key-00000005")
 
 
 def test_capture_and_refunds_move_money_once_per_key(
     payments: PaymentsApplication, sandbox: SandboxGateway
 ) -> None:
-    payment_id = payments.authorize(authorize(), "key-00000006").id
+    payment_id = authorize(payments, "key-00000006").id
 
-    payments.capture(payment_id, Capture(), "capture-key")
-    payments.capture(payment_id, Capture(), "capture-key")
-    refund = Refund(amount=PositiveAmount(amount=Decimal("30.00"), currency="EUR"))
-    payments.refund(payment_id, refund, "refund-key")
-    payments.refund(payment_id, refund, "refund-key")
+    payments.capture(payment_id, None, "capture-key")
+    payments.capture(payment_id, None, "capture-key")
+    payments.refund(payment_id, Money(3000, "EUR"), "refund-key")
+    payments.refund(payment_id, Money(3000, "EUR"), "refund-key")
 
     payment = payments.get_payment(payment_id)
     assert (payment.captured, payment.refunded) == (EUR_100, Money(3000, "EUR"))
@@ -263,16 +257,11 @@ def test_capture_and_refunds_move_money_once_per_key(
 def test_a_command_the_domain_refuses_never_reaches_the_processor(
     payments: PaymentsApplication, sandbox: SandboxGateway
 ) -> None:
-    payment_id = payments.authorize(authorize(), "key-00000007").id
-    refund = Refund(amount=PositiveAmount(amount=Decimal("1.00"), currency="EUR"))
+    payment_id = authorize(payments, "key-00000007").id
 
     with pytest.raises(IllegalTransition):
-        payments.refund(payment_id, refund, "refund-key")
+        payments.refund(payment_id, Money(100, "EUR"), "refund-key")
     with pytest.raises(CaptureExceedsAuthorization):
-        payments.capture(
-            payment_id,
-            Capture(amount=PositiveAmount(amount=Decimal("100.01"), currency="EUR")),
-            "capture-key",
-        )
+        payments.capture(payment_id, Money(10001, "EUR"), "capture-key")
 
     assert [m.kind for m in sandbox.ledger.movements] == ["authorize"]

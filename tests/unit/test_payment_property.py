@@ -11,25 +11,23 @@ through the application service against the sandbox processor and an in-memory e
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from uuid import UUID, uuid4
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from commands.models import PositiveAmount
 from commands.payments.application import PaymentsApplication
-from commands.payments.models import Authorize, Capture, Refund
 from domain.errors import DomainError
+from domain.money import Money
 from domain.payments import Payment
 from infra.payments.sandbox import SandboxGateway
 
 cents = st.integers(1, 20_000)
 
 
-def eur(minor: int) -> PositiveAmount:
-    return PositiveAmount(amount=Decimal(minor).scaleb(-2), currency="EUR")
+def eur(minor: int) -> Money:
+    return Money(minor, "EUR")
 
 
 class PaymentMachine(RuleBasedStateMachine):
@@ -44,14 +42,14 @@ class PaymentMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.payment_id is None)
     @rule(minor=cents)
     def authorize(self, minor: int) -> None:
-        command = Authorize(
-            order_id=uuid4(),
-            amount=eur(minor),
+        self.payment_id = self.payments.authorize(
+            uuid4(),
+            eur(minor),
             payment_token="tok_approve",
             card_brand="mastercard",
             last_four="4444",
-        )
-        self.payment_id = self.payments.authorize(command, "authorize-key").id
+            key="authorize-key",
+        ).id
 
     def attempt(self, command: Callable[[UUID], object]) -> None:
         assert self.payment_id is not None
@@ -65,7 +63,7 @@ class PaymentMachine(RuleBasedStateMachine):
     @rule(key=st.sampled_from(["c1", "c2"]), minor=st.none() | cents)
     def capture(self, key: str, minor: int | None) -> None:
         amount = None if minor is None else eur(minor)
-        self.attempt(lambda p: self.payments.capture(p, Capture(amount=amount), key))
+        self.attempt(lambda p: self.payments.capture(p, amount, key))
 
     @precondition(lambda self: self.payment_id is not None)
     @rule(key=st.sampled_from(["v1", "v2"]))
@@ -75,7 +73,7 @@ class PaymentMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.payment_id is not None)
     @rule(key=st.sampled_from(["r1", "r2", "r3", "r4"]), minor=cents)
     def refund(self, key: str, minor: int) -> None:
-        self.attempt(lambda p: self.payments.refund(p, Refund(amount=eur(minor)), key))
+        self.attempt(lambda p: self.payments.refund(p, eur(minor), key))
 
     @precondition(lambda self: self.payment_id is not None)
     @rule(key=st.sampled_from(["r1", "r2", "r3", "r4"]))
@@ -83,7 +81,7 @@ class PaymentMachine(RuleBasedStateMachine):
         payment = self.payment()
         rest = payment.captured.minor - payment.refunded.minor
         if rest > 0:
-            self.attempt(lambda p: self.payments.refund(p, Refund(amount=eur(rest)), key))
+            self.attempt(lambda p: self.payments.refund(p, eur(rest), key))
 
     def payment(self) -> Payment:
         assert self.payment_id is not None

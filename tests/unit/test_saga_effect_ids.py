@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
 
 from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
-from commands.models import PositiveAmount
 from commands.observers import NO_SAGA_OBSERVER
 from commands.orders.application import OrdersApplication
 from commands.payments.application import PaymentsApplication
-from commands.payments.models import Authorize, Capture, Refund
 from commands.saga import steps
 from commands.saga.deadlines import SagaDeadlines
 from commands.saga.execution import StepExecutor
@@ -79,17 +76,17 @@ def test_a_context_names_the_same_effect_for_the_same_request(
 def test_what_a_context_records_is_under_the_id_it_names(
     payments: PaymentsApplication, inventory: InventoryApplication
 ) -> None:
-    amount = PositiveAmount(amount=Decimal("20.00"), currency="EUR")
-    authorize = Authorize(
-        order_id=ORDER,
-        amount=amount,
+    amount = Money(2000, "EUR")
+    payment_id = payments.authorize(
+        ORDER,
+        amount,
         payment_token="tok_approve",
         card_brand="visa",
         last_four="4242",
-    )
-    payment_id = payments.authorize(authorize, "auth-key").id
-    payments.capture(payment_id, Capture(), "capture-key")
-    payments.refund(payment_id, Refund(amount=amount), "refund-key")
+        key="auth-key",
+    ).id
+    payments.capture(payment_id, None, "capture-key")
+    payments.refund(payment_id, amount, "refund-key")
     inventory.receive("MUG-1", 3, "receipt-key")
 
     assert payment_id == payments.payment_id("auth-key")
@@ -102,14 +99,14 @@ def test_what_a_context_records_is_under_the_id_it_names(
 def test_the_saga_recognises_the_refund_and_restock_it_made(
     reader: FactsReader, executor: StepExecutor
 ) -> None:
-    authorize = Authorize(
-        order_id=ORDER,
-        amount=PositiveAmount(amount=Decimal("50.00"), currency="EUR"),
+    reader.apps.payments.authorize(
+        ORDER,
+        Money(5000, "EUR"),
         payment_token="tok_approve",
         card_brand="visa",
         last_four="4242",
+        key=saga_key(ORDER, "authorize"),
     )
-    reader.apps.payments.authorize(authorize, saga_key(ORDER, "authorize"))
     executor.execute(steps.CapturePayment(), ORDER)
     pending = PendingRefund(REFUND, Money(2000, "EUR"), {"MUG-1": 1})
     payment = reader.payment(ORDER)
