@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from psycopg_pool import AsyncConnectionPool
 
 from domain.identity import Role
 from infra.http import install_problem_handlers
@@ -22,21 +19,16 @@ from infra.settings import Settings
 from read_api.analytics import router
 from tests.support.analytics import a_day_of_trading, logs, project
 from tests.support.auth import bearer, with_access
+from tests.support.pooled import pooled_app
+from tests.support.problems import assert_a_422_naming
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def read_api(settings: Settings) -> Iterator[TestClient]:
-    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=4, open=False)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await pool.open()
-        yield
-        await pool.close()
-
-    api = with_access(FastAPI(lifespan=lifespan), settings)
+    app, pool = pooled_app(settings.database_url)
+    api = with_access(app, settings)
     api.include_router(router(pool.connection, settings.schema_for("analytics")))
     install_problem_handlers(api)
     with TestClient(api, headers=bearer(settings, None, Role.ANALYST)) as client:
@@ -111,10 +103,7 @@ def test_a_day_range_and_a_limit_narrow_a_report(settings: Settings, read_api: T
 def test_bad_input_is_a_422_naming_the_field(
     read_api: TestClient, path: str, params: dict[str, Any], field: str
 ) -> None:
-    response = read_api.get(path, params=params)
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert_a_422_naming(read_api.get(path, params=params), field)
 
 
 def test_an_unknown_report_is_a_404(read_api: TestClient) -> None:

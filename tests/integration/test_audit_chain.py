@@ -12,13 +12,12 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
-from pydantic import SecretStr
 
 from commands.orders.application import OrdersApplication
 from infra import bootstrap
 from infra.provision import provision
 from infra.settings import Settings
-from tests.support.audit import ALICE, a_history, shop, verify_json
+from tests.support.audit import ALICE, a_history, a_user, shop, verify_json
 from tests.support.catalog import a_product, add_products
 from tests.support.orders import place
 
@@ -240,18 +239,9 @@ def test_the_chains_still_verify_after_a_user_is_erased_and_replay_shows_no_pers
     settings: Settings, tmp_path: Any
 ) -> None:
     """Erasure shreds the user's data key; the stored bytes, and so the hashes, stay as they are."""
-    from commands.identity.models import RegisterUser
-
     identity: Any = bootstrap.application(settings, "identity")
     try:
-        user_id = identity.register(
-            RegisterUser(
-                email="grace@example.com",
-                display_name="Grace Hopper",
-                password=SecretStr("correct horse battery staple"),
-            ),
-            uuid4(),
-        ).id
+        user_id = a_user(identity, "grace@example.com", "Grace Hopper")
         before = verify_json(settings, "--context", "identity")
         identity.erase(user_id)
     finally:

@@ -8,17 +8,17 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
-from pydantic import SecretStr
 
 from commands.orders.application import OrdersApplication
 from domain.money import Money
 from infra import bootstrap
 from infra.platform import service_env
 from infra.settings import Settings
-from tests.support.audit import ALICE, a_history, shop
+from tests.support.audit import ALICE, a_history, a_user, shop
 from tests.support.catalog import a_product, add_products
 from tests.support.orders import deliver, place
 
@@ -105,18 +105,9 @@ def test_replay_works_for_other_aggregate_types_and_withholds_personal_data(
     assert by_sku["id"] == str(product_id)
     assert by_sku["state"]["price"] == {"minor": 1234, "currency": "EUR"}
 
-    from commands.identity.models import RegisterUser
-
-    identity = bootstrap.application(settings, "identity")
+    identity: Any = bootstrap.application(settings, "identity")
     try:
-        user_id = identity.register(  # type: ignore[attr-defined]
-            RegisterUser(
-                email="ada@example.com",
-                display_name="Ada",
-                password=SecretStr("correct horse battery staple"),
-            ),
-            uuid4(),
-        ).id
+        user_id = a_user(identity, "ada@example.com", "Ada")
     finally:
         identity.close()
     user = shop(settings, "replay", "user", str(user_id), "--json")

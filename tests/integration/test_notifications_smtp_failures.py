@@ -56,8 +56,7 @@ def test_transient_smtp_failures_are_retried_and_mailed_once(
 ) -> None:
     handler, url = flaky_smtp
     register(identity)
-    made = notifier(settings, attempts=3)
-    made.mailer = SmtpMailer(url)
+    made = notifier(settings, SmtpMailer(url), attempts=3)
 
     run(made, log_of(identity))
 
@@ -72,8 +71,7 @@ def test_an_unreachable_server_fails_the_batch_and_a_later_retry_mails_once(
 ) -> None:
     _, address = register(identity)
     log = log_of(identity)
-    down = notifier(settings, attempts=2)
-    down.mailer = SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=2)
+    down = notifier(settings, SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=2), attempts=2)
 
     with pytest.raises(DeliveryFailed):
         run(down, log)
@@ -94,8 +92,7 @@ def test_a_permanent_refusal_is_recorded_as_failed_and_not_retried(
     handler, url = flaky_smtp
     handler.code = "554 5.6.0 content refused"
     register(identity)
-    made = notifier(settings)
-    made.mailer = SmtpMailer(url)
+    made = notifier(settings, SmtpMailer(url))
 
     run(made, log_of(identity), log_of(identity))
 
@@ -141,8 +138,7 @@ def test_a_worker_dying_after_smtp_accepted_resends_with_the_same_message_id(
     """The one window ADR 0013 admits: at least once, recognisably the same message."""
     _, address = register(identity)
     log = log_of(identity)
-    dying = notifier(settings, lease_seconds=0.5)
-    dying.mailer = DiesAfterSending(SmtpMailer(settings.smtp_url))
+    dying = notifier(settings, DiesAfterSending(SmtpMailer(settings.smtp_url)), lease_seconds=0.5)
     with pytest.raises(SystemExit):
         run(dying, log)
     (row,) = history(settings).values()

@@ -22,6 +22,7 @@ from tests.support.order_history import (
     the_log,
 )
 from tests.support.orders import place
+from tests.support.problems import assert_a_422_naming
 
 # Split from test_order_history.py, whose tests tests/conftest.py (LONGEST_FIRST) marks slow.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -128,10 +129,7 @@ def test_an_unknown_order_is_a_404_problem(settings: Settings, read_api: TestCli
 def test_bad_input_is_a_422_naming_the_field(
     read_api: TestClient, path: str, params: dict[str, Any], field: str
 ) -> None:
-    response = read_api.get(path, params=params)
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert_a_422_naming(read_api.get(path, params=params), field)
 
 
 def test_reading_after_a_position_waits_for_it_or_says_it_is_stale(

@@ -3,7 +3,6 @@ analytics schema batch by batch."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -24,6 +23,7 @@ from projections.sinks.postgres_analytics import AnalyticsProjector
 from streams.relay import envelopes
 from tests.support.catalog import a_product, add_products
 from tests.support.orders import deliver, place
+from tests.support.projectors import apply_batches
 
 ALICE = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9a01")
 BOB = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9b02")
@@ -31,6 +31,18 @@ BOB = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9b02")
 
 def eur(amount: str) -> PositiveAmount:
     return PositiveAmount.model_validate({"amount": amount, "currency": "EUR"})
+
+
+def by_visa(order_id: UUID, amount: str, payment_token: str, last_four: str) -> Authorize:
+    """An authorization of ``amount`` EUR by a visa card; the sandbox gateway approves or
+    declines it by its ``payment_token``."""
+    return Authorize(
+        order_id=order_id,
+        amount=eur(amount),
+        payment_token=payment_token,
+        card_brand="visa",
+        last_four=last_four,
+    )
 
 
 def a_day_of_trading(settings: Settings) -> dict[str, Any]:
@@ -64,16 +76,8 @@ def a_day_of_trading(settings: Settings) -> dict[str, Any]:
         inventory.reserve(  # type: ignore[attr-defined]
             ReserveStock(order_id=delivered, lines=[ReservationLine(sku="AN-HP", quantity=2)]), now
         )
-        payment = payments.authorize(  # type: ignore[attr-defined]
-            Authorize(
-                order_id=delivered,
-                amount=eur("39.98"),
-                payment_token="tok_approve",
-                card_brand="visa",
-                last_four="4242",
-            ),
-            "p1",
-        ).id
+        approved = by_visa(delivered, "39.98", "tok_approve", "4242")
+        payment = payments.authorize(approved, "p1").id  # type: ignore[attr-defined]
         payments.capture(payment, Capture(), "c1")  # type: ignore[attr-defined]
         inventory.commit(delivered, OrderSkus(skus=["AN-HP"]))  # type: ignore[attr-defined]
         deliver(orders, delivered)  # type: ignore[arg-type]
@@ -85,17 +89,9 @@ def a_day_of_trading(settings: Settings) -> dict[str, Any]:
             ReserveStock(order_id=cancelled, lines=[ReservationLine(sku="AN-LAMP", quantity=1)]),
             now,
         )
+        declined = by_visa(cancelled, "5.00", "tok_decline_insufficient_funds", "0002")
         with pytest.raises(PaymentDeclined):
-            payments.authorize(  # type: ignore[attr-defined]
-                Authorize(
-                    order_id=cancelled,
-                    amount=eur("5.00"),
-                    payment_token="tok_decline_insufficient_funds",
-                    card_brand="visa",
-                    last_four="0002",
-                ),
-                "p2",
-            )
+            payments.authorize(declined, "p2")  # type: ignore[attr-defined]
         inventory.release(cancelled, OrderSkus(skus=["AN-LAMP"]))  # type: ignore[attr-defined]
         orders.mark_stock_reserved(cancelled)  # type: ignore[attr-defined]
         orders.cancel(cancelled, "payment declined")  # type: ignore[attr-defined]
@@ -126,10 +122,6 @@ def logs(settings: Settings) -> dict[str, list[Envelope]]:
 
 
 def project(settings: Settings, *batches: list[Envelope]) -> None:
-    async def run() -> None:
-        projector = AnalyticsProjector(settings.database_url, settings.schema_for("analytics"))
-        await projector.start()
-        for batch in batches:
-            await projector.apply(batch)
-
-    asyncio.run(run())
+    """The analytics projector over ``batches`` in turn, as the worker runs it."""
+    projector = AnalyticsProjector(settings.database_url, settings.schema_for("analytics"))
+    apply_batches(projector, *batches)

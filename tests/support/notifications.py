@@ -3,7 +3,6 @@ running the notifier over the log and reading its history from Postgres."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import replace
 from typing import Any
@@ -20,8 +19,10 @@ from commands.orders.models import PlaceOrder
 from contract.envelope import Envelope
 from infra import read_models
 from infra.settings import Settings
+from notifications.mailer import Mailer
 from notifications.notifier import Notifier
 from streams.relay import envelopes
+from tests.support.projectors import apply_batches
 
 
 def register(identity: IdentityApplication, name: str = "Ada") -> tuple[UUID, str]:
@@ -58,22 +59,19 @@ def log_of(*apps_: Any) -> list[Envelope]:
     ]
 
 
-def notifier(settings: Settings, **policy: Any) -> Notifier:
+def notifier(settings: Settings, mailer: Mailer | None = None, **policy: Any) -> Notifier:
+    """The worker's notifier with a 0.05 s backoff and the ``policy`` changes given; it mails
+    through ``mailer`` if given, else to the embedded stack's SMTP sink."""
     made = read_models.notifier(settings)
     made.policy = replace(made.policy, backoff_seconds=0.05, **policy)
+    if mailer is not None:
+        made.mailer = mailer
     return made
 
 
 def run(made: Notifier, *batches: list[Envelope]) -> None:
-    async def go() -> None:
-        await made.start()
-        try:
-            for batch in batches:
-                await made.apply(batch)
-        finally:
-            await made.close()
-
-    asyncio.run(go())
+    """The notifier over ``batches`` in turn, as the worker runs it."""
+    apply_batches(made, *batches)
 
 
 def history(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -4,13 +4,11 @@ schema batch by batch, and the read endpoints served in process."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from uuid import UUID
 
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from psycopg_pool import AsyncConnectionPool
 
 from commands.orders.application import OrdersApplication
 from contract.envelope import Envelope
@@ -24,6 +22,8 @@ from read_api.orders import router
 from streams.relay import envelopes
 from tests.support.auth import as_admin, with_access
 from tests.support.orders import deliver, place
+from tests.support.pooled import pooled_app
+from tests.support.projectors import apply_batches
 
 ALICE = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9a01")
 BOB = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9b02")
@@ -47,14 +47,9 @@ def the_log(orders: OrdersApplication) -> list[Envelope]:
 
 
 def project(settings: Settings, *batches: list[Envelope]) -> None:
-    async def run() -> None:
-        projector = OrderHistoryProjector(settings.database_url, settings.schema_for("read"))
-        await projector.start()
-        for batch in batches:
-            await projector.apply(batch)
-        await projector.close()
-
-    asyncio.run(run())
+    """The order history projector over ``batches`` in turn, as the worker runs it."""
+    projector = OrderHistoryProjector(settings.database_url, settings.schema_for("read"))
+    apply_batches(projector, *batches)
 
 
 @contextmanager
@@ -67,15 +62,7 @@ def order_history_api(settings: Settings) -> Iterator[TestClient]:
         positions = await checkpoints.positions(ORDER_HISTORY, "orders")
         return complete_up_to(positions, settings.kafka_partitions)
 
-    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=4, open=False)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await pool.open()
-        yield
-        await pool.close()
-
-    api = FastAPI(lifespan=lifespan)
+    api, pool = pooled_app(settings.database_url)
     api.include_router(router(pool.connection, settings.schema_for("read"), applied, 0.3))
     install_problem_handlers(api)
     with TestClient(with_access(api, settings), headers=as_admin(settings)) as client:
