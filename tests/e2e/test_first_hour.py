@@ -15,19 +15,14 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from infra.embedded.supervisor import die_with_parent
 from infra.runtime import RUNTIME_FILE
-from tests.conftest import free_port
-from tests.e2e.test_shop_run import _read_until
 from tests.support.platform import eventually
-from tests.support.processes import MARKER, marked_processes
 from tests.support.readme_session import (
     NOT_RUN,
     NOT_RUN_BLOCKS,
@@ -37,27 +32,23 @@ from tests.support.readme_session import (
     readme_blocks,
     readme_session,
 )
+from tests.support.shop_run import ROOT, ShopRun, no_shop_variables, shop_run
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SHOP = Path(sys.executable).parent / "shop"
 
 
-@dataclass
-class Platform:
-    process: subprocess.Popen[str]
-    clone: Path  # stands for a clone: holds .data (and a link to this venv)
-    command_url: str
-    read_url: str
-    banner: str  # what `shop run` printed up to "Ctrl-C stops everything."
+class Platform(ShopRun):
+    """`shop run` in a folder that stands for a clone: it holds .data (and a link to this
+    venv), as `make run` in a fresh clone has it."""
+
+    @property
+    def clone(self) -> Path:
+        return self.data_dir.parent
 
     @property
     def runtime(self) -> Path:
-        return self.clone / ".data" / RUNTIME_FILE
-
-
-def _no_shop_variables() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+        return self.data_dir / RUNTIME_FILE
 
 
 @pytest.fixture(scope="module")
@@ -68,49 +59,8 @@ def platform() -> Iterator[Platform]:
     for folder in (clone, data_dir):  # readable by the embedded Postgres' system user
         folder.chmod(0o755)
     (clone / ".venv").symlink_to(ROOT / ".venv")
-    command_port, read_port = free_port(), free_port()
-    env = _no_shop_variables() | {
-        "SHOP_DATA_DIR": str(data_dir),
-        "SHOP_EMBEDDED_POSTGRES_PORT": "0",
-        "SHOP_EMBEDDED_KAFKA_PORT": "0",
-        "SHOP_EMBEDDED_ELASTICSEARCH_PORT": "0",
-        "SHOP_EMBEDDED_REDIS_PORT": "0",
-        "SHOP_EMBEDDED_SMTP_PORT": "0",
-        "SHOP_COMMAND_API_PORT": str(command_port),
-        "SHOP_READ_API_PORT": str(read_port),
-        # Free ports, not 9101-9103 and 9090: another `shop run` on the machine keeps its own.
-        "SHOP_RELAY_METRICS_PORT": str(free_port()),
-        "SHOP_WORKER_METRICS_PORT": str(free_port()),
-        "SHOP_SAGA_METRICS_PORT": str(free_port()),
-        "SHOP_PROMETHEUS_PORT": str(free_port()),
-        MARKER: uuid.uuid4().hex,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "run"],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
-    )
-    banner = _read_until(process, "Ctrl-C stops everything.", timeout=180)
-    try:
-        yield Platform(
-            process,
-            clone,
-            f"http://127.0.0.1:{command_port}",
-            f"http://127.0.0.1:{read_port}",
-            banner,
-        )
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        for leftover in marked_processes(env[MARKER]):
-            with suppress(psutil.Error):
-                leftover.kill()
+    with shop_run(data_dir, Platform) as running:
+        yield running
 
 
 def shop(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
@@ -120,7 +70,7 @@ def shop(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(SHOP), *args],
         cwd=cwd,
-        env=_no_shop_variables(),
+        env=no_shop_variables(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -192,7 +142,7 @@ def test_every_readme_shell_example_works_when_pasted_in_order(platform: Platfor
     shell = subprocess.run(
         ["bash", "-e", "-c", script],
         cwd=platform.clone,
-        env=_no_shop_variables(),
+        env=no_shop_variables(),
         capture_output=True,
         text=True,
         timeout=420,

@@ -21,16 +21,18 @@ from infra.embedded.otlp import OtlpReceiver, ReceivedSpan
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.settings import Settings
-from tests.support.auth import as_admin
+from tests.support.bodies import product_json
 from tests.support.checkout import running_checkout
 from tests.support.platform import eventually
 from tests.support.tracing import (
     CONSUMER,
     PRODUCER,
     SERVER,
+    add_kettle,
     ancestors,
     first_span,
     start_traced,
+    traceparent,
 )
 
 pytestmark = pytest.mark.integration
@@ -60,23 +62,8 @@ def test_a_command_is_one_trace_from_the_http_request_through_kafka_to_the_proje
     )
 
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    response = httpx.post(
-        f"{url}/products",
-        json={
-            "sku": "TRC-0001",
-            "name": "Traced kettle",
-            "brand": "Boil",
-            "category": "kitchen",
-            "price": {"amount": "39.00", "currency": "EUR"},
-        },
-        headers={
-            **as_admin(settings),
-            "traceparent": f"00-{trace_id}-{caller_span}-01",
-            "X-Correlation-Id": "corr-traced-1",
-        },
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
+    caller = traceparent(trace_id, caller_span)
+    add_kettle(url, settings, "TRC-0001", caller, {"X-Correlation-Id": "corr-traced-1"})
 
     def whole_trace() -> tuple[ReceivedSpan, ReceivedSpan, ReceivedSpan] | None:
         spans = receiver.in_trace(trace_id)
@@ -170,13 +157,7 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
         sku = "TRC-SAGA-1"
         added = shop.command.post(
             "/products",
-            json={
-                "sku": sku,
-                "name": "Traced kettle",
-                "brand": "B",
-                "category": "misc",
-                "price": {"amount": "25.00", "currency": "EUR"},
-            },
+            json=product_json(sku, "Traced kettle", "25.00"),
         )
         assert added.status_code == 201, added.text
         shop.receive(sku, 5)
@@ -201,7 +182,7 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
             },
             headers={
                 "Idempotency-Key": f"order-{uuid4()}",
-                "traceparent": f"00-{trace_id}-{caller_span}-01",
+                "traceparent": traceparent(trace_id, caller_span),
             },
         )
         assert placed.status_code == 201, placed.text

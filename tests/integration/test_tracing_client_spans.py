@@ -13,20 +13,19 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from infra.embedded.otlp import OtlpReceiver, ReceivedSpan
+from infra.embedded.otlp import OtlpReceiver
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
 from infra.read_models import async_elasticsearch
 from infra.settings import Settings
 from projections.sinks.product_index import ProductIndex
-from tests.support.auth import as_admin
-from tests.support.platform import eventually
 from tests.support.tracing import (
     CLIENT,
-    SERVER,
+    add_kettle,
     ancestors,
-    first_span,
+    server_and_children,
     start_traced,
+    traceparent,
 )
 
 # Split from test_tracing.py, whose tests tests/conftest.py (LONGEST_FIRST) marks slow.
@@ -64,12 +63,12 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
 
     # A command: its event store writes are Postgres spans below the command API's span.
     command_trace, sku, key = secrets.token_hex(16), "TRC-SPAN-7", f"key-{uuid4()}"
-    _add_kettle(command, settings, sku, command_trace, "01", {"Idempotency-Key": key})
-    server, postgres = eventually(
-        lambda: _server_and_children(
-            receiver, command_trace, "shop-command-api", "db.system", "postgresql"
-        ),
-        timeout=30,
+    add_kettle(command, settings, sku, traceparent(command_trace), {"Idempotency-Key": key})
+    server, postgres = server_and_children(
+        receiver,
+        command_trace,
+        "shop-command-api",
+        ("db.system", "postgresql"),
         what="a Postgres span in the command's trace",
     )
     assert server.name == "POST /products"
@@ -95,15 +94,15 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
     found = httpx.get(
         f"{read}/products/search",
         params={"q": "kettle"},
-        headers={"traceparent": f"00-{search_trace}-{secrets.token_hex(8)}-01"},
+        headers={"traceparent": traceparent(search_trace)},
         timeout=30,
     )
     assert found.status_code == 200, found.text
-    server, es_spans = eventually(
-        lambda: _server_and_children(
-            receiver, search_trace, "shop-read-api", "db.system.name", "elasticsearch"
-        ),
-        timeout=30,
+    server, es_spans = server_and_children(
+        receiver,
+        search_trace,
+        "shop-read-api",
+        ("db.system.name", "elasticsearch"),
         what="an Elasticsearch span in the search's trace",
     )
     assert server.name == "GET /products/search"
@@ -125,12 +124,12 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
     # is (so the absence is not just an exporter that has not sent yet).
     unsampled, sentinel = secrets.token_hex(16), secrets.token_hex(16)
     for trace_id, flags, name in ((unsampled, "00", "UNSAMPLED"), (sentinel, "01", "SAMPLED")):
-        _add_kettle(command, settings, f"TRC-{name}", trace_id, flags)
-    eventually(
-        lambda: _server_and_children(
-            receiver, sentinel, "shop-command-api", "db.system", "postgresql"
-        ),
-        timeout=30,
+        add_kettle(command, settings, f"TRC-{name}", traceparent(trace_id, flags=flags))
+    server_and_children(
+        receiver,
+        sentinel,
+        "shop-command-api",
+        ("db.system", "postgresql"),
         what="the sampled request's spans",
     )
     assert receiver.in_trace(unsampled) == []
@@ -145,42 +144,5 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
     assert not orphans, orphans
 
 
-def _add_kettle(
-    command: str,
-    settings: Settings,
-    sku: str,
-    trace_id: str,
-    flags: str,
-    headers: dict[str, str] | None = None,
-) -> None:
-    """Add a product under the caller's trace ``trace_id`` (``flags`` 01: sampled)."""
-    added = httpx.post(
-        f"{command}/products",
-        json={
-            "sku": sku,
-            "name": "Spanned kettle",
-            "brand": "Boil",
-            "category": "kitchen",
-            "price": {"amount": "39.00", "currency": "EUR"},
-        },
-        headers={
-            **as_admin(settings),
-            "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-{flags}",
-            **(headers or {}),
-        },
-        timeout=30,
-    )
-    assert added.status_code == 201, added.text
-
-
 def _ready(url: str) -> bool:
     return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-
-
-def _server_and_children(
-    receiver: OtlpReceiver, trace_id: str, service: str, attribute: str, value: str
-) -> tuple[ReceivedSpan, list[ReceivedSpan]] | None:
-    spans = receiver.in_trace(trace_id)
-    server = first_span(spans, service, SERVER)
-    children = [s for s in spans if s.service == service and s.attributes.get(attribute) == value]
-    return (server, children) if server and children else None
