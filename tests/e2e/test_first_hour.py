@@ -15,40 +15,40 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from infra.embedded.supervisor import die_with_parent
 from infra.runtime import RUNTIME_FILE
-from tests.conftest import free_port
-from tests.e2e.test_shop_run import _read_until
 from tests.support.platform import eventually
-from tests.support.processes import MARKER, marked_processes
+from tests.support.readme_session import (
+    NOT_RUN,
+    NOT_RUN_BLOCKS,
+    as_in_the_readme,
+    banner_example,
+    outputs_by_block,
+    readme_blocks,
+    readme_session,
+)
+from tests.support.shop_run import ROOT, ShopRun, no_shop_variables, shop_run
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SHOP = Path(sys.executable).parent / "shop"
 
 
-@dataclass
-class Platform:
-    process: subprocess.Popen[str]
-    clone: Path  # stands for a clone: holds .data (and a link to this venv)
-    command_url: str
-    read_url: str
-    banner: str  # what `shop run` printed up to "Ctrl-C stops everything."
+class Platform(ShopRun):
+    """`shop run` in a folder that stands for a clone: it holds .data (and a link to this
+    venv), as `make run` in a fresh clone has it."""
+
+    @property
+    def clone(self) -> Path:
+        return self.data_dir.parent
 
     @property
     def runtime(self) -> Path:
-        return self.clone / ".data" / RUNTIME_FILE
-
-
-def _no_shop_variables() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+        return self.data_dir / RUNTIME_FILE
 
 
 @pytest.fixture(scope="module")
@@ -59,49 +59,8 @@ def platform() -> Iterator[Platform]:
     for folder in (clone, data_dir):  # readable by the embedded Postgres' system user
         folder.chmod(0o755)
     (clone / ".venv").symlink_to(ROOT / ".venv")
-    command_port, read_port = free_port(), free_port()
-    env = _no_shop_variables() | {
-        "SHOP_DATA_DIR": str(data_dir),
-        "SHOP_EMBEDDED_POSTGRES_PORT": "0",
-        "SHOP_EMBEDDED_KAFKA_PORT": "0",
-        "SHOP_EMBEDDED_ELASTICSEARCH_PORT": "0",
-        "SHOP_EMBEDDED_REDIS_PORT": "0",
-        "SHOP_EMBEDDED_SMTP_PORT": "0",
-        "SHOP_COMMAND_API_PORT": str(command_port),
-        "SHOP_READ_API_PORT": str(read_port),
-        # Free ports, not 9101-9103 and 9090: another `shop run` on the machine keeps its own.
-        "SHOP_RELAY_METRICS_PORT": str(free_port()),
-        "SHOP_WORKER_METRICS_PORT": str(free_port()),
-        "SHOP_SAGA_METRICS_PORT": str(free_port()),
-        "SHOP_PROMETHEUS_PORT": str(free_port()),
-        MARKER: uuid.uuid4().hex,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "run"],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
-    )
-    banner = _read_until(process, "Ctrl-C stops everything.", timeout=180)
-    try:
-        yield Platform(
-            process,
-            clone,
-            f"http://127.0.0.1:{command_port}",
-            f"http://127.0.0.1:{read_port}",
-            banner,
-        )
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        for leftover in marked_processes(env[MARKER]):
-            with suppress(psutil.Error):
-                leftover.kill()
+    with shop_run(data_dir, Platform) as running:
+        yield running
 
 
 def shop(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
@@ -111,98 +70,11 @@ def shop(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(SHOP), *args],
         cwd=cwd,
-        env=_no_shop_variables(),
+        env=no_shop_variables(),
         capture_output=True,
         text=True,
         timeout=120,
     )
-
-
-README = ROOT / "README.md"
-# A block whose info string has this word is left out; every other `sh` block runs.
-NOT_RUN = "not-run"
-# Exactly these are left out (their first commands): each starts the platform, its tests or
-# its benchmarks (which start their own), or needs a cluster. A new example runs by default.
-NOT_RUN_BLOCKS = [
-    "make run",  # Your first hour
-    "make run",  # Two commands (and make test)
-    "kubectl kustomize infra/deploy/overlays/prod",  # and make deploy-check
-    "make bench",  # and its options
-    "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318",  # then make run
-]
-FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```$", re.S | re.M)
-# The test's `curl`: any answer of 400 or more fails the session (`--fail-with-body` still
-# shows the problem), except where the example passes -f itself (a loop waiting for a 200).
-STRICT_CURL = """set -o pipefail
-curl() {
-  local arg
-  for arg; do case $arg in -[!-]*f*) command curl "$@"; return;; esac; done
-  command curl --fail-with-body "$@"
-}
-"""
-
-
-@dataclass(frozen=True)
-class Block:
-    line: int  # of the opening fence in README.md
-    info: str  # what follows the fence: "sh", "sh not-run", "yaml", …
-    body: str
-
-    @property
-    def is_shell(self) -> bool:
-        return self.info.split()[:1] == ["sh"]
-
-    @property
-    def runs(self) -> bool:
-        return self.is_shell and NOT_RUN not in self.info.split()
-
-
-def readme_blocks() -> list[Block]:
-    """Every fenced block of README.md, in document order."""
-    text = README.read_text()
-    return [
-        Block(text.count("\n", 0, m.start()) + 1, m["info"].strip(), m["body"])
-        for m in FENCE.finditer(text)
-    ]
-
-
-def banner_example(banner: str) -> str:
-    """The commands the banner prints under "Try", as printed (indentation removed)."""
-    lines = banner.split("valid 15 minutes):\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert all(line.startswith("  ") for line in lines), lines
-    return "".join(line[2:] + "\n" for line in lines)
-
-
-def as_in_the_readme(example: str, platform: Platform) -> str:
-    """The banner's example as the README shows it: default ports, `.venv/bin/shop`."""
-    example = example.replace(platform.command_url, "http://127.0.0.1:8000")
-    example = example.replace(platform.read_url, "http://127.0.0.1:8001")
-    return re.sub(r"\$\(.*? token --role", "$(.venv/bin/shop token --role", example)
-
-
-def readme_session(platform: Platform) -> tuple[str, list[Block]]:
-    """One bash script of every README block that runs, in order, each announced by a line
-    `### README.md:<line>`; the platform's URLs for the default ones, and in place of the
-    README's copy of the banner's example, the banner's own, exactly as printed."""
-    printed = banner_example(platform.banner)
-    runs = [b for b in readme_blocks() if b.runs]
-    copies = [b for b in runs if b.body == as_in_the_readme(printed, platform)]
-    assert len(copies) == 1, "the README shows the banner's example as it prints it"
-    parts = [STRICT_CURL]
-    for block in runs:
-        body = block.body
-        if block is copies[0]:
-            body = printed
-        else:
-            body = body.replace("http://127.0.0.1:8000", platform.command_url)
-            body = body.replace("http://127.0.0.1:8001", platform.read_url)
-        parts.append(f"printf '\\n### README.md:{block.line}\\n'\n{body}")
-    return "\n".join(parts), runs
-
-
-def outputs_by_block(stdout: str) -> dict[int, str]:
-    pieces = re.split(r"^### README\.md:(\d+)\n", stdout, flags=re.M)
-    return {int(line): out for line, out in zip(pieces[1::2], pieces[2::2], strict=True)}
 
 
 def test_shop_run_records_where_it_runs_without_any_key(platform: Platform) -> None:
@@ -270,7 +142,7 @@ def test_every_readme_shell_example_works_when_pasted_in_order(platform: Platfor
     shell = subprocess.run(
         ["bash", "-e", "-c", script],
         cwd=platform.clone,
-        env=_no_shop_variables(),
+        env=no_shop_variables(),
         capture_output=True,
         text=True,
         timeout=420,

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +18,21 @@ import pytest
 
 from domain.identity import Role
 from infra import bootstrap
-from infra.embedded.supervisor import die_with_parent
 from infra.settings import Settings
-from tests.conftest import free_port
+from tests.support.bodies import product_json
 from tests.support.platform import eventually
-from tests.support.processes import MARKER, alive, marked_processes
+from tests.support.processes import alive
+from tests.support.shop_run import ShopRun, shop_run
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Running:
-    process: subprocess.Popen[str]
-    marker: str
-    banner: str
-    command_url: str
-    read_url: str
-    keys_dir: Path
+class Running(ShopRun):
+    """`shop run` and the development key it generated, to sign admin and customer tokens."""
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
 
     def bearer(self, user_id: uuid.UUID | None = None, *roles: Role) -> dict[str, str]:
         """A token signed with the development key `shop run` generated."""
@@ -49,67 +41,17 @@ class Running:
         token = bootstrap.token_service(settings).access_token(subject, granted).token
         return {"Authorization": f"Bearer {token}"}
 
+    def add_product(self, product: dict[str, Any]) -> httpx.Response:
+        """``POST /products`` as an admin."""
+        return httpx.post(f"{self.command_url}/products", json=product, headers=self.bearer())
+
 
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Running]:
     data_dir = Path(tempfile.mkdtemp(prefix="shop-run-"))
     data_dir.chmod(0o755)
-    command_port, read_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")} | {
-        "SHOP_DATA_DIR": str(data_dir),
-        "SHOP_EMBEDDED_POSTGRES_PORT": "0",
-        "SHOP_EMBEDDED_KAFKA_PORT": "0",
-        "SHOP_EMBEDDED_ELASTICSEARCH_PORT": "0",
-        "SHOP_EMBEDDED_REDIS_PORT": "0",
-        "SHOP_EMBEDDED_SMTP_PORT": "0",
-        "SHOP_COMMAND_API_PORT": str(command_port),
-        "SHOP_READ_API_PORT": str(read_port),
-        "SHOP_RELAY_METRICS_PORT": str(free_port()),
-        "SHOP_WORKER_METRICS_PORT": str(free_port()),
-        "SHOP_SAGA_METRICS_PORT": str(free_port()),
-        "SHOP_PROMETHEUS_PORT": str(free_port()),
-        MARKER: uuid.uuid4().hex,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "run"],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
-    )
-    banner = _read_until(process, "Ctrl-C stops everything.", timeout=180)
-    try:
-        yield Running(
-            process,
-            env[MARKER],
-            banner,
-            f"http://127.0.0.1:{command_port}",
-            f"http://127.0.0.1:{read_port}",
-            data_dir / "keys",
-        )
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        for leftover in marked_processes(env[MARKER]):
-            with suppress(psutil.Error):
-                leftover.kill()
-
-
-def _read_until(process: subprocess.Popen[str], last_line: str, timeout: float) -> str:
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    for line in process.stdout:
-        lines.append(line)
-        if line.strip() == last_line:
-            return "".join(lines)
-        if time.monotonic() > deadline:
-            break
-    raise AssertionError("shop run did not come up:\n" + "".join(lines[-60:]))
+    with shop_run(data_dir, Running) as running:
+        yield running
 
 
 def test_the_banner_names_both_apis_and_the_demo_catalog(shop: Running) -> None:
@@ -155,15 +97,15 @@ def test_the_printed_example_requests_work(shop: Running) -> None:
 
 
 def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
-    product = {
-        "sku": "TEL-4242",
-        "name": "Refracting Telescope",
-        "description": "70 mm aperture, for beginners",
-        "brand": "Starlight",
-        "category": "optics",
-        "price": {"amount": "149.00", "currency": "EUR"},
-    }
-    created = httpx.post(f"{shop.command_url}/products", json=product, headers=shop.bearer())
+    telescope = product_json(
+        "TEL-4242",
+        "Refracting Telescope",
+        "149.00",
+        brand="Starlight",
+        category="optics",
+        description="70 mm aperture, for beginners",
+    )
+    created = shop.add_product(telescope)
     assert created.status_code == 201
     product_id = created.json()["id"]
 
@@ -179,14 +121,8 @@ def test_a_new_product_is_found_by_a_misspelled_word(shop: Running) -> None:
 
 
 def test_a_client_reads_its_own_write_by_passing_the_position(shop: Running) -> None:
-    product = {
-        "sku": "RYW-0001",
-        "name": "Tea Infuser",
-        "brand": "Morning",
-        "category": "kitchen",
-        "price": {"amount": "9.50", "currency": "EUR"},
-    }
-    created = httpx.post(f"{shop.command_url}/products", json=product, headers=shop.bearer())
+    infuser = product_json("RYW-0001", "Tea Infuser", "9.50", brand="Morning", category="kitchen")
+    created = shop.add_product(infuser)
     changed = httpx.post(
         f"{shop.command_url}/products/{created.json()['id']}/price",
         json={"price": {"amount": "8.00", "currency": "EUR"}},
@@ -213,14 +149,8 @@ def test_a_client_reads_its_own_write_by_passing_the_position(shop: Running) -> 
 
 def test_stock_received_makes_a_product_show_as_in_stock(shop: Running) -> None:
     # Demo products come with stock; a product added later has none until a receipt.
-    grinder = {
-        "sku": "GRD-0001",
-        "name": "Hand Grinder",
-        "brand": "Morning",
-        "category": "kitchen",
-        "price": {"amount": "39.00", "currency": "EUR"},
-    }
-    added = httpx.post(f"{shop.command_url}/products", json=grinder, headers=shop.bearer())
+    grinder = product_json("GRD-0001", "Hand Grinder", "39.00", brand="Morning", category="kitchen")
+    added = shop.add_product(grinder)
     assert added.status_code == 201
 
     def in_stock_skus(in_stock: str | None = "true") -> set[str]:

@@ -35,6 +35,7 @@ from kafka import KafkaAdminClient
 
 from infra.embedded.supervisor import die_with_parent
 from tests.support.processes import MARKER, alive, marked_processes
+from tests.support.shop_run import embedded_on_free_ports, no_shop_variables
 
 pytestmark = pytest.mark.integration
 
@@ -74,16 +75,7 @@ def launch(data_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
     stacks: list[Stack] = []
 
     def start(**settings: str) -> Stack:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
-        env |= {
-            "SHOP_DATA_DIR": str(data_dir),
-            "SHOP_EMBEDDED_POSTGRES_PORT": "0",
-            "SHOP_EMBEDDED_KAFKA_PORT": "0",
-            "SHOP_EMBEDDED_ELASTICSEARCH_PORT": "0",
-            "SHOP_EMBEDDED_REDIS_PORT": "0",
-            "SHOP_EMBEDDED_SMTP_PORT": "0",
-            MARKER: uuid.uuid4().hex,
-        }
+        env = no_shop_variables() | embedded_on_free_ports(data_dir) | {MARKER: uuid.uuid4().hex}
         env |= {f"SHOP_{key.upper()}": value for key, value in settings.items()}
         stderr_path = tmp_path / f"stack-{len(stacks)}.stderr"
         with stderr_path.open("wb") as stderr:

@@ -25,6 +25,7 @@ from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
 from tests.support.auth import as_admin
+from tests.support.bodies import product_json
 from tests.support.kafka import read_topic
 from tests.support.platform import eventually, start
 from tests.support.privacy_scan import everywhere
@@ -93,13 +94,7 @@ def use_the_platform(commands: httpx.Client, reads: httpx.Client, p: dict[str, s
         )
     )
     sku = f"ERA-{uuid4().hex[:8].upper()}"
-    product = {
-        "sku": sku,
-        "name": "Lamp",
-        "brand": "Lumen",
-        "category": "home",
-        "price": {"amount": "34.90", "currency": "EUR"},
-    }
+    product = product_json(sku, "Lamp", "34.90", brand="Lumen", category="home")
     created(commands.post("/products", json=product))
     cart = created(commands.post("/carts", json={"customer_id": user}, headers=_key()))["id"]
     created(commands.post(f"/carts/{cart}/items", json={"sku": sku, "quantity": 2}))

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from infra.settings import Settings
 from tests.support.auth import as_customer
+from tests.support.bodies import product_json
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +46,7 @@ def test_a_cart_just_opened_is_a_404_that_suggests_after_then_says_how_far_it_is
 def test_a_product_just_added_is_a_404_that_says_the_index_has_not_applied_it(
     client: TestClient, read: TestClient
 ) -> None:
-    product = {
-        "sku": "NEW-1",
-        "name": "New",
-        "brand": "B",
-        "category": "misc",
-        "price": {"amount": "1.00", "currency": "EUR"},
-    }
-    added = client.post("/products", json=product)
+    added = client.post("/products", json=product_json("NEW-1", "New", "1.00"))
     assert added.status_code == 201, added.json()
     position = added.json()["position"]
 

@@ -1,111 +1,30 @@
 """Customer e-mails through the real SMTP sink of the embedded stack, with the history in the
-real Postgres: once per event, retried when the server fails, skipped without an address."""
+real Postgres: once per event, skipped without an address, sent by the worker and shown by
+the read API, none lost when the worker is killed (SMTP failures:
+test_notifications_smtp_failures.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import socket
-import time
-from collections.abc import Iterator
-from dataclasses import replace
-from email.message import EmailMessage
-from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from psycopg import sql
-from pydantic import SecretStr
 
 from commands.identity.application import IdentityApplication
-from commands.identity.models import RegisterUser
 from commands.orders.application import OrdersApplication
-from commands.orders.models import PlaceOrder
-from contract.envelope import Envelope
 from domain.money import Money
-from infra import apps, read_models
+from infra import apps
 from infra.embedded.supervisor import Supervisor
 from infra.settings import Settings
-from notifications.history import NotificationHistory
-from notifications.mailer import DeliveryFailed, SmtpMailer
-from notifications.notifier import Notifier
-from streams.relay import envelopes
 from tests.support.auth import as_customer
 from tests.support.mail import body, received
+from tests.support.notifications import confirm, history, log_of, notifier, place, register, run
 from tests.support.platform import eventually, start
 
 pytestmark = pytest.mark.integration
-
-
-def register(identity: IdentityApplication, name: str = "Ada") -> tuple[UUID, str]:
-    address = f"{name.lower()}-{uuid4().hex[:10]}@example.com"
-    user_id = uuid4()
-    identity.register(
-        RegisterUser(email=address, display_name=name, password=SecretStr("horse battery 42")),
-        user_id,
-    )
-    return user_id, address
-
-
-def place(orders: OrdersApplication, customer: UUID) -> UUID:
-    command = {
-        "customer_id": str(customer),
-        "cart_id": str(uuid4()),
-        "lines": [
-            {"sku": "HP-1000", "quantity": 2, "unit_price": {"amount": "10.00", "currency": "EUR"}},
-            {"sku": "MUG-7", "quantity": 1, "unit_price": {"amount": "5.50", "currency": "EUR"}},
-        ],
-    }
-    return orders.place_order(PlaceOrder.model_validate_json(json.dumps(command)), None).id
-
-
-def confirm(orders: OrdersApplication, order_id: UUID) -> None:
-    orders.mark_stock_reserved(order_id)
-    orders.mark_payment_authorized(order_id, uuid4())
-    orders.confirm(order_id)
-
-
-def log_of(*apps_: Any) -> list[Envelope]:
-    return [
-        e for app in apps_ for e in envelopes(app, app.recorder.select_notifications(1, 100_000))
-    ]
-
-
-def notifier(settings: Settings, **policy: Any) -> Notifier:
-    made = read_models.notifier(settings)
-    made.policy = replace(made.policy, backoff_seconds=0.05, **policy)
-    return made
-
-
-def run(made: Notifier, *batches: list[Envelope]) -> None:
-    async def go() -> None:
-        await made.start()
-        try:
-            for batch in batches:
-                await made.apply(batch)
-        finally:
-            await made.close()
-
-    asyncio.run(go())
-
-
-def history(settings: Settings) -> dict[str, dict[str, Any]]:
-    table = sql.Identifier(settings.schema_for("read"), "notifications")
-    with psycopg.connect(settings.database_url) as conn:
-        cursor = conn.execute(
-            sql.SQL("SELECT event_id, kind, status, detail, attempts, message_id FROM {}").format(
-                table
-            )
-        )
-        return {
-            str(r[0]): {"kind": r[1], "status": r[2], "detail": r[3], "attempts": r[4], "id": r[5]}
-            for r in cursor.fetchall()
-        }
 
 
 def test_each_customer_event_is_mailed_once_even_when_redelivered(
@@ -191,146 +110,6 @@ def test_an_erased_customer_is_not_mailed(
     assert [(r["kind"], r["status"], r["detail"]) for r in rows] == [
         ("welcome", "skipped", "no_address")
     ]
-
-
-class Flaky:
-    """An SMTP handler that answers 451 to the first ``failures`` messages, then accepts."""
-
-    def __init__(self, failures: int, code: str = "451 4.3.0 try again later") -> None:
-        self.failures = failures
-        self.code = code
-        self.accepted: list[bytes] = []
-        self.refused = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refused < self.failures:
-            self.refused += 1
-            return self.code
-        self.accepted.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def flaky_smtp() -> Iterator[tuple[Flaky, str]]:
-    handler = Flaky(failures=2)
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield handler, f"smtp://127.0.0.1:{controller.port}"
-    controller.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def test_transient_smtp_failures_are_retried_and_mailed_once(
-    settings: Settings, identity: IdentityApplication, flaky_smtp: tuple[Flaky, str]
-) -> None:
-    handler, url = flaky_smtp
-    register(identity)
-    made = notifier(settings, attempts=3)
-    made.mailer = SmtpMailer(url)
-
-    run(made, log_of(identity))
-
-    assert handler.refused == 2
-    assert len(handler.accepted) == 1
-    (row,) = history(settings).values()
-    assert (row["status"], row["attempts"]) == ("sent", 3)
-
-
-def test_an_unreachable_server_fails_the_batch_and_a_later_retry_mails_once(
-    settings: Settings, identity: IdentityApplication
-) -> None:
-    _, address = register(identity)
-    log = log_of(identity)
-    down = notifier(settings, attempts=2)
-    down.mailer = SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=2)
-
-    with pytest.raises(DeliveryFailed):
-        run(down, log)
-    (row,) = history(settings).values()
-    assert (row["status"], row["attempts"]) == ("pending", 2)
-    assert received(settings, address) == []
-
-    run(notifier(settings), log)  # the worker retries the batch once the server is back
-
-    assert len(received(settings, address)) == 1
-    (row,) = history(settings).values()
-    assert (row["status"], row["attempts"]) == ("sent", 3)
-
-
-def test_a_permanent_refusal_is_recorded_as_failed_and_not_retried(
-    settings: Settings, identity: IdentityApplication, flaky_smtp: tuple[Flaky, str]
-) -> None:
-    handler, url = flaky_smtp
-    handler.code = "554 5.6.0 content refused"
-    register(identity)
-    made = notifier(settings)
-    made.mailer = SmtpMailer(url)
-
-    run(made, log_of(identity), log_of(identity))
-
-    assert (handler.refused, handler.accepted) == (1, [])
-    (row,) = history(settings).values()
-    assert (row["status"], row["attempts"]) == ("failed", 1)
-    assert "554" in row["detail"]
-
-
-def test_a_notification_another_worker_holds_is_not_sent_twice(
-    settings: Settings, identity: IdentityApplication
-) -> None:
-    _, address = register(identity)
-    log = log_of(identity)
-    other = NotificationHistory(settings.database_url, settings.schema_for("read"))
-
-    async def held_elsewhere() -> None:
-        await other.create()
-        async with other.connect() as conn:
-            await other.claim(conn, log[0], "welcome", None, lease_seconds=600)
-
-    asyncio.run(held_elsewhere())
-
-    with pytest.raises(RuntimeError, match="another worker"):
-        run(notifier(settings), log)
-    assert received(settings, address) == []
-
-
-class DiesAfterSending:
-    """The real SMTP adapter, then the worker dies before it can record the send."""
-
-    def __init__(self, mailer: SmtpMailer) -> None:
-        self.mailer = mailer
-
-    async def send(self, message: EmailMessage) -> None:
-        await self.mailer.send(message)
-        raise SystemExit("killed between SMTP acceptance and recording")
-
-
-def test_a_worker_dying_after_smtp_accepted_resends_with_the_same_message_id(
-    settings: Settings, identity: IdentityApplication
-) -> None:
-    """The one window ADR 0013 admits: at least once, recognisably the same message."""
-    _, address = register(identity)
-    log = log_of(identity)
-    dying = notifier(settings, lease_seconds=0.5)
-    dying.mailer = DiesAfterSending(SmtpMailer(settings.smtp_url))
-    with pytest.raises(SystemExit):
-        run(dying, log)
-    (row,) = history(settings).values()
-    assert (row["status"], row["attempts"]) == ("pending", 1)
-
-    time.sleep(0.6)  # the dead worker's lease runs out
-    run(notifier(settings), log)
-    run(notifier(settings), log)
-
-    mails = received(settings, address)
-    assert len(mails) == 2
-    assert mails[0]["Message-ID"] == mails[1]["Message-ID"] == row["id"]
-    (row,) = history(settings).values()
-    assert (row["status"], row["attempts"]) == ("sent", 2)
 
 
 def test_the_worker_mails_and_the_read_api_shows_the_history(

@@ -1,16 +1,14 @@
 """One trace from the command API through the Kafka headers to the projector (issue 12,
-ADR 0030): real processes export to a real OTLP/HTTP receiver, and log JSON lines. Postgres,
-Redis and Elasticsearch calls are child spans of the request that made them."""
+ADR 0030): real processes export to a real OTLP/HTTP receiver, and log JSON lines; the saga
+carries an order's trace on to its commands and the confirmation e-mail. (Postgres, Redis
+and Elasticsearch calls as child spans: test_tracing_client_spans.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import sys
 import time
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,31 +20,28 @@ from kafka import KafkaConsumer, TopicPartition
 from infra.embedded.otlp import OtlpReceiver, ReceivedSpan
 from infra.embedded.supervisor import Supervisor
 from infra.platform import service_env
-from infra.read_models import async_elasticsearch
 from infra.settings import Settings
-from projections.sinks.product_index import ProductIndex
-from tests.support.auth import as_admin
+from tests.support.bodies import product_json
 from tests.support.checkout import running_checkout
 from tests.support.platform import eventually
+from tests.support.tracing import (
+    CONSUMER,
+    PRODUCER,
+    SERVER,
+    add_kettle,
+    ancestors,
+    first_span,
+    start_traced,
+    traceparent,
+)
 
 pytestmark = pytest.mark.integration
-
-SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # opentelemetry.proto Span.SpanKind
 
 
 @pytest.fixture
 def receiver() -> Iterator[OtlpReceiver]:
     with OtlpReceiver() as running:
         yield running
-
-
-def _start(processes: Supervisor, settings: Settings, name: str, env: dict[str, str]) -> None:
-    processes.start(name, [sys.executable, "-m", "infra.cli", name], env=env, signal_group=False)
-
-
-def _one(spans: list[ReceivedSpan], service: str, kind: int) -> ReceivedSpan | None:
-    found = [s for s in spans if s.service == service and s.kind == kind]
-    return found[0] if found else None
 
 
 def test_a_command_is_one_trace_from_the_http_request_through_kafka_to_the_projector(
@@ -59,37 +54,22 @@ def test_a_command_is_one_trace_from_the_http_request_through_kafka_to_the_proje
         "SHOP_LOG_FORMAT": "json",
     }
     for name in ("relay", "worker"):
-        _start(processes, settings, name, env)
-    _start(processes, settings, "command-api", env)
+        start_traced(processes, name, env)
+    start_traced(processes, "command-api", env)
     url = f"http://{settings.api_host}:{settings.command_api_port}"
     processes.wait_healthy(
         "command-api", lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, 60
     )
 
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    response = httpx.post(
-        f"{url}/products",
-        json={
-            "sku": "TRC-0001",
-            "name": "Traced kettle",
-            "brand": "Boil",
-            "category": "kitchen",
-            "price": {"amount": "39.00", "currency": "EUR"},
-        },
-        headers={
-            **as_admin(settings),
-            "traceparent": f"00-{trace_id}-{caller_span}-01",
-            "X-Correlation-Id": "corr-traced-1",
-        },
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
+    caller = traceparent(trace_id, caller_span)
+    add_kettle(url, settings, "TRC-0001", caller, {"X-Correlation-Id": "corr-traced-1"})
 
     def whole_trace() -> tuple[ReceivedSpan, ReceivedSpan, ReceivedSpan] | None:
         spans = receiver.in_trace(trace_id)
-        server = _one(spans, "shop-command-api", SERVER)
-        publish = _one(spans, "shop-relay", PRODUCER)
-        process = _one(spans, "shop-worker", CONSUMER)
+        server = first_span(spans, "shop-command-api", SERVER)
+        publish = first_span(spans, "shop-relay", PRODUCER)
+        process = first_span(spans, "shop-worker", CONSUMER)
         if server and publish and process:
             return server, publish, process
         return None
@@ -102,7 +82,7 @@ def test_a_command_is_one_trace_from_the_http_request_through_kafka_to_the_proje
     # A chain, not just a shared id: caller → command API → relay → projector.
     assert server.parent_span_id == caller_span
     assert server.name == "POST /products"
-    assert server.span_id in _ancestors(receiver.in_trace(trace_id), publish), (
+    assert server.span_id in ancestors(receiver.in_trace(trace_id), publish), (
         publish.parent_span_id,
         caller_span,
     )
@@ -132,15 +112,6 @@ def test_a_command_is_one_trace_from_the_http_request_through_kafka_to_the_proje
     assert traced[0]["process"] == "command-api"
     assert traced[0]["span_id"] in {s.span_id for s in receiver.in_trace(trace_id)}
     assert {"time", "level", "logger", "message"} <= traced[0].keys()
-
-
-def _ancestors(spans: list[ReceivedSpan], span: ReceivedSpan) -> list[str]:
-    by_id = {s.span_id: s for s in spans}
-    found = []
-    while span.parent_span_id in by_id:
-        span = by_id[span.parent_span_id]
-        found.append(span.span_id)
-    return found
 
 
 def _json(line: str) -> dict[str, Any]:
@@ -186,13 +157,7 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
         sku = "TRC-SAGA-1"
         added = shop.command.post(
             "/products",
-            json={
-                "sku": sku,
-                "name": "Traced kettle",
-                "brand": "B",
-                "category": "misc",
-                "price": {"amount": "25.00", "currency": "EUR"},
-            },
+            json=product_json(sku, "Traced kettle", "25.00"),
         )
         assert added.status_code == 201, added.text
         shop.receive(sku, 5)
@@ -217,7 +182,7 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
             },
             headers={
                 "Idempotency-Key": f"order-{uuid4()}",
-                "traceparent": f"00-{trace_id}-{caller_span}-01",
+                "traceparent": traceparent(trace_id, caller_span),
             },
         )
         assert placed.status_code == 201, placed.text
@@ -230,7 +195,7 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
             for publish in spans:
                 if publish.service != "shop-relay" or publish.kind != PRODUCER:
                     continue
-                for ancestor in _ancestors(spans, publish):
+                for ancestor in ancestors(spans, publish):
                     if ancestor in sagas:
                         return sagas[ancestor], publish
             return None
@@ -259,150 +224,3 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
         assert notified.service == "shop-worker"
         assert notified.kind == CONSUMER
         assert notified.attributes["shop.notification.outcome"] == "skipped:no_address"
-
-
-def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
-    settings: Settings, processes: Supervisor, receiver: OtlpReceiver
-) -> None:
-    async def create_index() -> None:  # the worker's job; not started here
-        es = async_elasticsearch(settings)
-        try:
-            await ProductIndex(es, settings.products_alias).ensure()
-        finally:
-            await es.close()
-
-    asyncio.run(create_index())
-    env = {
-        **service_env(settings),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
-    for name in ("command-api", "read-api"):
-        _start(processes, settings, name, env)
-    command = f"http://{settings.api_host}:{settings.command_api_port}"
-    read = f"http://{settings.api_host}:{settings.read_api_port}"
-    for name, url in (("command-api", command), ("read-api", read)):
-        processes.wait_healthy(name, partial(_ready, url), 60)
-
-    # A command: its event store writes are Postgres spans below the command API's span.
-    command_trace, sku, key = secrets.token_hex(16), "TRC-SPAN-7", f"key-{uuid4()}"
-    _add_kettle(command, settings, sku, command_trace, "01", {"Idempotency-Key": key})
-    server, postgres = eventually(
-        lambda: _server_and_children(
-            receiver, command_trace, "shop-command-api", "db.system", "postgresql"
-        ),
-        timeout=30,
-        what="a Postgres span in the command's trace",
-    )
-    assert server.name == "POST /products"
-    for span in postgres:
-        assert span.kind == CLIENT
-        assert server.span_id in _ancestors(receiver.in_trace(command_trace), span)
-    statements = [str(s.attributes.get("db.statement", "")) for s in postgres]
-    assert any(s.lstrip().upper().startswith("SELECT") for s in statements), statements
-    # The events are written by the group commit: one span of ours for its pipelined
-    # statements, the driver's own spans of them suppressed (commands/tracing.py).
-    (write,) = [s for s in postgres if s.name == "group commit"]
-    assert write.attributes["shop.events"] == 1, write.attributes
-    assert not any(s.lstrip().upper().startswith(("SAVEPOINT", "BEGIN")) for s in statements)
-    # The statement text only, with its placeholders: no parameter values in any attribute.
-    for span in receiver.in_trace(command_trace):
-        assert "db.statement.parameters" not in span.attributes, span
-        values = " ".join(str(v) for v in span.attributes.values())
-        assert sku not in values, span
-        assert key not in values, span
-
-    # A search: the Elasticsearch request and the rate limiter's Redis call are children.
-    search_trace = secrets.token_hex(16)
-    found = httpx.get(
-        f"{read}/products/search",
-        params={"q": "kettle"},
-        headers={"traceparent": f"00-{search_trace}-{secrets.token_hex(8)}-01"},
-        timeout=30,
-    )
-    assert found.status_code == 200, found.text
-    server, es_spans = eventually(
-        lambda: _server_and_children(
-            receiver, search_trace, "shop-read-api", "db.system.name", "elasticsearch"
-        ),
-        timeout=30,
-        what="an Elasticsearch span in the search's trace",
-    )
-    assert server.name == "GET /products/search"
-    spans = receiver.in_trace(search_trace)
-    assert any(s.attributes.get("db.operation.name") == "search" for s in es_spans), es_spans
-    for span in es_spans:
-        assert server.span_id in _ancestors(spans, span)
-        assert "kettle" not in " ".join(str(v) for v in span.attributes.values()), span
-    redis = [s for s in spans if s.attributes.get("db.system") == "redis"]
-    assert redis, [(s.name, s.attributes) for s in spans]
-    for span in redis:
-        assert span.kind == CLIENT
-        assert server.span_id in _ancestors(spans, span)
-        # The command name and a "?" for each key and argument (a client address, a user).
-        assert set(str(span.attributes["db.statement"]).split()[1:]) <= {"?"}, span
-
-    # A caller that sampled its trace out: nothing of it is recorded, the drivers' spans
-    # included (commands/tracing.py suppresses them), while a sampled request sent after it
-    # is (so the absence is not just an exporter that has not sent yet).
-    unsampled, sentinel = secrets.token_hex(16), secrets.token_hex(16)
-    for trace_id, flags, name in ((unsampled, "00", "UNSAMPLED"), (sentinel, "01", "SAMPLED")):
-        _add_kettle(command, settings, f"TRC-{name}", trace_id, flags)
-    eventually(
-        lambda: _server_and_children(
-            receiver, sentinel, "shop-command-api", "db.system", "postgresql"
-        ),
-        timeout=30,
-        what="the sampled request's spans",
-    )
-    assert receiver.in_trace(unsampled) == []
-
-    # Calls outside any request (pool checks, the read API's position refresh) start no
-    # trace of their own: every client span has a parent in this process.
-    orphans = [
-        (s.service, s.name)
-        for s in receiver.spans
-        if s.kind == CLIENT and s.attributes.get("db.system") and not s.parent_span_id
-    ]
-    assert not orphans, orphans
-
-
-def _add_kettle(
-    command: str,
-    settings: Settings,
-    sku: str,
-    trace_id: str,
-    flags: str,
-    headers: dict[str, str] | None = None,
-) -> None:
-    """Add a product under the caller's trace ``trace_id`` (``flags`` 01: sampled)."""
-    added = httpx.post(
-        f"{command}/products",
-        json={
-            "sku": sku,
-            "name": "Spanned kettle",
-            "brand": "Boil",
-            "category": "kitchen",
-            "price": {"amount": "39.00", "currency": "EUR"},
-        },
-        headers={
-            **as_admin(settings),
-            "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-{flags}",
-            **(headers or {}),
-        },
-        timeout=30,
-    )
-    assert added.status_code == 201, added.text
-
-
-def _ready(url: str) -> bool:
-    return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-
-
-def _server_and_children(
-    receiver: OtlpReceiver, trace_id: str, service: str, attribute: str, value: str
-) -> tuple[ReceivedSpan, list[ReceivedSpan]] | None:
-    spans = receiver.in_trace(trace_id)
-    server = _one(spans, service, SERVER)
-    children = [s for s in spans if s.service == service and s.attributes.get(attribute) == value]
-    return (server, children) if server and children else None
