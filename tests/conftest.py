@@ -117,6 +117,8 @@ LONGEST_FIRST = (
     "tests/integration/test_projector_catch_up.py",
     "tests/integration/test_rebuild.py",
     "tests/integration/test_tracing.py",
+    "tests/integration/test_tracing_client_spans.py",
+    "tests/integration/test_notifications_smtp_failures.py",
     "tests/integration/test_live_equals_rebuilt.py",
     "tests/integration/test_order_history.py",
     "tests/integration/test_cart_read_model.py",

@@ -6,7 +6,6 @@ and Elasticsearch calls as child spans: test_tracing_client_spans.py.)"""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,8 @@ from tests.support.tracing import (
     CONSUMER,
     PRODUCER,
     SERVER,
+    a_span_id,
+    a_trace_id,
     add_kettle,
     ancestors,
     first_span,
@@ -61,7 +62,8 @@ def test_a_command_is_one_trace_from_the_http_request_through_kafka_to_the_proje
         "command-api", lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, 60
     )
 
-    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    trace_id = a_trace_id()
+    caller_span = a_span_id(trace_id)
     caller = traceparent(trace_id, caller_span)
     add_kettle(url, settings, "TRC-0001", caller, {"X-Correlation-Id": "corr-traced-1"})
 
@@ -161,7 +163,8 @@ def test_the_saga_continues_an_orders_trace_and_its_commands_carry_it_on(
         )
         assert added.status_code == 201, added.text
         shop.receive(sku, 5)
-        trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+        trace_id = a_trace_id()
+        caller_span = a_span_id(trace_id)
         placed = shop.command.post(
             "/orders",
             json={

@@ -5,7 +5,6 @@ recorded, a trace the caller sampled out records nothing, and no client span is 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterator
 from functools import partial
 from uuid import uuid4
@@ -21,6 +20,7 @@ from infra.settings import Settings
 from projections.sinks.product_index import ProductIndex
 from tests.support.tracing import (
     CLIENT,
+    a_trace_id,
     add_kettle,
     ancestors,
     server_and_children,
@@ -62,7 +62,7 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
         processes.wait_healthy(name, partial(_ready, url), 60)
 
     # A command: its event store writes are Postgres spans below the command API's span.
-    command_trace, sku, key = secrets.token_hex(16), "TRC-SPAN-7", f"key-{uuid4()}"
+    command_trace, sku, key = a_trace_id(), "TRC-SPAN-7", f"key-{uuid4()}"
     add_kettle(command, settings, sku, traceparent(command_trace), {"Idempotency-Key": key})
     server, postgres = server_and_children(
         receiver,
@@ -90,7 +90,7 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
         assert key not in values, span
 
     # A search: the Elasticsearch request and the rate limiter's Redis call are children.
-    search_trace = secrets.token_hex(16)
+    search_trace = a_trace_id()
     found = httpx.get(
         f"{read}/products/search",
         params={"q": "kettle"},
@@ -120,9 +120,9 @@ def test_postgres_redis_and_elasticsearch_calls_are_child_spans_of_the_request(
         assert set(str(span.attributes["db.statement"]).split()[1:]) <= {"?"}, span
 
     # A caller that sampled its trace out: nothing of it is recorded, the drivers' spans
-    # included (commands/tracing.py suppresses them), while a sampled request sent after it
+    # included (contract/trace_context.py suppresses them), while a sampled request sent after it
     # is (so the absence is not just an exporter that has not sent yet).
-    unsampled, sentinel = secrets.token_hex(16), secrets.token_hex(16)
+    unsampled, sentinel = a_trace_id(), a_trace_id()
     for trace_id, flags, name in ((unsampled, "00", "UNSAMPLED"), (sentinel, "01", "SAMPLED")):
         add_kettle(command, settings, f"TRC-{name}", traceparent(trace_id, flags=flags))
     server_and_children(

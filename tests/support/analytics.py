@@ -4,16 +4,18 @@ analytics schema batch by batch."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
 
+from commands.base import ShopApplication
+from commands.carts.application import CartsApplication
 from commands.carts.models import AddItem, CreateCart
-from commands.inventory.models import AdjustStock, OrderSkus, ReservationLine, ReserveStock
-from commands.models import PositiveAmount
-from commands.payments.application import PaymentDeclined
-from commands.payments.models import Authorize, Capture, Refund
+from commands.catalog.application import CatalogApplication
+from commands.inventory.application import InventoryApplication
+from commands.orders.application import OrdersApplication
+from commands.payments.application import PaymentDeclined, PaymentsApplication
 from contract.envelope import Envelope
 from domain.money import Money
 from infra import bootstrap
@@ -27,22 +29,33 @@ from tests.support.projectors import apply_batches
 
 ALICE = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9a01")
 BOB = UUID("2f0c7c1e-4f7b-4c33-9d55-1b1f2f0d9b02")
+App = TypeVar("App", bound=ShopApplication)
 
 
-def eur(amount: str) -> PositiveAmount:
-    return PositiveAmount.model_validate({"amount": amount, "currency": "EUR"})
-
-
-def by_visa(order_id: UUID, amount: str, payment_token: str, last_four: str) -> Authorize:
-    """An authorization of ``amount`` EUR by a visa card; the sandbox gateway approves or
-    declines it by its ``payment_token``."""
-    return Authorize(
-        order_id=order_id,
-        amount=eur(amount),
+def by_visa(
+    payments: PaymentsApplication,
+    order_id: UUID,
+    amount: str,
+    payment_token: str,
+    last_four: str,
+    key: str,
+) -> UUID:
+    """Authorize ``amount`` EUR by a visa card; the sandbox gateway approves or declines it
+    by its ``payment_token``."""
+    return payments.authorize(
+        order_id,
+        Money.of(amount, "EUR"),
         payment_token=payment_token,
         card_brand="visa",
         last_four=last_four,
-    )
+        key=key,
+    ).id
+
+
+def _opened(settings: Settings, context: str, kind: type[App]) -> App:
+    app = bootstrap.application(settings, context)
+    assert isinstance(app, kind)
+    return app
 
 
 def a_day_of_trading(settings: Settings) -> dict[str, Any]:
@@ -55,50 +68,45 @@ def a_day_of_trading(settings: Settings) -> dict[str, Any]:
             a_product("AN-LAMP", "Lamp", "5.00").model_copy(update={"category": "home"}),
         ],
     )
-    apps = {c: bootstrap.application(settings, c) for c in CONTEXTS}
-    catalog, inventory, carts, orders, payments = (apps[c] for c in CONTEXTS)
+    catalog = _opened(settings, "catalog", CatalogApplication)
+    inventory = _opened(settings, "inventory", InventoryApplication)
+    carts = _opened(settings, "carts", CartsApplication)
+    orders = _opened(settings, "orders", OrdersApplication)
+    payments = _opened(settings, "payments", PaymentsApplication)
+    apps = (catalog, inventory, carts, orders, payments)
     try:
-        catalog.change_price(headphones, Money(2199, "EUR"))  # type: ignore[attr-defined]
-        inventory.receive("AN-HP", 10, "r1")  # type: ignore[attr-defined]
-        inventory.receive("AN-LAMP", 5, "r2")  # type: ignore[attr-defined]
-        inventory.adjust(  # type: ignore[attr-defined]
-            "AN-LAMP", AdjustStock(change=-1, reason="broken"), "a1"
-        )
+        catalog.change_price(headphones, Money(2199, "EUR"))
+        inventory.receive("AN-HP", 10, "r1")
+        inventory.receive("AN-LAMP", 5, "r2")
+        inventory.adjust("AN-LAMP", -1, "broken", "a1")
 
-        cart = carts.create_cart(CreateCart(customer_id=ALICE), None).id  # type: ignore[attr-defined]
-        carts.add_item(cart, AddItem(sku="AN-HP", quantity=2))  # type: ignore[attr-defined]
-        carts.check_out(cart)  # type: ignore[attr-defined]
-        abandoned = carts.create_cart(CreateCart(customer_id=BOB), None).id  # type: ignore[attr-defined]
-        carts.add_item(abandoned, AddItem(sku="AN-LAMP", quantity=1))  # type: ignore[attr-defined]
+        cart = carts.create_cart(CreateCart(customer_id=ALICE), None).id
+        carts.add_item(cart, AddItem(sku="AN-HP", quantity=2))
+        carts.check_out(cart)
+        abandoned = carts.create_cart(CreateCart(customer_id=BOB), None).id
+        carts.add_item(abandoned, AddItem(sku="AN-LAMP", quantity=1))
 
-        delivered = place(orders, ALICE, "19.99", "AN-HP", 2, cart).id  # type: ignore[arg-type]
+        delivered = place(orders, ALICE, "19.99", "AN-HP", 2, cart).id
         now = datetime.now(UTC)
-        inventory.reserve(  # type: ignore[attr-defined]
-            ReserveStock(order_id=delivered, lines=[ReservationLine(sku="AN-HP", quantity=2)]), now
-        )
-        approved = by_visa(delivered, "39.98", "tok_approve", "4242")
-        payment = payments.authorize(approved, "p1").id  # type: ignore[attr-defined]
-        payments.capture(payment, Capture(), "c1")  # type: ignore[attr-defined]
-        inventory.commit(delivered, OrderSkus(skus=["AN-HP"]))  # type: ignore[attr-defined]
-        deliver(orders, delivered)  # type: ignore[arg-type]
-        orders.refund(delivered, Money(500, "EUR"), key="r1")  # type: ignore[attr-defined]
-        payments.refund(payment, Refund(amount=eur("5.00")), "rf1")  # type: ignore[attr-defined]
+        inventory.reserve(delivered, {"AN-HP": 2}, now)
+        payment = by_visa(payments, delivered, "39.98", "tok_approve", "4242", "p1")
+        payments.capture(payment, None, "c1")
+        inventory.commit(delivered, ["AN-HP"])
+        deliver(orders, delivered)
+        orders.refund(delivered, Money(500, "EUR"), key="r1")
+        payments.refund(payment, Money(500, "EUR"), "rf1")
 
-        cancelled = place(orders, BOB, "5.00", "AN-LAMP", 1).id  # type: ignore[arg-type]
-        inventory.reserve(  # type: ignore[attr-defined]
-            ReserveStock(order_id=cancelled, lines=[ReservationLine(sku="AN-LAMP", quantity=1)]),
-            now,
-        )
-        declined = by_visa(cancelled, "5.00", "tok_decline_insufficient_funds", "0002")
+        cancelled = place(orders, BOB, "5.00", "AN-LAMP", 1).id
+        inventory.reserve(cancelled, {"AN-LAMP": 1}, now)
         with pytest.raises(PaymentDeclined):
-            payments.authorize(declined, "p2")  # type: ignore[attr-defined]
-        inventory.release(cancelled, OrderSkus(skus=["AN-LAMP"]))  # type: ignore[attr-defined]
-        orders.mark_stock_reserved(cancelled)  # type: ignore[attr-defined]
-        orders.cancel(cancelled, "payment declined")  # type: ignore[attr-defined]
+            by_visa(payments, cancelled, "5.00", "tok_decline_insufficient_funds", "0002", "p2")
+        inventory.release(cancelled, ["AN-LAMP"])
+        orders.mark_stock_reserved(cancelled)
+        orders.cancel(cancelled, "payment declined")
 
-        placed = place(orders, BOB, "5.00", "AN-LAMP", 3).id  # type: ignore[arg-type]
+        placed = place(orders, BOB, "5.00", "AN-LAMP", 3).id
     finally:
-        for app in apps.values():
+        for app in apps:
             app.close()
     return {
         "headphones": headphones,

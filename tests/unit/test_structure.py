@@ -143,6 +143,18 @@ def test_nothing_in_the_read_side_imports_the_write_side_or_the_streams() -> Non
     assert sorted(offenders) == []
 
 
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """A longer module is two subjects: split it along its own headings."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    lengths = {path: len((ROOT / path).read_text().splitlines()) for path in tracked}
+    assert {p: n for p, n in lengths.items() if n > MAX_MODULE_LINES} == {}
+
+
 def test_every_read_model_follows_known_contexts_under_a_name_of_its_own() -> None:
     assert len(BY_NAME) == len(READ_MODELS)
     assert len(REBUILDABLE) == sum(1 for m in READ_MODELS if m.rebuild is not None)
