@@ -5,20 +5,18 @@ batches, so that snapshots are taken where the application takes them)."""
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import TypeVar
 from uuid import UUID
 
 from commands.carts.application import CartsApplication
-from commands.carts.models import AddItem, CreateCart
 from commands.catalog.application import CatalogApplication
-from commands.catalog.models import AddProduct, Price
 from commands.inventory.application import InventoryApplication
 from commands.orders.application import OrdersApplication
-from commands.orders.models import PlaceOrder
+from domain.catalog.listing import Listing
 from domain.catalog.product import Product
 from domain.inventory.stock_item import StockItem
 from domain.money import Money
+from domain.orders import OrderLine
 from infra import bootstrap
 from infra.settings import Settings
 
@@ -47,32 +45,24 @@ def commerce(settings: Settings, count: int) -> None:
     try:
         for n in range(count):
             catalog.add_product(
-                AddProduct(
-                    sku=sku(n),
-                    name=f"Bench headphones {n}",
-                    brand="Bench",
-                    category="audio",
-                    description="Wireless over-ear headphones",
-                    price=Price(amount=Decimal("19.99"), currency="EUR"),
+                Listing(
+                    sku(n),
+                    f"Bench headphones {n}",
+                    "Bench",
+                    "audio",
+                    Money(1999, "EUR"),
+                    "Wireless over-ear headphones",
                 )
             )
             inventory.receive(sku(n), 100, None)
             customer = uuid.uuid4()
-            cart = carts.create_cart(CreateCart(customer_id=customer), None).id
-            carts.add_item(cart, AddItem(sku=sku(n), quantity=1))
-            carts.add_item(cart, AddItem(sku=sku((n + 1) % count), quantity=2))
+            cart = carts.create_cart(customer, None).id
+            carts.add_item(cart, sku(n), 1)
+            carts.add_item(cart, sku((n + 1) % count), 2)
             carts.check_out(cart)
-            price = {"amount": "19.99", "currency": "EUR"}
-            lines = [
-                {"sku": sku(n), "quantity": 1, "unit_price": price},
-                {"sku": sku((n + 1) % count), "quantity": 2, "unit_price": price},
-            ]
-            placed = orders.place_order(
-                PlaceOrder.model_validate(
-                    {"customer_id": str(customer), "cart_id": str(cart), "lines": lines}
-                ),
-                None,
-            ).id
+            price = Money(1999, "EUR")
+            lines = [OrderLine(sku(n), 1, price), OrderLine(sku((n + 1) % count), 2, price)]
+            placed = orders.place_order(customer, cart, lines, None).id
             orders.mark_stock_reserved(placed)
             orders.mark_payment_authorized(placed, uuid.uuid4())
             orders.confirm(placed)

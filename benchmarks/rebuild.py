@@ -18,7 +18,8 @@ from eventsourcing.persistence import StoredEvent
 
 from benchmarks.harness import Bench, Row, ratio, say
 from commands.orders.application import OrdersApplication
-from commands.orders.models import PlaceOrder
+from domain.money import Money
+from domain.orders import OrderLine
 from infra import bootstrap
 from infra.platform import service_env
 from infra.settings import Settings
@@ -38,10 +39,8 @@ def make_log(settings: Settings, events: int) -> None:
     app = bootstrap.application(settings, "orders")
     assert isinstance(app, OrdersApplication)
     try:
-        price = {"amount": "9.99", "currency": "EUR"}
-        line = {"sku": "BENCH-1", "quantity": 1, "unit_price": price}
-        order = {"customer_id": str(uuid.uuid4()), "cart_id": str(uuid.uuid4()), "lines": [line]}
-        app.place_order(PlaceOrder.model_validate(order), None)
+        line = OrderLine("BENCH-1", 1, Money(999, "EUR"))
+        app.place_order(uuid.uuid4(), uuid.uuid4(), [line], None)
         (model,) = app.recorder.select_notifications(1, 1)
         left = events - 1
         while left > 0:

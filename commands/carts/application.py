@@ -7,7 +7,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from commands.base import CommandResult, ShopApplication
-from commands.carts.models import AddItem, CreateCart
 from domain.carts import Cart, CartPurchase, ProductNotOnSale, UnknownSku
 from domain.orders import order_id_for_cart
 
@@ -46,21 +45,18 @@ class CartsApplication(ShopApplication):
         if not on_sale:
             raise ProductNotOnSale(f"the product {sku} is discontinued")
 
-    def create_cart(self, command: CreateCart, key: str | None) -> CommandResult:
+    def create_cart(self, customer_id: UUID, key: str | None) -> CommandResult:
         """A keyed create makes the same cart id every time, so a repeat is no second cart."""
-        cart = Cart(customer_id=command.customer_id, id=self.idempotent_id(key))
+        cart = Cart(customer_id=customer_id, id=self.idempotent_id(key))
         return self.create(cart, conflict=None)
 
     def add_item(
-        self, cart_id: UUID, command: AddItem, expected_version: int | None = None
+        self, cart_id: UUID, sku: str, quantity: int, expected_version: int | None = None
     ) -> CommandResult:
-        self.check_sku(command.sku)
+        """Add units of a SKU on sale (to its line if the cart has one)."""
+        self.check_sku(sku)
         return self.update(
-            Cart,
-            cart_id,
-            "cart",
-            lambda cart: cart.add_item(command.sku, command.quantity),
-            expected_version,
+            Cart, cart_id, "cart", lambda cart: cart.add_item(sku, quantity), expected_version
         )
 
     def change_quantity(

@@ -38,7 +38,10 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
         if not principal.is_admin and command.customer_id != principal.user_id:
             raise Forbidden("a customer opens carts for themselves only")
         result = call.once(
-            carts, "create", command, lambda: carts.create_cart(command, call.idempotency_key)
+            carts,
+            "create",
+            command,
+            lambda: carts.create_cart(command.customer_id, call.idempotency_key),
         )
         call.locate(f"{read_api_url}/carts/{result['id']}")
         return result
@@ -49,7 +52,9 @@ def router(carts: CartsApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         """Add units of a SKU (to its line if there is one; at most 99 per line)."""
         mine(cart_id, principal)
-        return call.run(lambda: carts.add_item(cart_id, command, call.expected_version))
+        return call.run(
+            lambda: carts.add_item(cart_id, command.sku, command.quantity, call.expected_version)
+        )
 
     @routes.put("/{cart_id}/items/{sku}")
     def change_quantity(

@@ -9,8 +9,8 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
 from commands.base import CommandResult, ShopApplication
-from commands.catalog.models import AddProduct
 from domain.catalog import Product, ProductStatus
+from domain.catalog.listing import Listing
 from domain.errors import AlreadyExists, NotFound
 from domain.money import Money
 from domain.sku import sku_id
@@ -24,27 +24,27 @@ class CatalogApplication(ShopApplication):
         Product: 100
     }
 
-    def add_product(self, command: AddProduct, repeat_ok: bool = False) -> CommandResult:
+    def add_product(self, listing: Listing, repeat_ok: bool = False) -> CommandResult:
         """Add a product; its id derives from the SKU, so a second add of a SKU conflicts.
 
         ``repeat_ok`` (a keyed request): if the SKU was added with exactly this content,
         that is the same request arriving twice, answered with the first result.
         """
         product = Product(
-            sku=command.sku,
-            name=command.name,
-            description=command.description,
-            brand=command.brand,
-            category=command.category,
-            price=command.price.to_money(),
-            tags=list(command.tags),
+            sku=listing.sku,
+            name=listing.name,
+            description=listing.description,
+            brand=listing.brand,
+            category=listing.category,
+            price=listing.price,
+            tags=list(listing.tags),
         )
         try:
             return self.save_and_report(product)
         except IntegrityError:
             if repeat_ok and self._added_as(product):
                 return self.result_at(product.id, 1)
-            raise AlreadyExists(f"a product with SKU {command.sku} already exists") from None
+            raise AlreadyExists(f"a product with SKU {listing.sku} already exists") from None
 
     def _added_as(self, product: Product) -> bool:
         first: object = self.repository.get(product.id, version=1)

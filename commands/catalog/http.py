@@ -39,7 +39,7 @@ def router(catalog: CatalogApplication, read_api_url: str) -> APIRouter:
             catalog,
             "add_product",
             command,
-            lambda: catalog.add_product(command, repeat_ok=repeat_ok),
+            lambda: catalog.add_product(command.to_listing(), repeat_ok=repeat_ok),
         )
         call.locate(f"{read_api_url}/products/{result['id']}")
         return result

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from commands.models import Amount, Command, Sku
+from domain.catalog.listing import Listing
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=5000)]
@@ -22,6 +23,17 @@ class AddProduct(Command):
     category: Text
     price: Price
     tags: Annotated[list[Tag], Field(max_length=20)] = []
+
+    def to_listing(self) -> Listing:
+        return Listing(
+            self.sku,
+            self.name,
+            self.brand,
+            self.category,
+            self.price.to_money(),
+            self.description,
+            tuple(self.tags),
+        )
 
 
 class ChangePrice(Command):

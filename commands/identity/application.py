@@ -23,11 +23,10 @@ from commands.identity.emails import (
     Erasure,
     email_hash,
 )
-from commands.identity.models import ChangeProfile, RegisterUser, SetPreferences
 from commands.privacy.keyring import decode_key, new_key
 from commands.privacy.personal_data import OwnerErased
 from domain.errors import AlreadyExists
-from domain.identity import InvalidEmail, Role, User, normalise_email
+from domain.identity import Address, InvalidEmail, Preferences, Role, User, normalise_email
 from security.passwords import hash_password, needs_rehash, verify_password
 
 EMAIL_HASH_KEY = "EMAIL_HASH_KEY"  # base64 secret of the e-mail HMAC
@@ -89,7 +88,15 @@ class IdentityApplication(ShopApplication):
     def passwords(self) -> PasswordStore:
         return cast(PasswordStore, self.recorder)
 
-    def register(self, command: RegisterUser, user_id: UUID) -> CommandResult:
+    def register(
+        self,
+        user_id: UUID,
+        email: str,
+        password: str,
+        display_name: str,
+        address: Address | None = None,
+        phone: str | None = None,
+    ) -> CommandResult:
         """Register a user with the given id; the address is claimed in the same transaction.
 
         A collision is either the same registration again (same id owns the address: answer
@@ -97,15 +104,9 @@ class IdentityApplication(ShopApplication):
         user erased since (a keyed registration repeated after the erasure, whose answer was
         dropped with the user's data) is 409 ``registration_erased``: the key is spent.
         """
-        user = User.register(
-            user_id,
-            command.email,
-            command.display_name,
-            None if command.address is None else command.address.to_address(),
-            command.phone,
-        )
+        user = User.register(user_id, email, display_name, address, phone)
         claim = EmailClaim(self.email_hash(user.email), user.id)
-        credentials = Credentials(user.id, hash_password(command.password.get_secret_value()))
+        credentials = Credentials(user.id, hash_password(password))
         try:
             recordings = self.save(user, email_claim=claim, credentials=credentials)
         except OwnerErased:  # its data key was shredded: the id is an erased user's
@@ -122,21 +123,25 @@ class IdentityApplication(ShopApplication):
         return CommandResult(user.id, user.version, recordings[-1].notification.id)
 
     def change_profile(
-        self, user_id: UUID, command: ChangeProfile, expected_version: int | None = None
+        self,
+        user_id: UUID,
+        display_name: str,
+        address: Address | None = None,
+        phone: str | None = None,
+        expected_version: int | None = None,
     ) -> CommandResult:
-        address = None if command.address is None else command.address.to_address()
+        """Replace the whole profile: what is not given is removed."""
         return self.update(
             User,
             user_id,
             "user",
-            lambda u: u.change_profile(command.display_name, address, command.phone),
+            lambda u: u.change_profile(display_name, address, phone),
             expected_version,
         )
 
     def set_preferences(
-        self, user_id: UUID, command: SetPreferences, expected_version: int | None = None
+        self, user_id: UUID, preferences: Preferences, expected_version: int | None = None
     ) -> CommandResult:
-        preferences = command.to_preferences()
         return self.update(
             User, user_id, "user", lambda u: u.set_preferences(preferences), expected_version
         )

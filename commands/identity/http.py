@@ -10,9 +10,15 @@ from fastapi import APIRouter, Request, status
 from commands.base import CommandResult
 from commands.http.command import Audit, AuditNote, Keyed, Traced, Versioned
 from commands.identity.application import IdentityApplication
-from commands.identity.models import AssignRole, ChangeProfile, RegisterUser, SetPreferences
+from commands.identity.models import (
+    AssignRole,
+    ChangeProfile,
+    PostalAddress,
+    RegisterUser,
+    SetPreferences,
+)
 from domain.errors import NotFound
-from domain.identity import Role
+from domain.identity import Address, Role
 from security.access import (
     AdminOnly,
     CurrentUser,
@@ -49,7 +55,17 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         """
         user_id = identity.idempotent_id(call.idempotency_key)
         return call.once(
-            identity, "register_user", command, lambda: identity.register(command, user_id)
+            identity,
+            "register_user",
+            command,
+            lambda: identity.register(
+                user_id,
+                command.email,
+                command.password.get_secret_value(),
+                command.display_name,
+                _address(command.address),
+                command.phone,
+            ),
         )
 
     @routes.put("/{user_id}/profile")
@@ -58,14 +74,22 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
     ) -> CommandResult:
         """Replace the profile (display name, address, phone): the user's own only."""
         _self(principal, user_id)
-        return call.run(lambda: identity.change_profile(user_id, command, call.expected_version))
+        address = _address(command.address)
+        return call.run(
+            lambda: identity.change_profile(
+                user_id, command.display_name, address, command.phone, call.expected_version
+            )
+        )
 
     @routes.put("/{user_id}/preferences")
     def set_preferences(
         user_id: UUID, command: SetPreferences, principal: CurrentUser, call: Versioned
     ) -> CommandResult:
         _self(principal, user_id)
-        return call.run(lambda: identity.set_preferences(user_id, command, call.expected_version))
+        preferences = command.to_preferences()
+        return call.run(
+            lambda: identity.set_preferences(user_id, preferences, call.expected_version)
+        )
 
     @routes.post("/{user_id}/roles")
     def assign_role(
@@ -123,3 +147,7 @@ def router(identity: IdentityApplication, read_api_url: str) -> APIRouter:
         )
 
     return routes
+
+
+def _address(posted: PostalAddress | None) -> Address | None:
+    return None if posted is None else posted.to_address()

@@ -8,26 +8,27 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from commands.base import CommandResult, ShopApplication
-from commands.orders.models import PaymentMethod, PlaceOrder
 from domain.money import Money
-from domain.orders import Order, OrderLine
+from domain.orders import CardOnFile, Order, OrderLine
 
 
 class OrdersApplication(ShopApplication):
     name = "orders"
     context = "orders"
 
-    def place_order(self, command: PlaceOrder, key: str | None) -> CommandResult:
-        """Place once per key: the order's id derives from it (a repeat answers the first)."""
-        order = Order.place(
-            self.idempotent_id(key),
-            command.customer_id,
-            command.cart_id,
-            [line.to_line() for line in command.lines],
-        )
-        if command.payment is not None:
-            payment = command.payment
-            order.give_payment_method(payment.card_brand, payment.last_four, payment.payment_token)
+    def place_order(
+        self,
+        customer_id: UUID,
+        cart_id: UUID,
+        lines: Sequence[OrderLine],
+        key: str | None,
+        card: CardOnFile | None = None,
+    ) -> CommandResult:
+        """Place once per key: the order's id derives from it (a repeat answers the first).
+        With a ``card`` the saga can take it all the way to confirmed."""
+        order = Order.place(self.idempotent_id(key), customer_id, cart_id, lines)
+        if card is not None:
+            order.give_payment_method(card.card_brand, card.last_four, card.payment_token)
         return self.create(order, conflict=None)
 
     def place_checkout(
@@ -50,13 +51,11 @@ class OrdersApplication(ShopApplication):
             return self.result_at(order_id, 1)
 
     def give_payment_method(
-        self, order_id: UUID, method: PaymentMethod, expected_version: int | None = None
+        self, order_id: UUID, card: CardOnFile, expected_version: int | None = None
     ) -> CommandResult:
         return self._change(
             order_id,
-            lambda o: o.give_payment_method(
-                method.card_brand, method.last_four, method.payment_token
-            ),
+            lambda o: o.give_payment_method(card.card_brand, card.last_four, card.payment_token),
             expected_version,
         )
 

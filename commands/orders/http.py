@@ -43,8 +43,15 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
     )
     def place_order(body: PlaceOrder, call: Keyed) -> dict[str, Any]:
         """Place an order from a checked-out cart's lines; prices are fixed from here on."""
+        lines = [line.to_line() for line in body.lines]
+        card = None if body.payment is None else body.payment.to_card()
         result = call.once(
-            orders, "place", body, lambda: orders.place_order(body, call.idempotency_key)
+            orders,
+            "place",
+            body,
+            lambda: orders.place_order(
+                body.customer_id, body.cart_id, lines, call.idempotency_key, card
+            ),
         )
         call.locate(f"{read_api_url}/orders/{result['id']}")
         return result
@@ -83,7 +90,9 @@ def router(orders: OrdersApplication, read_api_url: str) -> APIRouter:
         before its payment is authorized (its customer, or staff). The saga then
         authorizes it."""
         theirs(order_id, principal)
-        return call.run(lambda: orders.give_payment_method(order_id, body, call.expected_version))
+        return call.run(
+            lambda: orders.give_payment_method(order_id, body.to_card(), call.expected_version)
+        )
 
     @routes.post("/{order_id}/cancel")
     def cancel(

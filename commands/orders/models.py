@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints, field_validator
 
 from commands.models import Amount, Command, Id, Sku
 from commands.payments import models as payments
-from domain.orders import OrderLine
+from domain.orders import CardOnFile, OrderLine
 from domain.orders.order import MAX_QUANTITY, MIN_QUANTITY
 
 MAX_LINES = 100
@@ -30,6 +30,9 @@ class PaymentMethod(payments.Command):
     payment_token: payments.PaymentToken
     card_brand: payments.CardBrand
     last_four: payments.LastFour
+
+    def to_card(self) -> CardOnFile:
+        return CardOnFile(self.card_brand, self.last_four, self.payment_token)
 
 
 class PlaceOrder(payments.Command):

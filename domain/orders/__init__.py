@@ -1,3 +1,4 @@
+from domain.orders.card_on_file import CardOnFile
 from domain.orders.order import (
     IllegalTransition,
     Order,
@@ -9,6 +10,7 @@ from domain.orders.order import (
 )
 
 __all__ = [
+    "CardOnFile",
     "IllegalTransition",
     "Order",
     "OrderLine",

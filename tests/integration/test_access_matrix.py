@@ -12,23 +12,19 @@ import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from commands.carts.application import CartsApplication
-from commands.carts.models import AddItem, CreateCart
 from commands.identity.application import IdentityApplication
-from commands.identity.models import RegisterUser
-from commands.models import Amount
 from commands.orders.application import OrdersApplication
-from commands.orders.models import Line, PlaceOrder
 from domain.identity import Role
+from domain.money import Money
+from domain.orders import OrderLine
 from infra import bootstrap
 from infra.read_models import rebuild
 from infra.settings import Settings
@@ -97,24 +93,12 @@ def alices(settings: Settings) -> Alices:
     assert isinstance(orders, OrdersApplication)
     try:
         identity.register(
-            RegisterUser(
-                email="alice@example.org",
-                password=SecretStr("alice's long password"),
-                display_name="Alice",
-            ),
-            ALICE,
+            ALICE, email="alice@example.org", password="alice's long password", display_name="Alice"
         )
-        cart_id = carts.create_cart(CreateCart(customer_id=ALICE), None).id
-        carts.add_item(cart_id, AddItem(sku="MUG-1", quantity=1))
-        price = Amount(amount=Decimal("9.90"), currency="EUR")
-        order_id = orders.place_order(
-            PlaceOrder(
-                customer_id=ALICE,
-                cart_id=cart_id,
-                lines=[Line(sku="MUG-1", quantity=1, unit_price=price)],
-            ),
-            None,
-        ).id
+        cart_id = carts.create_cart(ALICE, None).id
+        carts.add_item(cart_id, "MUG-1", 1)
+        line = OrderLine("MUG-1", 1, Money(990, "EUR"))
+        order_id = orders.place_order(ALICE, cart_id, [line], None).id
     finally:
         for app in (identity, carts, orders):
             app.close()

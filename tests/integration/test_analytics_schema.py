@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from commands.orders.models import PlaceOrder
+from commands.orders.application import OrdersApplication
 from contract.watermark import complete_up_to
 from domain.money import Money
+from domain.orders import OrderLine
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
 from infra.read_models import rebuild
@@ -169,27 +170,13 @@ def test_a_refund_of_a_two_line_order_is_shared_by_its_lines_and_adds_up(
 ) -> None:
     add_products(settings, [a_product("AN-A", "A", "10.00"), a_product("AN-B", "B", "20.00")])
     orders = bootstrap.application(settings, "orders")
+    assert isinstance(orders, OrdersApplication)
     try:
-        command = {
-            "customer_id": str(ALICE),
-            "cart_id": str(uuid4()),
-            "lines": [
-                {
-                    "sku": "AN-A",
-                    "quantity": 1,
-                    "unit_price": {"amount": "10.00", "currency": "EUR"},
-                },
-                {
-                    "sku": "AN-B",
-                    "quantity": 1,
-                    "unit_price": {"amount": "20.00", "currency": "EUR"},
-                },
-            ],
-        }
-        order = orders.place_order(PlaceOrder.model_validate(command), None).id  # type: ignore[attr-defined]
-        deliver(orders, order)  # type: ignore[arg-type]
-        orders.refund(order, Money(1000, "EUR"), key="part-1")  # type: ignore[attr-defined]
-        orders.refund(order, Money(1, "EUR"), key="part-2")  # type: ignore[attr-defined]
+        lines = [OrderLine("AN-A", 1, Money(1000, "EUR")), OrderLine("AN-B", 1, Money(2000, "EUR"))]
+        order = orders.place_order(ALICE, uuid4(), lines, None).id
+        deliver(orders, order)
+        orders.refund(order, Money(1000, "EUR"), key="part-1")
+        orders.refund(order, Money(1, "EUR"), key="part-2")
     finally:
         orders.close()
     project(settings, *logs(settings).values())

@@ -283,10 +283,10 @@ def test_a_keyed_add_after_a_lost_response_answers_with_the_first_result(
     catalog: CatalogApplication,
 ) -> None:
     """The same keyed add arriving twice at once: the second collides at the event store."""
-    command = AddProduct.model_validate(KETTLE)
-    first = catalog.add_product(command, repeat_ok=True)
+    kettle = AddProduct.model_validate(KETTLE).to_listing()
+    first = catalog.add_product(kettle, repeat_ok=True)
 
-    assert catalog.add_product(command, repeat_ok=True) == first
+    assert catalog.add_product(kettle, repeat_ok=True) == first
 
 
 def test_tags_are_stored_with_the_product(client: TestClient, catalog: CatalogApplication) -> None:

@@ -16,7 +16,6 @@ from pydantic import SecretStr
 
 from commands.catalog.application import CatalogApplication
 from commands.identity.application import IdentityApplication
-from commands.identity.models import RegisterUser
 from commands.privacy.keyring import encode_key, new_key
 from domain.money import Money
 from infra import apps, bootstrap
@@ -101,10 +100,7 @@ def test_email_claims_are_a_keyed_hash_the_login_lookup_shares(settings: Setting
     email = f"claims-{uuid4().hex[:8]}@example.org"
     try:
         user = app.register(
-            RegisterUser(
-                email=email, password=SecretStr("a long enough password"), display_name="Claimant"
-            ),
-            uuid4(),
+            uuid4(), email=email, password="a long enough password", display_name="Claimant"
         ).id
         assert app.user_for_email(email.upper()) == user
     finally:

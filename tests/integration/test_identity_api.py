@@ -9,10 +9,8 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from commands.identity.application import EmailTaken, IdentityApplication
-from commands.identity.models import RegisterUser
 from domain.errors import DomainError
 from infra.settings import Settings
 from streams.relay import envelopes
@@ -106,13 +104,12 @@ def test_a_key_reused_for_another_registration_is_refused(client: TestClient) ->
 def test_concurrent_registrations_of_one_email_create_exactly_one_user(
     identity: IdentityApplication,
 ) -> None:
-    command = RegisterUser(
-        email="race@example.org", password=SecretStr(PASSWORD), display_name="Racer"
-    )
 
     def attempt(_: int) -> str:
         try:
-            identity.register(command, uuid4())
+            identity.register(
+                uuid4(), email="race@example.org", password=PASSWORD, display_name="Racer"
+            )
         except EmailTaken:
             return "taken"
         return "registered"
@@ -127,14 +124,13 @@ def test_concurrent_registrations_of_one_email_create_exactly_one_user(
 def test_concurrent_first_attempts_with_one_key_register_one_user(
     identity: IdentityApplication,
 ) -> None:
-    command = RegisterUser(
-        email="twice@example.org", password=SecretStr(PASSWORD), display_name="Twice"
-    )
     user_id = identity.idempotent_id("signup-race-1")
 
     def attempt(_: int) -> Any:
         try:
-            return identity.register(command, user_id)
+            return identity.register(
+                user_id, email="twice@example.org", password=PASSWORD, display_name="Twice"
+            )
         except DomainError as e:
             return e.code
 

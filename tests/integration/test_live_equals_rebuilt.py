@@ -29,15 +29,14 @@ from psycopg import sql
 from redis import Redis
 
 from commands.carts.application import CartsApplication
-from commands.carts.models import AddItem, CreateCart
 from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
 from commands.models import Amount
 from commands.orders.application import OrdersApplication
-from commands.orders.models import Line, PlaceOrder
 from commands.payments.application import PaymentsApplication
 from domain.errors import DomainError
 from domain.money import Money
+from domain.orders import OrderLine
 from domain.orders.order import Order
 from infra import bootstrap
 from infra.embedded.supervisor import Supervisor
@@ -127,12 +126,12 @@ class Shop:
         self.inventory.receive(sku, quantity, key=None)
 
     def do_cart(self, customer: UUID) -> None:
-        self.cart_ids.append(self.carts.create_cart(CreateCart(customer_id=customer), None).id)
+        self.cart_ids.append(self.carts.create_cart(customer, None).id)
 
     def do_add_item(self, i: int, sku: str, quantity: int) -> None:
         if self.cart_ids:
             cart = self.cart_ids[i % len(self.cart_ids)]
-            self.carts.add_item(cart, AddItem(sku=sku, quantity=quantity))
+            self.carts.add_item(cart, sku, quantity)
 
     def do_change(self, i: int, sku: str, quantity: int) -> None:
         if self.cart_ids:
@@ -148,11 +147,11 @@ class Shop:
             return
         checkout = self.carts.check_out(self.cart_ids[i % len(self.cart_ids)])
         lines = [
-            Line(sku=line["sku"], quantity=line["quantity"], unit_price=self._price(line["sku"]))
+            OrderLine(line["sku"], line["quantity"], self._price(line["sku"]).to_money())
             for line in checkout.lines
         ]
-        order = PlaceOrder(customer_id=checkout.customer_id, cart_id=checkout.id, lines=lines)
-        self.order_ids.append(self.orders.place_order(order, None).id)
+        order = self.orders.place_order(checkout.customer_id, checkout.id, lines, None)
+        self.order_ids.append(order.id)
 
     def _price(self, sku: str) -> Amount:
         minor = (

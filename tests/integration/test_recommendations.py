@@ -4,7 +4,6 @@ confirmed order, taken back on cancellation, rebuilt equal from the event store.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,8 +14,9 @@ from redis.asyncio import Redis
 
 from commands.inventory.application import InventoryApplication
 from commands.orders.application import OrdersApplication
-from commands.orders.models import PlaceOrder
 from contract.envelope import Envelope
+from domain.money import Money
+from domain.orders import OrderLine
 from domain.sku import sku_id
 from infra import apps, bootstrap
 from infra.read_models import rebuild
@@ -57,15 +57,8 @@ def catalog_in_index(settings: Settings) -> None:
 
 
 def buy(orders: OrdersApplication, customer: UUID, *skus: str, confirm: bool = True) -> UUID:
-    command = {
-        "customer_id": str(customer),
-        "cart_id": str(uuid4()),
-        "lines": [
-            {"sku": s, "quantity": 1, "unit_price": {"amount": "3.00", "currency": "EUR"}}
-            for s in skus
-        ],
-    }
-    order = orders.place_order(PlaceOrder.model_validate_json(json.dumps(command)), None).id
+    lines = [OrderLine(sku, 1, Money(300, "EUR")) for sku in skus]
+    order = orders.place_order(customer, uuid4(), lines, None).id
     if confirm:
         orders.mark_stock_reserved(order)
         orders.mark_payment_authorized(order, uuid4())

@@ -11,7 +11,6 @@ import pytest
 
 from commands.base import ShopApplication
 from commands.carts.application import CartsApplication
-from commands.carts.models import AddItem, CreateCart
 from commands.catalog.application import CatalogApplication
 from commands.inventory.application import InventoryApplication
 from commands.orders.application import OrdersApplication
@@ -64,8 +63,8 @@ def a_day_of_trading(settings: Settings) -> dict[str, Any]:
     headphones, lamp = add_products(
         settings,
         [
-            a_product("AN-HP", "Headphones", "19.99").model_copy(update={"category": "audio"}),
-            a_product("AN-LAMP", "Lamp", "5.00").model_copy(update={"category": "home"}),
+            a_product("AN-HP", "Headphones", "19.99", category="audio"),
+            a_product("AN-LAMP", "Lamp", "5.00", category="home"),
         ],
     )
     catalog = _opened(settings, "catalog", CatalogApplication)
@@ -80,11 +79,11 @@ def a_day_of_trading(settings: Settings) -> dict[str, Any]:
         inventory.receive("AN-LAMP", 5, "r2")
         inventory.adjust("AN-LAMP", -1, "broken", "a1")
 
-        cart = carts.create_cart(CreateCart(customer_id=ALICE), None).id
-        carts.add_item(cart, AddItem(sku="AN-HP", quantity=2))
+        cart = carts.create_cart(ALICE, None).id
+        carts.add_item(cart, "AN-HP", 2)
         carts.check_out(cart)
-        abandoned = carts.create_cart(CreateCart(customer_id=BOB), None).id
-        carts.add_item(abandoned, AddItem(sku="AN-LAMP", quantity=1))
+        abandoned = carts.create_cart(BOB, None).id
+        carts.add_item(abandoned, "AN-LAMP", 1)
 
         delivered = place(orders, ALICE, "19.99", "AN-HP", 2, cart).id
         now = datetime.now(UTC)

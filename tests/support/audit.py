@@ -6,11 +6,9 @@ import json
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from commands.identity.application import IdentityApplication
-from commands.identity.models import RegisterUser
 from commands.orders.application import OrdersApplication
 from infra.cli import cli
 from infra.platform import service_env
@@ -45,9 +43,6 @@ def a_history(orders: OrdersApplication) -> list[UUID]:
 def a_user(identity: IdentityApplication, email: str, display_name: str) -> UUID:
     """A user registered straight through the identity application: personal data that
     replay must withhold and erasure must shred."""
-    registered = RegisterUser(
-        email=email,
-        display_name=display_name,
-        password=SecretStr("correct horse battery staple"),
-    )
-    return identity.register(registered, uuid4()).id
+    return identity.register(
+        uuid4(), email=email, password="correct horse battery staple", display_name=display_name
+    ).id

@@ -6,27 +6,22 @@ import random
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from uuid import UUID
 
-from commands.catalog.models import AddProduct, Price
+from domain.catalog.listing import Listing
 from domain.money import Money
 from infra import bootstrap
 from infra.settings import Settings
 
 
-def a_product(sku: str, name: str | None = None, amount: str = "10") -> AddProduct:
+def a_product(
+    sku: str, name: str | None = None, amount: str = "10", category: str = "misc"
+) -> Listing:
     """A valid product; a test names only what it cares about."""
-    return AddProduct(
-        sku=sku,
-        name=name or f"Product {sku}",
-        brand="Brand",
-        category="misc",
-        price=Price(amount=Decimal(amount), currency="EUR"),
-    )
+    return Listing(sku, name or f"Product {sku}", "Brand", category, Money.of(amount, "EUR"))
 
 
-def add_products(settings: Settings, products: Iterable[AddProduct]) -> list[UUID]:
+def add_products(settings: Settings, products: Iterable[Listing]) -> list[UUID]:
     catalog = bootstrap.catalog(settings)
     try:
         return [catalog.add_product(product).id for product in products]

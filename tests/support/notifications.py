@@ -3,20 +3,18 @@ running the notifier over the log and reading its history from Postgres."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
 from psycopg import sql
-from pydantic import SecretStr
 
 from commands.identity.application import IdentityApplication
-from commands.identity.models import RegisterUser
 from commands.orders.application import OrdersApplication
-from commands.orders.models import PlaceOrder
 from contract.envelope import Envelope
+from domain.money import Money
+from domain.orders import OrderLine
 from infra import read_models
 from infra.settings import Settings
 from notifications.mailer import Mailer
@@ -28,23 +26,13 @@ from tests.support.projectors import apply_batches
 def register(identity: IdentityApplication, name: str = "Ada") -> tuple[UUID, str]:
     address = f"{name.lower()}-{uuid4().hex[:10]}@example.com"
     user_id = uuid4()
-    identity.register(
-        RegisterUser(email=address, display_name=name, password=SecretStr("horse battery 42")),
-        user_id,
-    )
+    identity.register(user_id, email=address, display_name=name, password="horse battery 42")
     return user_id, address
 
 
 def place(orders: OrdersApplication, customer: UUID) -> UUID:
-    command = {
-        "customer_id": str(customer),
-        "cart_id": str(uuid4()),
-        "lines": [
-            {"sku": "HP-1000", "quantity": 2, "unit_price": {"amount": "10.00", "currency": "EUR"}},
-            {"sku": "MUG-7", "quantity": 1, "unit_price": {"amount": "5.50", "currency": "EUR"}},
-        ],
-    }
-    return orders.place_order(PlaceOrder.model_validate_json(json.dumps(command)), None).id
+    lines = [OrderLine("HP-1000", 2, Money(1000, "EUR")), OrderLine("MUG-7", 1, Money(550, "EUR"))]
+    return orders.place_order(customer, uuid4(), lines, None).id
 
 
 def confirm(orders: OrdersApplication, order_id: UUID) -> None:

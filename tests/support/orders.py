@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from uuid import UUID, uuid4
 
 from commands.base import CommandResult
 from commands.orders.application import OrdersApplication
-from commands.orders.models import PlaceOrder
+from domain.money import Money
+from domain.orders import OrderLine
 
 
 def place(
@@ -18,14 +18,8 @@ def place(
     quantity: int = 2,
     cart: UUID | None = None,
 ) -> CommandResult:
-    command = {
-        "customer_id": str(customer),
-        "cart_id": str(cart or uuid4()),
-        "lines": [
-            {"sku": sku, "quantity": quantity, "unit_price": {"amount": amount, "currency": "EUR"}}
-        ],
-    }
-    return orders.place_order(PlaceOrder.model_validate_json(json.dumps(command)), None)
+    line = OrderLine(sku, quantity, Money.of(amount, "EUR"))
+    return orders.place_order(customer, cart or uuid4(), [line], None)
 
 
 def deliver(orders: OrdersApplication, order_id: UUID) -> CommandResult:

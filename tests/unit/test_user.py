@@ -6,10 +6,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import SecretStr
 
 from commands.identity.application import EmailTaken, IdentityApplication
-from commands.identity.models import RegisterUser
 from contract.envelope import envelope_for
 from domain.identity import Address, Currency, Language, Preferences, Role, User
 from domain.identity.user import InvalidEmail, InvalidProfile
@@ -201,7 +199,7 @@ def test_an_event_with_personal_fields_declares_them_all_private() -> None:
         assert carried <= set(getattr(type(domain_event), "private_fields", ())), domain_event
 
 
-PASSWORD = SecretStr("correct horse battery staple")
+PASSWORD = "correct horse battery staple"
 
 
 def in_memory_identity() -> IdentityApplication:
@@ -210,12 +208,11 @@ def in_memory_identity() -> IdentityApplication:
 
 def test_an_email_registers_one_user_however_it_is_spelled() -> None:
     identity = in_memory_identity()
-    first = RegisterUser(email="ada@example.org", password=PASSWORD, display_name="Ada")
-    again = RegisterUser(email=" ADA@Example.org", password=PASSWORD, display_name="Someone Else")
-
-    identity.register(first, uuid4())
+    identity.register(uuid4(), email="ada@example.org", password=PASSWORD, display_name="Ada")
     with pytest.raises(EmailTaken):
-        identity.register(again, uuid4())
+        identity.register(
+            uuid4(), email=" ADA@Example.org", password=PASSWORD, display_name="Someone Else"
+        )
 
     assert identity.recorder.max_notification_id() == 1
 
@@ -223,7 +220,7 @@ def test_an_email_registers_one_user_however_it_is_spelled() -> None:
 def test_registered_users_are_reconstructed_from_the_store() -> None:
     identity = in_memory_identity()
     result = identity.register(
-        RegisterUser(email="grace@example.org", password=PASSWORD, display_name="Grace"), ADA_ID
+        ADA_ID, email="grace@example.org", password=PASSWORD, display_name="Grace"
     )
 
     identity.assign_role(result.id, Role.ADMIN)
