@@ -213,9 +213,9 @@ def catalog(settings: Settings) -> CatalogApplication:
     return app
 
 
-def _pooled_store(settings: Settings, schema: str) -> tuple[str, str, Callable[[], Any]]:
-    """What a store of ours takes: the database, its schema, this process's pool."""
-    return settings.database_url, settings.schema_for(schema), postgres(settings)
+def _pooled_store(settings: Settings, schema: str) -> tuple[str, Callable[[], Any]]:
+    """What a store of ours takes: its schema and this process's pool."""
+    return settings.schema_for(schema), postgres(settings)
 
 
 def relay_checkpoints(settings: Settings) -> RelayCheckpoints:
@@ -223,7 +223,7 @@ def relay_checkpoints(settings: Settings) -> RelayCheckpoints:
 
 
 def projection_checkpoints(settings: Settings) -> ProjectionCheckpoints:
-    return ProjectionCheckpoints(*_pooled_store(settings, "projections"))
+    return ProjectionCheckpoints(settings.database_url, *_pooled_store(settings, "projections"))
 
 
 def token_service(settings: Settings) -> TokenService:
@@ -341,7 +341,7 @@ def saga_config(settings: Settings) -> SagaConfig:
 
 
 def saga_deadlines(settings: Settings) -> SagaDeadlines:
-    return SagaDeadlines(settings.database_url, settings.schema_for("saga"), postgres(settings))
+    return SagaDeadlines(*_pooled_store(settings, "saga"))
 
 
 def order_saga(settings: Settings, observer: SagaObserver = NO_SAGA_OBSERVER) -> OrderSaga:

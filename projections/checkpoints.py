@@ -10,7 +10,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import psycopg
@@ -34,9 +33,9 @@ class ProjectionCheckpoints:
     """Checkpoints in Postgres. Every advance is announced on ``channel`` (NOTIFY), so a
     reader can keep the positions in memory instead of asking for them per query."""
 
-    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
+    def __init__(self, dsn: str, schema: str, connect: Connect) -> None:
         # A pooled connection per call from the composition root; by default a new one.
-        self._connect: Connect = connect or partial(psycopg.connect, dsn)
+        self._connect = connect  # a connection of this process's pool (the composition root's)
         self._connections = AsyncConnections(dsn)
         self.channel = f"{schema}_checkpoints"
         self._table = sql.Identifier(schema, "checkpoints")

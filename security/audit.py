@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from functools import partial
 from typing import Any
 
 import psycopg
@@ -23,9 +22,8 @@ Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
 class AuditLog:
-    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
-        # A pooled connection per call from the composition root; by default a new one.
-        self._connect: Connect = connect or partial(psycopg.connect, dsn)
+    def __init__(self, schema: str, connect: Connect) -> None:
+        self._connect = connect  # a connection of this process's pool (the composition root's)
         self.schema_name = schema
         self.table = sql.Identifier(schema, TABLE)
 

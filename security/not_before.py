@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -59,8 +58,8 @@ def redis_key(prefix: str, user_id: UUID) -> str:
 class NotBeforeRecords:
     """``not_before (user_id, not_before_ms, reason, stamped_at)``: one row per user."""
 
-    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
-        self._connect: Connect = connect or partial(psycopg.connect, dsn)
+    def __init__(self, schema: str, connect: Connect) -> None:
+        self._connect = connect  # a connection of this process's pool (the composition root's)
         self.table = sql.Identifier(schema, TABLE)
 
     def create_table(self, conn: psycopg.Connection[Any]) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -48,9 +47,8 @@ def _digest(jti: str) -> str:
 
 
 class RefreshTokenStore:
-    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
-        # A pooled connection per call from the composition root; by default a new one.
-        self._connect: Connect = connect or partial(psycopg.connect, dsn)
+    def __init__(self, schema: str, connect: Connect) -> None:
+        self._connect = connect  # a connection of this process's pool (the composition root's)
         self.table = sql.Identifier(schema, TABLE)
 
     def create_table(self, conn: psycopg.Connection[Any]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from functools import partial
 from typing import Any
 
 import psycopg
@@ -14,9 +13,8 @@ Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
 class RelayCheckpoints:
-    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
-        # A pooled connection per call from the composition root; by default a new one.
-        self._connect: Connect = connect or partial(psycopg.connect, dsn)
+    def __init__(self, schema: str, connect: Connect) -> None:
+        self._connect = connect  # a connection of this process's pool (the composition root's)
         self._table = sql.Identifier(schema, "relay_checkpoints")
 
     def create_table(self, conn: psycopg.Connection[Any]) -> None:

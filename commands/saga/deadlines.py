@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -27,9 +26,8 @@ Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
 class SagaDeadlines:
-    def __init__(self, dsn: str, schema: str, connect: Connect | None = None) -> None:
-        # A pooled connection per call from the composition root; by default a new one.
-        self._connect: Connect = connect or partial(psycopg.connect, dsn)
+    def __init__(self, schema: str, connect: Connect) -> None:
+        self._connect = connect  # a connection of this process's pool (the composition root's)
         self.table = sql.Identifier(schema, "deadlines")
 
     def create_table(self, conn: psycopg.Connection[Any]) -> None:

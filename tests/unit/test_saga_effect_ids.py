@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 
 from commands.catalog.application import CatalogApplication
@@ -40,11 +43,15 @@ def inventory() -> InventoryApplication:
     return InventoryApplication(env=IN_MEMORY)
 
 
+def _no_database() -> AbstractContextManager[psycopg.Connection[Any]]:
+    raise AssertionError("these tests read no saga timer")
+
+
 @pytest.fixture
 def reader(payments: PaymentsApplication, inventory: InventoryApplication) -> FactsReader:
     orders, catalog = OrdersApplication(env=IN_MEMORY), CatalogApplication(env=IN_MEMORY)
     apps = SagaApplications(orders, inventory, payments, catalog)
-    unused = SagaDeadlines("", "unused")  # no timer is read here
+    unused = SagaDeadlines("unused", _no_database)  # no timer is read here
     return FactsReader(apps, unused, lambda: datetime.now(UTC))
 
 
