@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from commands.catalog.application import CatalogApplication
 from streams.relay import envelopes
+from tests.support.bodies import product_json
 
 # Found by drawing random trace contexts until one passed the card-number check.
 CARD_LIKE = "00-09758340401d68fbfe977c5604a65651-04b8157d03edb920-01"
@@ -17,13 +18,7 @@ A_CARD = "4111111111111111"
 
 
 def _product(sku: str) -> dict[str, object]:
-    return {
-        "sku": sku,
-        "name": "Traced kettle",
-        "brand": "Boil",
-        "category": "kitchen",
-        "price": {"amount": "39.00", "currency": "EUR"},
-    }
+    return product_json(sku, "Traced kettle", "39.00", brand="Boil", category="kitchen")
 
 
 def test_a_card_like_trace_id_is_served_on_a_trace_of_its_own_and_never_stored(
