@@ -92,17 +92,20 @@ class IdempotencyStore:
     ``connect`` lends a pooled connection (the context's event-store pool): nothing here
     opens a connection per command."""
 
-    def __init__(
-        self, dsn: str, schema: str, observer: CommandObserver = NO_COMMAND_OBSERVER
-    ) -> None:
-        self._dsn = dsn
+    def __init__(self, schema: str, observer: CommandObserver = NO_COMMAND_OBSERVER) -> None:
         self.observer = observer
         self._table = sql.Identifier(schema, TABLE)
-        self._connect: Connect = lambda: psycopg.connect(self._dsn, autocommit=True)
+        self._lent: Connect | None = None
 
     def use_connections(self, connect: Connect) -> None:
-        """Borrow connections from ``connect`` (an autocommit pool) from now on."""
-        self._connect = connect
+        """Borrow connections from ``connect`` (the event store's autocommit pool): the
+        application lends it once its event store is built."""
+        self._lent = connect
+
+    def _connect(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        if self._lent is None:
+            raise RuntimeError("the idempotency store was lent no connections")
+        return self._lent()
 
     def create_table(self, conn: psycopg.Connection[Any]) -> None:
         """Create the table in its (existing) schema, on the caller's connection."""

@@ -204,7 +204,7 @@ def events_table(app: ShopApplication) -> EventsTable:
 
 
 def idempotency_store(settings: Settings, context: str) -> IdempotencyStore:
-    return IdempotencyStore(settings.database_url, settings.schema_for(context), _COMMAND_METRICS)
+    return IdempotencyStore(settings.schema_for(context), _COMMAND_METRICS)
 
 
 def catalog(settings: Settings) -> CatalogApplication:
