@@ -10,7 +10,8 @@ but sleeps until an event arrives when there is none, and hands a batch over as 
 stream goes quiet (``IDLE_SECONDS``) instead of always waiting out ``within``.
 
 It mirrors ``take_events`` of the Faust release we pin (a processor fills the buffer while
-the stream is drained passively); the difference is the wait for the first event.
+the stream is drained passively); the differences are the wait for the first event and the
+hand-over once the stream is quiet.
 """
 
 from __future__ import annotations

@@ -137,9 +137,13 @@ class TraceRequests(HttpMiddleware):
     so the events a command stores keep the caller's ``traceparent`` (ADR 0030)."""
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope = _without_card_like_trace_ids(scope)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        parent = context_of(headers.get("traceparent"), headers.get("tracestate"))
+        traceparent = headers.get("traceparent")
+        if traceparent is not None and _card_like(traceparent):
+            scope = _without_trace_context(scope)
+            parent = None
+        else:
+            parent = context_of(traceparent, headers.get("tracestate"))
         method = scope.get("method", "GET")
         status: list[int] = []
 
@@ -175,23 +179,21 @@ class TraceRequests(HttpMiddleware):
                 span.set_attribute("shop.duration_ms", (time.monotonic() - started) * 1000)
 
 
-def _without_card_like_trace_ids(scope: Scope) -> Scope:
-    """The request without its trace context when a well-formed ``traceparent`` holds what
-    passes for a card number.
+def _card_like(traceparent: str) -> bool:
+    """A well-formed ``traceparent`` whose ids pass for a card number.
 
-    Its ids are random hex: about one in 250 has a run of decimal digits that passes the
+    Its ids are random hex: about one in 200 has a run of decimal digits that passes the
     card-number check. Refusing it as card data (``CardDataRefusal``) would fail a traced
     client's requests at random; continuing it would store that number with every event.
-    The request starts a trace of its own instead. A malformed ``traceparent`` is no trace
-    context and is checked like any other header."""
-    traceparent = next((v for k, v in scope["headers"] if k.lower() == b"traceparent"), None)
-    if traceparent is None:
-        return scope
-    text = traceparent.decode("latin-1").strip()
-    if (
-        not _WELL_FORMED_TRACEPARENT.fullmatch(text)
-        or card_data_field({"traceparent": text}) is None
-    ):
-        return scope
-    kept = [(k, v) for k, v in scope["headers"] if k.lower() not in _TRACE_CONTEXT_HEADERS]
+    Such a request starts a trace of its own instead. A malformed ``traceparent`` is no
+    trace context and is checked like any other header."""
+    text = traceparent.strip()
+    return (
+        bool(_WELL_FORMED_TRACEPARENT.fullmatch(text))
+        and card_data_field({"traceparent": text}) is not None
+    )
+
+
+def _without_trace_context(scope: Scope) -> Scope:
+    kept = [(k, v) for k, v in scope["headers"] if k not in _TRACE_CONTEXT_HEADERS]
     return {**scope, "headers": kept}
